@@ -1,0 +1,1 @@
+"""HTTP surfaces: thin translations between the wire and the domain core."""

@@ -1,0 +1,70 @@
+"""The ASGI application: every surface mounted over one database."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from starlette.responses import HTMLResponse
+from starlette.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
+
+from opencdp import __version__
+from opencdp.api import errors
+from opencdp.api.auth import BasicAuth
+from opencdp.api.responses import JsonResponse
+from opencdp.api.rest import extensions, orders, people
+from opencdp.config import Settings
+from opencdp.store.database import Database
+
+DESCRIPTION = """
+OpenCDP speaks Sitecore CDP's order-side wire formats (data model 2.1).
+Every route except the Stream API, `/docs`, `/openapi.json` and `/healthz` takes HTTP Basic:
+user = client key, password = API token.
+"""
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    settings = settings or Settings()
+    db = db or Database(
+        settings.effective_database_url,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        pool_size=settings.db_pool_size,
+    )
+    app = FastAPI(
+        title="OpenCDP",
+        version=__version__,
+        description=DESCRIPTION,
+        default_response_class=JsonResponse,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    errors.install(app)
+    for module in (orders, people, extensions):
+        app.include_router(module.router)
+    _mount_docs(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    app.add_middleware(
+        BasicAuth, db=db, more_info_url=settings.more_info_url, cache_seconds=settings.auth_cache_seconds
+    )
+    return app
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """Swagger UI from the installed bundle, so the docs work on a machine with no internet."""
+    app.mount("/docs/static", StaticFiles(directory=swagger_ui_path), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="OpenCDP API",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon-32x32.png",
+        )

@@ -1,0 +1,89 @@
+"""HTTP Basic authentication for every non-public surface, before routing.
+
+It runs ahead of the router because the spec answers 401 before 404/405: an unauthenticated caller
+learns nothing about which paths exist. Verified credentials are cached briefly so that a request costs
+no extra query; a revoked token stops working within `auth_cache_seconds`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from typing import Any
+
+import anyio.to_thread
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from opencdp.api.responses import JsonResponse, error_body
+from opencdp.core.tenants import Tenant, authenticate, hash_token
+from opencdp.store.database import Database
+
+PROTECTED_PREFIXES = ("/v2.1", "/v2/", "/opencdp/")
+UNAUTHORIZED_MESSAGE = (
+    "Authentication credentials are required to access the resource. All requests must be authenticated."
+)
+
+
+def parse_basic(header: str | None) -> tuple[str, str] | None:
+    if not header or header[:6].lower() != "basic ":
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep and user and password else None
+
+
+class BasicAuth:
+    def __init__(self, app: ASGIApp, db: Database, more_info_url: str, cache_seconds: float) -> None:
+        self.app = app
+        self.db = db
+        self.more_info_url = more_info_url
+        self.cache_seconds = cache_seconds
+        self._cache: dict[tuple[str, str], tuple[Tenant, float]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self._protected(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        header = _header(scope, b"authorization")
+        credentials = parse_basic(header)
+        tenant = await self._tenant(*credentials) if credentials else None
+        if tenant is None:
+            await self._deny(scope, receive, send)
+            return
+        scope.setdefault("state", {})["tenant"] = tenant
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _protected(path: str) -> bool:
+        return path == "/v2.1" or path.startswith(PROTECTED_PREFIXES)
+
+    async def _tenant(self, client_key: str, token: str) -> Tenant | None:
+        key = (client_key, hash_token(token))
+        cached = self._cache.get(key)
+        if cached and cached[1] > time.monotonic():
+            return cached[0]
+        tenant = await anyio.to_thread.run_sync(self._lookup, client_key, token)
+        if tenant is not None and self.cache_seconds > 0:
+            self._cache[key] = (tenant, time.monotonic() + self.cache_seconds)
+        return tenant
+
+    def _lookup(self, client_key: str, token: str) -> Tenant | None:
+        with self.db.read() as conn:
+            return authenticate(conn, client_key, token)
+
+    async def _deny(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = error_body("UNAUTHORIZED", 401, UNAUTHORIZED_MESSAGE, None, self.more_info_url)
+        response = JsonResponse(body, 401, headers={"WWW-Authenticate": 'Basic realm="OpenCDP"'})
+        await response(scope, receive, send)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    headers: Any = scope.get("headers") or ()
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return None

@@ -1,0 +1,65 @@
+"""What every handler needs from a request: the tenant, the parsed body, the database, absolute URLs."""
+
+from __future__ import annotations
+
+from email.message import Message
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
+
+from opencdp.core.errors import ApiError, NotFound, Unparseable
+from opencdp.core.fields import parse_ref
+from opencdp.core.tenants import Tenant
+from opencdp.store.database import Database
+
+JSON_TYPES = ("application/json", "application/merge-patch+json")
+
+
+def current_tenant(request: HTTPConnection) -> Tenant:
+    return request.scope["state"]["tenant"]
+
+
+def database(request: HTTPConnection) -> Database:
+    return request.app.state.db
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The body as a JSON object: 415 for another media type, 400 for anything that is not an object."""
+    content_type = request.headers.get("content-type")
+    if content_type is not None:
+        message = Message()
+        message["content-type"] = content_type
+        if message.get_content_type() not in JSON_TYPES:
+            raise ApiError(
+                "Unsupported Media Type",
+                f"Content type '{content_type}' is not supported. Use application/json.",
+                status=415,
+            )
+    raw = await request.body()
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise Unparseable(f"JSON parse error [line: {error.lineno}, column: {error.colno}].") from None
+    if not isinstance(parsed, dict):
+        raise Unparseable("JSON parse error [line: 1, column: 1]. The body must be a JSON object.")
+    return parsed
+
+
+def path_ref(raw: str, label: str, tenant: Tenant) -> str:
+    """A ref from the path, lower-cased; anything that is not a UUID is simply not found."""
+    ref = parse_ref(raw)
+    if ref is None:
+        raise NotFound(f"{label} with ref {raw} for client key {tenant.client_key} was not found")
+    return ref
+
+
+def base_url(request: HTTPConnection) -> str:
+    public = request.app.state.settings.public_url
+    return (public or str(request.base_url)).rstrip("/")
+
+
+CurrentTenant = Annotated[Tenant, Depends(current_tenant)]
+Db = Annotated[Database, Depends(database)]
+JsonBody = Annotated[dict[str, Any], Depends(json_body)]

@@ -1,0 +1,83 @@
+"""Every failure leaves as the spec's error body; a 5xx carries a correlation id, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.routing import Match
+
+from opencdp.api.responses import JsonResponse, error_body
+from opencdp.core.errors import ApiError
+
+log = logging.getLogger("opencdp")
+
+
+def _more_info(request: Request) -> str:
+    return request.app.state.settings.more_info_url
+
+
+def error_response(
+    request: Request, status: int, message: str, developer: str, headers: dict[str, str] | None = None
+) -> Response:
+    return JsonResponse(
+        error_body(status, status, message, developer, _more_info(request)), status, headers=headers
+    )
+
+
+async def on_api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(request, exc.status, exc.message, exc.developer_message)
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    """Routing failures: 404 for an unknown path, 405 with every method the path really has."""
+    assert isinstance(exc, HTTPException)
+    path = request.url.path
+    if exc.status_code == 405:
+        allowed = sorted(_methods_for(request))
+        return error_response(
+            request,
+            405,
+            "Method Not Allowed",
+            f"Method {request.method} is not supported on {path}.",
+            {"Allow": ", ".join(allowed)},
+        )
+    if exc.status_code == 404:
+        return error_response(
+            request, 404, "The specified resource does not exist.", f"No resource at {path}."
+        )
+    return error_response(request, exc.status_code, str(exc.detail), str(exc.detail))
+
+
+def _methods_for(request: Request) -> set[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        route_methods = getattr(route, "methods", None)
+        if match is not Match.NONE and route_methods:
+            methods |= set(route_methods)
+    return methods
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    reference = str(uuid.uuid4())
+    if isinstance(exc, OperationalError | InterfaceError):
+        log.error("store unavailable (reference %s): %s", reference, exc)
+        return error_response(
+            request, 503, "Service Unavailable", f"The store is unavailable. Reference: {reference}."
+        )
+    log.exception("unexpected failure (reference %s)", reference)
+    return error_response(
+        request, 500, "Internal Server Error", f"Unexpected failure. Reference: {reference}."
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)

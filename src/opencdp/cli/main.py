@@ -1,0 +1,165 @@
+"""`opencdp serve`, `opencdp db ...`, `opencdp tenant ...`."""
+
+from __future__ import annotations
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from opencdp.config import Settings
+from opencdp.core import bootstrap, tenants
+from opencdp.core.errors import ApiError
+from opencdp.store import migrate
+from opencdp.store.database import Database
+
+app = typer.Typer(help="OpenCDP: a self-hosted customer data platform for orders.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+tenant_app = typer.Typer(help="Tenants and their API tokens.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(tenant_app, name="tenant")
+console = Console()
+
+
+def _database(settings: Settings) -> Database:
+    return Database(settings.effective_database_url, sqlite_synchronous=settings.sqlite_synchronous)
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=1)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Interface to listen on (default OPENCDP_HOST or 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default OPENCDP_PORT or 8080)."),
+    workers: int = typer.Option(None, help="Worker processes (default OPENCDP_WORKERS or 1)."),
+) -> None:
+    """Migrate the database, make sure a tenant exists, and serve every API."""
+    settings = Settings()
+    db = _database(settings)
+    try:
+        migrate.upgrade(db)
+    except migrate.DatabaseTooNew as error:
+        raise _fail(str(error)) from None
+    with db.write() as conn:
+        tenant, token = bootstrap.ensure_default_tenant(conn, settings.client_key, settings.api_token)
+    db.dispose()
+    bind_host, bind_port = host or settings.host, port or settings.port
+    console.print(f"OpenCDP on [bold]http://{bind_host}:{bind_port}[/bold]  (database: {_safe(settings)})")
+    console.print(f"  tenant      {tenant.name}")
+    console.print(f"  client key  [bold]{tenant.client_key}[/bold]")
+    if token:
+        console.print(f"  API token   [bold]{token}[/bold]")
+    else:
+        console.print(
+            "  API token   (shown once at creation; `opencdp tenant token-create default` makes another)"
+        )
+    uvicorn.run(
+        "opencdp.asgi:app",
+        host=bind_host,
+        port=bind_port,
+        workers=workers or settings.workers,
+        log_level=settings.log_level,
+        access_log=False,
+    )
+
+
+def _safe(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.effective_database_url).render_as_string(hide_password=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database to the current schema version."""
+    db = _database(Settings())
+    try:
+        migrate.upgrade(db)
+    except migrate.DatabaseTooNew as error:
+        raise _fail(str(error)) from None
+    console.print(f"database at revision {migrate.current_revision(db)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's schema revision and the newest this OpenCDP knows."""
+    db = _database(Settings())
+    console.print(f"database {migrate.current_revision(db)}, code {migrate.head_revision(db)}")
+
+
+@tenant_app.command("create")
+def tenant_create(
+    name: str,
+    client_key: str = typer.Option(None, help="Client key to use instead of a generated one."),
+) -> None:
+    """Create a tenant and print its client key and first API token."""
+    db = _database(Settings())
+    try:
+        with db.write() as conn:
+            credentials = tenants.create_tenant(conn, name, client_key=client_key)
+    except ApiError as error:
+        raise _fail(error.message) from None
+    console.print(f"client key  {credentials.tenant.client_key}")
+    console.print(f"API token   {credentials.api_token}")
+
+
+@tenant_app.command("list")
+def tenant_list() -> None:
+    """List tenants with their client keys and identity rules."""
+    db = _database(Settings())
+    with db.read() as conn:
+        found = tenants.list_tenants(conn)
+    table = Table("name", "client key", "identity rules", "session timeout (min)")
+    for tenant in found:
+        table.add_row(
+            tenant.name,
+            tenant.client_key,
+            ", ".join(tenant.identity_rules),
+            str(tenant.session_timeout_minutes),
+        )
+    console.print(table)
+
+
+@tenant_app.command("token-create")
+def token_create(name: str, label: str = typer.Option("cli", help="What the token is for.")) -> None:
+    """Issue another API token for a tenant (rotate without downtime)."""
+    db = _database(Settings())
+    try:
+        with db.write() as conn:
+            token_id, token = tenants.create_token(conn, tenants.tenant_named(conn, name), label)
+    except ApiError as error:
+        raise _fail(error.message) from None
+    console.print(f"token id    {token_id}")
+    console.print(f"API token   {token}")
+
+
+@tenant_app.command("token-list")
+def token_list(name: str) -> None:
+    """List a tenant's tokens (never the tokens themselves: only their ids and labels)."""
+    db = _database(Settings())
+    try:
+        with db.read() as conn:
+            found = tenants.list_tokens(conn, tenants.tenant_named(conn, name))
+    except ApiError as error:
+        raise _fail(error.message) from None
+    table = Table("id", "label", "created", "revoked")
+    for token in found:
+        table.add_row(
+            str(token["id"]), token["label"], str(token["createdAt"]), str(token["revokedAt"] or "")
+        )
+    console.print(table)
+
+
+@tenant_app.command("token-revoke")
+def token_revoke(name: str, token_id: int) -> None:
+    """Revoke one token; requests with it fail within the auth cache time (OPENCDP_AUTH_CACHE_SECONDS)."""
+    db = _database(Settings())
+    try:
+        with db.write() as conn:
+            tenants.revoke_token(conn, tenants.tenant_named(conn, name), token_id)
+    except ApiError as error:
+        raise _fail(error.message) from None
+    console.print(f"token {token_id} revoked")

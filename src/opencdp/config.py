@@ -1,0 +1,31 @@
+"""Settings, read from OPENCDP_* environment variables (documented in docs/configuration.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPENCDP_", extra="ignore")
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    public_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    client_key: str | None = None
+    api_token: str | None = None
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
+    db_pool_size: int = 10
+    auth_cache_seconds: float = 5.0
+    more_info_url: str = "https://opencdp.dev/docs/errors"
+    log_level: str = "info"
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database, or a SQLite file in the data directory: no other process needed."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'opencdp.db').resolve()}"

@@ -1,0 +1,27 @@
+"""What `opencdp serve` does to an empty database: a default tenant whose credentials an operator can use."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from opencdp.core import tenants
+from opencdp.core.tenants import Tenant
+from opencdp.store import tenants as store
+
+DEFAULT_TENANT = "default"
+
+
+def ensure_default_tenant(
+    conn: Connection, client_key: str | None, api_token: str | None
+) -> tuple[Tenant, str | None]:
+    """The default tenant, created on first start; the token is returned only when it can still be shown.
+
+    A token given in the environment is made valid for the tenant, so a deployment can pin its credentials.
+    """
+    if not store.list_tenants(conn):
+        credentials = tenants.create_tenant(conn, DEFAULT_TENANT, client_key=client_key, api_token=api_token)
+        return credentials.tenant, credentials.api_token
+    tenant = tenants.tenant_named(conn, DEFAULT_TENANT)
+    if api_token and tenants.authenticate(conn, tenant.client_key, api_token) is None:
+        store.insert_token(conn, tenant.id, tenants.hash_token(api_token), "environment", tenants.utcnow())
+    return tenant, api_token

@@ -1,0 +1,141 @@
+"""Guest records as identity resolution creates and enriches them.
+
+The Guest REST API builds on these; contacts and consumers already need them to link people to guests.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from opencdp.core.errors import NotFound
+from opencdp.core.models import PERSON_FIELDS
+from opencdp.core.tenants import Tenant
+from opencdp.core.values import parse_timestamp
+from opencdp.store import guests as store
+from opencdp.store.rows import Record, get_row, insert_row, update_row
+from opencdp.store.tables import guests
+
+EMAIL = "email"
+PERSON_NAMES = tuple(f.name for f in PERSON_FIELDS)
+
+
+def normalize_id(provider: str, identifier: str) -> str:
+    return identifier.lower() if provider == EMAIL else identifier
+
+
+def keys_of(person: Mapping[str, Any]) -> list[store.Key]:
+    """The lookup keys a person holds: each identifier, and each address in `emails` under provider email."""
+    keys: list[store.Key] = [
+        (i["provider"], normalize_id(i["provider"], i["id"]), parse_timestamp(i.get("expiryDate")))
+        for i in person.get("identifiers") or ()
+    ]
+    keys += [(EMAIL, address.lower(), None) for address in person.get("emails") or ()]
+    return keys
+
+
+def require(conn: Connection, tenant: Tenant, ref: str) -> Record:
+    guest = get_row(conn, guests, tenant.id, ref)
+    if guest is not None and guest["mergedInto"]:
+        guest = get_row(conn, guests, tenant.id, guest["mergedInto"])
+    if guest is None:
+        raise NotFound(f"Guest with ref {ref} for client key {tenant.client_key} was not found")
+    return guest
+
+
+def held_by_other(
+    conn: Connection, tenant: Tenant, guest_ref: str | None, provider: str, identifier: str
+) -> bool:
+    holders = store.holders(conn, tenant.id, provider, normalize_id(provider, identifier))
+    return any(holder != guest_ref for holder in holders)
+
+
+def create(
+    conn: Connection, tenant: Tenant, guest_type: str, person: Mapping[str, Any], now: datetime
+) -> str:
+    """A new guest from person fields, taking only the identifiers and addresses no live guest holds."""
+    ref = str(uuid.uuid4())
+    values = {name: person.get(name) for name in PERSON_NAMES}
+    values["identifiers"] = _unheld_identifiers(conn, tenant, None, person.get("identifiers") or (), [])
+    values["emails"] = _unheld_emails(conn, tenant, None, person.get("emails") or (), [])
+    values = {name: value for name, value in values.items() if value not in (None, [])}
+    insert_row(
+        conn,
+        guests,
+        {
+            **values,
+            "ref": ref,
+            "tenantId": tenant.id,
+            "guestType": guest_type,
+            "createdAt": now,
+            "modifiedAt": now,
+        },
+    )
+    store.replace_keys(conn, tenant.id, ref, keys_of(values))
+    return ref
+
+
+def enrich(
+    conn: Connection,
+    tenant: Tenant,
+    guest_ref: str,
+    person: Mapping[str, Any],
+    now: datetime,
+    *,
+    customer: bool,
+) -> None:
+    """Fill what the guest lacks from a person who resolved to it, never overwriting a stored value."""
+    guest = get_row(conn, guests, tenant.id, guest_ref)
+    assert guest is not None, "identity resolution only returns live guests"
+    changes: dict[str, Any] = {}
+    for name in PERSON_NAMES:
+        if name in ("emails", "identifiers"):
+            continue
+        if guest.get(name) in (None, "", []) and person.get(name) not in (None, "", []):
+            changes[name] = person[name]
+    stored_ids = guest.get("identifiers") or []
+    added_ids = _unheld_identifiers(conn, tenant, guest_ref, person.get("identifiers") or (), stored_ids)
+    if added_ids:
+        changes["identifiers"] = stored_ids + added_ids
+    stored_emails = guest.get("emails") or []
+    added_emails = _unheld_emails(conn, tenant, guest_ref, person.get("emails") or (), stored_emails)
+    if added_emails:
+        changes["emails"] = stored_emails + added_emails
+    if customer and guest["guestType"] != "customer":
+        changes["guestType"] = "customer"
+    if changes:
+        update_row(conn, guests, tenant.id, guest_ref, {**changes, "modifiedAt": now})
+        store.replace_keys(conn, tenant.id, guest_ref, keys_of({**guest, **changes}))
+
+
+def _unheld_identifiers(
+    conn: Connection,
+    tenant: Tenant,
+    guest_ref: str | None,
+    sent: Iterable[dict[str, str]],
+    stored: list[dict[str, str]],
+) -> list[dict[str, str]]:
+    have = {(i["provider"], normalize_id(i["provider"], i["id"])) for i in stored}
+    added = []
+    for identifier in sent:
+        pair = (identifier["provider"], normalize_id(identifier["provider"], identifier["id"]))
+        if pair not in have and not held_by_other(conn, tenant, guest_ref, *pair):
+            have.add(pair)
+            added.append(dict(identifier))
+    return added
+
+
+def _unheld_emails(
+    conn: Connection, tenant: Tenant, guest_ref: str | None, sent: Iterable[str], stored: list[str]
+) -> list[str]:
+    have = {address.lower() for address in stored}
+    added = []
+    for address in sent:
+        if address.lower() not in have and not held_by_other(conn, tenant, guest_ref, EMAIL, address):
+            have.add(address.lower())
+            added.append(address)
+    return added

@@ -1,0 +1,152 @@
+"""Orders and order items: creation with the matching rule, updates, deletes with their cascade.
+
+Every surface that makes an order (REST, Stream, Batch) comes through here, so the 48-hour matching
+rule and immutability hold the same for all of them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from opencdp.core.errors import ImmutableField, NotFound
+from opencdp.core.fields import Mode, validate
+from opencdp.core.models import ORDER, ORDER_ITEM
+from opencdp.core.tenants import Tenant
+from opencdp.store import extensions as extension_store
+from opencdp.store import orders as store
+from opencdp.store.database import lock
+from opencdp.store.rows import Record, SortTerm, delete_row, get_row, insert_row, update_row
+from opencdp.store.tables import guests, order_items, orders
+
+MATCH_WINDOW = timedelta(hours=48)
+IMMUTABLE = ("referenceId", "orderedAt")
+
+
+def require_order(conn: Connection, tenant: Tenant, ref: str) -> Record:
+    order = get_row(conn, orders, tenant.id, ref)
+    if order is None:
+        raise NotFound(f"Order with ref {ref} for client key {tenant.client_key} was not found")
+    return order
+
+
+def require_item(conn: Connection, tenant: Tenant, ref: str) -> Record:
+    item = get_row(conn, order_items, tenant.id, ref)
+    if item is None:
+        raise NotFound(f"Order item with ref {ref} for client key {tenant.client_key} was not found")
+    return item
+
+
+def sent(values: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str, Any]:
+    """The parsed values of the fields a body actually carried: what "update as a PATCH would" writes."""
+    return {name: value for name, value in values.items() if name in body}
+
+
+def create_order(
+    conn: Connection, tenant: Tenant, body: Mapping[str, Any], now: datetime
+) -> tuple[Record, bool]:
+    """Create, or update the order this one matches (same referenceId, orderedAt within 48 hours)."""
+    values = validate(ORDER, body, Mode.CREATE)
+    lock(conn, f"order:{tenant.id}:{values['referenceId']}")
+    match = store.find_matching(conn, tenant.id, values["referenceId"], values["orderedAt"], MATCH_WINDOW)
+    if match is not None:
+        changes = {k: v for k, v in sent(values, body).items() if k not in IMMUTABLE}
+        update_row(conn, orders, tenant.id, match["ref"], {**changes, "modifiedAt": now})
+        return {**match, **changes, "modifiedAt": now}, False
+    record = {**values, "ref": str(uuid.uuid4()), "tenantId": tenant.id, "createdAt": now, "modifiedAt": now}
+    insert_row(conn, orders, record)
+    return record, True
+
+
+def update_order(
+    conn: Connection, tenant: Tenant, ref: str, body: Mapping[str, Any], mode: Mode, now: datetime
+) -> Record:
+    order = require_order(conn, tenant, ref)
+    values = validate(ORDER, body, mode)
+    check_immutable(order, values)
+    update_row(conn, orders, tenant.id, ref, {**values, "modifiedAt": now})
+    return {**order, **values, "modifiedAt": now}
+
+
+def check_immutable(order: Record, values: Mapping[str, Any]) -> None:
+    for name in IMMUTABLE:
+        if name in values and values[name] != order[name]:
+            raise ImmutableField(name)
+
+
+def delete_order(conn: Connection, tenant: Tenant, ref: str) -> None:
+    require_order(conn, tenant, ref)
+    extension_store.delete_of_owners(conn, tenant.id, [ref, *store.item_refs(conn, tenant.id, ref)])
+    delete_row(conn, orders, tenant.id, ref)
+
+
+def create_item(
+    conn: Connection, tenant: Tenant, order_ref: str, body: Mapping[str, Any], now: datetime
+) -> tuple[Record, bool]:
+    """Create an item, or update the order's item with the same referenceId (§6.3)."""
+    order = require_order(conn, tenant, order_ref)
+    values = validate(ORDER_ITEM, body, Mode.CREATE)
+    if values.get("referenceId") is not None:
+        lock(conn, f"item:{order_ref}:{values['referenceId']}")
+        existing = store.find_item_by_reference(conn, tenant.id, order_ref, values["referenceId"])
+        if existing is not None:
+            changes = sent(values, body)
+            update_row(conn, order_items, tenant.id, existing["ref"], {**changes, "modifiedAt": now})
+            return {**existing, **changes, "modifiedAt": now}, False
+    values["orderedAt"] = values["orderedAt"] or order["orderedAt"]
+    record = {
+        **values,
+        "ref": str(uuid.uuid4()),
+        "tenantId": tenant.id,
+        "orderRef": order_ref,
+        "createdAt": now,
+        "modifiedAt": now,
+    }
+    insert_row(conn, order_items, record)
+    return record, True
+
+
+def update_item(
+    conn: Connection, tenant: Tenant, ref: str, body: Mapping[str, Any], mode: Mode, now: datetime
+) -> Record:
+    item = require_item(conn, tenant, ref)
+    values = validate(ORDER_ITEM, body, mode)
+    if mode is Mode.PUT or ("orderedAt" in values and values["orderedAt"] is None):
+        values["orderedAt"] = (
+            values.get("orderedAt") or require_order(conn, tenant, item["orderRef"])["orderedAt"]
+        )
+    update_row(conn, order_items, tenant.id, ref, {**values, "modifiedAt": now})
+    return {**item, **values, "modifiedAt": now}
+
+
+def delete_item(conn: Connection, tenant: Tenant, ref: str) -> None:
+    require_item(conn, tenant, ref)
+    extension_store.delete_of_owners(conn, tenant.id, [ref])
+    delete_row(conn, order_items, tenant.id, ref)
+
+
+def list_by_reference(
+    conn: Connection, tenant: Tenant, reference_id: str, sort: Sequence[SortTerm], offset: int, limit: int
+) -> tuple[int, list[Record]]:
+    return store.page_by_reference(conn, tenant.id, reference_id, sort, offset, limit)
+
+
+def list_by_guest(
+    conn: Connection, tenant: Tenant, guest_ref: str, sort: Sequence[SortTerm], offset: int, limit: int
+) -> tuple[int, list[Record]]:
+    """Orders where the guest (or the guest a retired ref now points to) is contact or consumer."""
+    guest = get_row(conn, guests, tenant.id, guest_ref)
+    if guest is None:
+        return 0, []
+    return store.page_by_guest(conn, tenant.id, guest["mergedInto"] or guest_ref, sort, offset, limit)
+
+
+def list_items(
+    conn: Connection, tenant: Tenant, order_ref: str, sort: Sequence[SortTerm], offset: int, limit: int
+) -> tuple[int, list[Record]]:
+    require_order(conn, tenant, order_ref)
+    return store.page_items(conn, tenant.id, order_ref, sort, offset, limit)

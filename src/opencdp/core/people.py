@@ -1,0 +1,167 @@
+"""Order contacts and consumers, and how each links to a guest (rest-api.md §5.4, §5.5, §6.4)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from opencdp.core.errors import InvalidField, NotFound
+from opencdp.core.fields import Mode, Model, validate
+from opencdp.core.identity import CONSUMER, CONTACT, link_person
+from opencdp.core.models import CONSUMER as CONSUMER_MODEL
+from opencdp.core.models import CONTACT as CONTACT_MODEL
+from opencdp.core.orders import require_order, sent
+from opencdp.core.tenants import Tenant
+from opencdp.store import orders as order_store
+from opencdp.store import people as store
+from opencdp.store.database import lock
+from opencdp.store.rows import Record, SortTerm, delete_row, get_row, insert_row, update_row
+from opencdp.store.tables import order_people
+
+MODELS: dict[str, Model] = {CONTACT: CONTACT_MODEL, CONSUMER: CONSUMER_MODEL}
+LABELS = {CONTACT: "Order contact", CONSUMER: "Order consumer"}
+
+
+def require_person(conn: Connection, tenant: Tenant, role: str, ref: str) -> Record:
+    person = get_row(conn, order_people, tenant.id, ref)
+    if person is None or person["role"] != role:
+        raise NotFound(f"{LABELS[role]} with ref {ref} for client key {tenant.client_key} was not found")
+    return person
+
+
+def create_contact(
+    conn: Connection, tenant: Tenant, order_ref: str, body: Mapping[str, Any], now: datetime
+) -> tuple[Record, bool]:
+    """An order has one contact: a second POST updates it as a PATCH would and resolves its guest again."""
+    require_order(conn, tenant, order_ref)
+    values = validate(CONTACT_MODEL, body, Mode.CREATE)
+    lock(conn, f"contact:{order_ref}")
+    existing = store.first_of_role(conn, tenant.id, order_ref, CONTACT)
+    if existing is not None:
+        return _write(conn, tenant, existing, sent(values, body), now, resolve=True), False
+    guest_ref = link_person(conn, tenant, values, CONTACT, now)
+    return _insert(conn, tenant, order_ref, CONTACT, values, guest_ref, now), True
+
+
+def create_consumer(
+    conn: Connection, tenant: Tenant, order_ref: str, body: Mapping[str, Any], now: datetime
+) -> tuple[Record, bool]:
+    """A consumer resolving to a guest already consuming this order updates that consumer instead."""
+    require_order(conn, tenant, order_ref)
+    values = validate(CONSUMER_MODEL, body, Mode.CREATE)
+    item_refs = values.pop("orderItems")
+    _check_items(conn, tenant, order_ref, item_refs)
+    lock(conn, f"consumers:{order_ref}")
+    contact = store.first_of_role(conn, tenant.id, order_ref, CONTACT)
+    guest_ref = link_person(conn, tenant, values, CONSUMER, now, contact=contact)
+    existing = store.first_of_role(conn, tenant.id, order_ref, CONSUMER, guest_ref)
+    if existing is not None:
+        changes = sent(values, body)
+        if item_refs is not None:
+            store.set_consumer_items(conn, existing["ref"], item_refs)
+        return _write(conn, tenant, existing, changes, now, resolve=False), False
+    record = _insert(conn, tenant, order_ref, CONSUMER, values, guest_ref, now)
+    store.set_consumer_items(conn, record["ref"], item_refs or [])
+    return record, True
+
+
+def update_person(
+    conn: Connection, tenant: Tenant, role: str, ref: str, body: Mapping[str, Any], mode: Mode, now: datetime
+) -> Record:
+    """PUT or PATCH; a change of identifiers or emails re-runs resolution, so the guest link may move."""
+    person = require_person(conn, tenant, role, ref)
+    values = validate(MODELS[role], body, mode)
+    if role == CONSUMER:
+        item_refs = values.pop("orderItems", None)
+        if item_refs is None and mode is Mode.PUT and not _is_bare_link(body.get("orderItems")):
+            item_refs = []
+        if item_refs is not None:
+            _check_items(conn, tenant, person["orderRef"], item_refs)
+            store.set_consumer_items(conn, ref, item_refs)
+    resolve = any(name in values and values[name] != person.get(name) for name in ("identifiers", "emails"))
+    return _write(conn, tenant, person, values, now, resolve=resolve)
+
+
+def delete_person(conn: Connection, tenant: Tenant, role: str, ref: str) -> None:
+    require_person(conn, tenant, role, ref)
+    delete_row(conn, order_people, tenant.id, ref)
+
+
+def list_people(
+    conn: Connection,
+    tenant: Tenant,
+    order_ref: str,
+    role: str,
+    sort: Sequence[SortTerm],
+    offset: int,
+    limit: int,
+) -> tuple[int, list[Record]]:
+    require_order(conn, tenant, order_ref)
+    return store.page_people(conn, tenant.id, order_ref, role, sort, offset, limit)
+
+
+def list_consumer_items(
+    conn: Connection, tenant: Tenant, consumer_ref: str, sort: Sequence[SortTerm], offset: int, limit: int
+) -> tuple[int, list[Record]]:
+    require_person(conn, tenant, CONSUMER, consumer_ref)
+    return store.page_consumer_items(conn, tenant.id, consumer_ref, sort, offset, limit)
+
+
+def _is_bare_link(value: Any) -> bool:
+    return isinstance(value, dict) and "items" not in value
+
+
+def _insert(
+    conn: Connection,
+    tenant: Tenant,
+    order_ref: str,
+    role: str,
+    values: Mapping[str, Any],
+    guest_ref: str,
+    now: datetime,
+) -> Record:
+    record = {
+        **values,
+        "ref": str(uuid.uuid4()),
+        "tenantId": tenant.id,
+        "orderRef": order_ref,
+        "role": role,
+        "guestRef": guest_ref,
+        "createdAt": now,
+        "modifiedAt": now,
+    }
+    insert_row(conn, order_people, record)
+    return record
+
+
+def _write(
+    conn: Connection,
+    tenant: Tenant,
+    person: Record,
+    changes: Mapping[str, Any],
+    now: datetime,
+    *,
+    resolve: bool,
+) -> Record:
+    updated = {**person, **changes, "modifiedAt": now}
+    if resolve:
+        contact = None
+        if person["role"] == CONSUMER:
+            contact = store.first_of_role(conn, tenant.id, person["orderRef"], CONTACT)
+        updated["guestRef"] = link_person(conn, tenant, updated, person["role"], now, contact=contact)
+    columns = {**changes, "modifiedAt": now, "guestRef": updated["guestRef"]}
+    update_row(conn, order_people, tenant.id, person["ref"], columns)
+    return updated
+
+
+def _check_items(conn: Connection, tenant: Tenant, order_ref: str, item_refs: list[str] | None) -> None:
+    if not item_refs:
+        return
+    own = set(order_store.item_refs(conn, tenant.id, order_ref))
+    for index, ref in enumerate(item_refs):
+        if ref not in own:
+            raise InvalidField(f"orderItems.items[{index}]")

@@ -1,0 +1,124 @@
+"""Tenants, their settings and credentials.
+
+Tokens are random and long, so a plain SHA-256 is a sound stored form: there is nothing to brute-force
+that a slow hash would protect. Comparison is constant-time all the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from opencdp.core.errors import ApiError
+from opencdp.core.values import utcnow
+from opencdp.store import tenants as store
+
+DEFAULT_IDENTITY_RULES = ("email",)
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: int
+    name: str
+    client_key: str
+    identity_rules: tuple[str, ...] = DEFAULT_IDENTITY_RULES
+    points_of_sale: tuple[str, ...] = ()
+    session_timeout_minutes: int = 20
+    default_currency: str = "EUR"
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Tenant:
+        return cls(
+            id=record["id"],
+            name=record["name"],
+            client_key=record["clientKey"],
+            identity_rules=tuple(record["identityRules"]),
+            points_of_sale=tuple(record["pointsOfSale"]),
+            session_timeout_minutes=record["sessionTimeoutMinutes"],
+            default_currency=record["defaultCurrency"],
+        )
+
+
+@dataclass(frozen=True)
+class Credentials:
+    tenant: Tenant
+    api_token: str
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_client_key() -> str:
+    return "ck_" + secrets.token_hex(12)
+
+
+def new_api_token() -> str:
+    return "tok_" + secrets.token_urlsafe(32)
+
+
+def create_tenant(
+    conn: Connection, name: str, *, client_key: str | None = None, api_token: str | None = None
+) -> Credentials:
+    if store.find_by_name(conn, name) is not None:
+        raise ApiError(f"Tenant {name} already exists.", status=409)
+    client_key = client_key or new_client_key()
+    if store.find_by_client_key(conn, client_key) is not None:
+        raise ApiError(f"Client key {client_key} is taken.", status=409)
+    tenant_id = store.insert_tenant(
+        conn,
+        {
+            "name": name,
+            "clientKey": client_key,
+            "identityRules": list(DEFAULT_IDENTITY_RULES),
+            "pointsOfSale": [],
+            "sessionTimeoutMinutes": 20,
+            "defaultCurrency": "EUR",
+            "createdAt": utcnow(),
+        },
+    )
+    token = api_token or new_api_token()
+    store.insert_token(conn, tenant_id, hash_token(token), "initial", utcnow())
+    return Credentials(Tenant(id=tenant_id, name=name, client_key=client_key), token)
+
+
+def tenant_named(conn: Connection, name: str) -> Tenant:
+    record = store.find_by_name(conn, name)
+    if record is None:
+        raise ApiError(f"Tenant {name} does not exist.", status=404)
+    return Tenant.from_record(record)
+
+
+def list_tenants(conn: Connection) -> list[Tenant]:
+    return [Tenant.from_record(record) for record in store.list_tenants(conn)]
+
+
+def create_token(conn: Connection, tenant: Tenant, label: str) -> tuple[int, str]:
+    token = new_api_token()
+    return store.insert_token(conn, tenant.id, hash_token(token), label, utcnow()), token
+
+
+def list_tokens(conn: Connection, tenant: Tenant) -> list[dict[str, Any]]:
+    return store.list_tokens(conn, tenant.id)
+
+
+def revoke_token(conn: Connection, tenant: Tenant, token_id: int) -> None:
+    if not store.revoke_token(conn, tenant.id, token_id, utcnow()):
+        raise ApiError(
+            f"Token {token_id} of tenant {tenant.name} does not exist or is already revoked.", status=404
+        )
+
+
+def authenticate(conn: Connection, client_key: str, api_token: str) -> Tenant | None:
+    """The tenant these credentials open, or None; never says which half was wrong."""
+    record = store.find_by_client_key(conn, client_key)
+    presented = hash_token(api_token)
+    matched = False
+    for stored in store.active_token_hashes(conn, record["id"]) if record else ():
+        matched |= hmac.compare_digest(stored, presented)
+    return Tenant.from_record(record) if record and matched else None

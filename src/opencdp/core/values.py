@@ -1,0 +1,86 @@
+"""Parsing and formatting of the wire's scalar values: timestamps, money, codes.
+
+Kept apart from the field tables so that the Stream and Batch surfaces format a timestamp or a price
+exactly as the REST API does.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time
+from decimal import Decimal, InvalidOperation
+
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}:?\d{2})?$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Instants near the ends of Python's range would overflow the 48-hour matching window; nobody orders then.
+_EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9998, 12, 31, tzinfo=UTC)
+
+
+def parse_timestamp(value: object, *, allow_date: bool = False) -> datetime | None:
+    """An ISO 8601 instant as an aware UTC datetime, or None when it is not one.
+
+    Naive times are UTC; fractions beyond microseconds are cut, since Python keeps six digits.
+    """
+    if not isinstance(value, str):
+        return None
+    if allow_date and _DATE.match(value):
+        try:
+            day = datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
+        except ValueError:
+            return None
+        return day if _EARLIEST <= day <= _LATEST else None
+    if not _TIMESTAMP.match(value):
+        return None
+    text = value
+    fraction = re.search(r"\.(\d+)", text)
+    if fraction and len(fraction.group(1)) > 6:
+        text = text.replace(fraction.group(0), "." + fraction.group(1)[:6])
+    try:
+        parsed = datetime.fromisoformat(text.replace("z", "Z"))
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+    return parsed if _EARLIEST <= parsed <= _LATEST else None
+
+
+def format_timestamp(value: datetime) -> str:
+    """UTC with milliseconds and Z, the one output form the spec allows."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def utcnow() -> datetime:
+    """Now, truncated to milliseconds so that what is stored equals what is shown."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def parse_money(value: object) -> Decimal | None:
+    """A JSON number as an exact decimal; booleans and strings are not numbers.
+
+    A float is read through its shortest repr, so 30.6 becomes Decimal('30.6'), never 30.5999…
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return None
+    try:
+        number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def money_to_json(value: Decimal) -> int | float:
+    """The JSON number for a stored decimal: integral values as integers, others by shortest repr."""
+    if value == value.to_integral_value():
+        return int(value)
+    return float(value)
+
+
+def code(value: object, length: int) -> str | None:
+    """A letter code of the given length, upper-cased, or None when it has another shape."""
+    if isinstance(value, str) and len(value) == length and value.isascii() and value.isalpha():
+        return value.upper()
+    return None

@@ -1,0 +1,1 @@
+"""The store: every SQL statement of OpenCDP, for SQLite and PostgreSQL alike."""

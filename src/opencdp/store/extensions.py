@@ -1,0 +1,65 @@
+"""Data extensions of orders, order items and guests, and the per-tenant type of each key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from sqlalchemy import Connection, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from opencdp.store.rows import Record, records
+from opencdp.store.tables import extension_key_types, extensions
+
+
+def get(conn: Connection, tenant_id: int, owner_ref: str, name: str) -> Record | None:
+    found = records(
+        conn,
+        select(extensions).where(
+            extensions.c.tenant_id == tenant_id,
+            extensions.c.owner_ref == owner_ref,
+            extensions.c.name == name,
+        ),
+    )
+    return found[0] if found else None
+
+
+def of_owner(conn: Connection, tenant_id: int, owner_ref: str) -> list[Record]:
+    stmt = (
+        select(extensions)
+        .where(extensions.c.tenant_id == tenant_id, extensions.c.owner_ref == owner_ref)
+        .order_by(extensions.c.name)
+    )
+    return records(conn, stmt)
+
+
+def delete_of_owners(conn: Connection, tenant_id: int, owner_refs: Iterable[str]) -> None:
+    refs = list(owner_refs)
+    if refs:
+        conn.execute(
+            delete(extensions).where(extensions.c.tenant_id == tenant_id, extensions.c.owner_ref.in_(refs))
+        )
+
+
+def key_types(conn: Connection, tenant_id: int, owner_type: str, keys: Iterable[str]) -> dict[str, str]:
+    wanted = list(keys)
+    if not wanted:
+        return {}
+    stmt = select(extension_key_types.c.key, extension_key_types.c.value_type).where(
+        extension_key_types.c.tenant_id == tenant_id,
+        extension_key_types.c.owner_type == owner_type,
+        extension_key_types.c.key.in_(wanted),
+    )
+    return {key: value_type for key, value_type in conn.execute(stmt)}
+
+
+def claim_key_types(conn: Connection, tenant_id: int, owner_type: str, types: Mapping[str, str]) -> None:
+    """Record the first type seen for each key; a concurrent first writer's type wins and is read back."""
+    if not types:
+        return
+    rows = [
+        {"tenant_id": tenant_id, "owner_type": owner_type, "key": key, "value_type": value_type}
+        for key, value_type in types.items()
+    ]
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(dialect_insert(extension_key_types).values(rows).on_conflict_do_nothing())

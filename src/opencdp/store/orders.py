@@ -1,0 +1,82 @@
+"""Orders and order items."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, select
+
+from opencdp.store.rows import Record, SortTerm, page, records
+from opencdp.store.tables import order_items, order_people, orders
+
+
+def find_matching(
+    conn: Connection, tenant_id: int, reference_id: str, ordered_at: datetime, window: timedelta
+) -> Record | None:
+    """The order with this referenceId within the window: closest orderedAt, then earliest created."""
+    candidates = records(
+        conn,
+        select(orders)
+        .where(
+            orders.c.tenant_id == tenant_id,
+            orders.c.reference_id == reference_id,
+            orders.c.ordered_at >= ordered_at - window,
+            orders.c.ordered_at <= ordered_at + window,
+        )
+        .order_by(orders.c.created_at, orders.c.ref),
+    )
+    if not candidates:
+        return None
+    return min(candidates, key=lambda order: abs(order["orderedAt"] - ordered_at))
+
+
+def page_by_reference(
+    conn: Connection, tenant_id: int, reference_id: str, sort: Sequence[SortTerm], offset: int, limit: int
+) -> tuple[int, list[Record]]:
+    stmt = select(orders).where(orders.c.tenant_id == tenant_id, orders.c.reference_id == reference_id)
+    return page(conn, orders, stmt, sort, offset, limit)
+
+
+def page_by_guest(
+    conn: Connection, tenant_id: int, guest_ref: str, sort: Sequence[SortTerm], offset: int, limit: int
+) -> tuple[int, list[Record]]:
+    """Orders where the guest is the contact or a consumer, each once."""
+    roles = select(order_people.c.order_ref).where(
+        order_people.c.tenant_id == tenant_id, order_people.c.guest_ref == guest_ref
+    )
+    stmt = select(orders).where(orders.c.tenant_id == tenant_id, orders.c.ref.in_(roles))
+    return page(conn, orders, stmt, sort, offset, limit)
+
+
+def page_items(
+    conn: Connection, tenant_id: int, order_ref: str, sort: Sequence[SortTerm], offset: int, limit: int
+) -> tuple[int, list[Record]]:
+    stmt = select(order_items).where(
+        order_items.c.tenant_id == tenant_id, order_items.c.order_ref == order_ref
+    )
+    return page(conn, order_items, stmt, sort, offset, limit)
+
+
+def item_refs(conn: Connection, tenant_id: int, order_ref: str) -> list[str]:
+    stmt = select(order_items.c.ref).where(
+        order_items.c.tenant_id == tenant_id, order_items.c.order_ref == order_ref
+    )
+    return list(conn.execute(stmt).scalars())
+
+
+def find_item_by_reference(
+    conn: Connection, tenant_id: int, order_ref: str, reference_id: str
+) -> Record | None:
+    found = records(
+        conn,
+        select(order_items)
+        .where(
+            order_items.c.tenant_id == tenant_id,
+            order_items.c.order_ref == order_ref,
+            order_items.c.reference_id == reference_id,
+        )
+        .order_by(order_items.c.created_at)
+        .limit(1),
+    )
+    return found[0] if found else None

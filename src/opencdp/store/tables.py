@@ -1,0 +1,205 @@
+"""The schema. Every table carries `tenant_id`, and every statement in the store filters on it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from opencdp.store.types import Json, Money, UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+REF = String(36)
+
+
+def _tenant() -> Column[int]:
+    return Column("tenant_id", Integer, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
+
+
+def _stamps() -> list[Column[object]]:
+    return [
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("modified_at", UTCDateTime, nullable=False),
+    ]
+
+
+def _person_columns() -> list[Column[object]]:
+    strings = [
+        "title",
+        "first_name",
+        "last_name",
+        "city",
+        "state",
+        "post_code",
+        "nationality",
+        "passport_number",
+    ]
+    return [
+        *(Column(name, Text) for name in strings),
+        Column("gender", String(16)),
+        Column("date_of_birth", UTCDateTime),
+        Column("emails", Json),
+        Column("phone_numbers", Json),
+        Column("street", Json),
+        Column("country", String(2)),
+        Column("passport_expiry", UTCDateTime),
+        Column("identifiers", Json),
+    ]
+
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("client_key", String(100), nullable=False, unique=True),
+    Column("identity_rules", Json, nullable=False),
+    Column("points_of_sale", Json, nullable=False),
+    Column("session_timeout_minutes", Integer, nullable=False),
+    Column("default_currency", String(3), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _tenant(),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("label", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+guests = Table(
+    "guests",
+    metadata,
+    Column("ref", REF, primary_key=True),
+    _tenant(),
+    Column("guest_type", String(16), nullable=False),
+    *_person_columns(),
+    Column("language", String(2)),
+    Column("merged_into", REF),
+    Column("first_seen", UTCDateTime),
+    Column("last_seen", UTCDateTime),
+    *_stamps(),
+    Index(None, "tenant_id", "created_at"),
+)
+
+# The lookup side of identity: one row per identifier, and per address in `emails` as provider `email`.
+# `key` is a digest of (provider, normalised id), so identifiers of any length index in fixed space.
+guest_keys = Table(
+    "guest_keys",
+    metadata,
+    _tenant(),
+    Column("guest_ref", REF, ForeignKey("guests.ref", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("expires_at", UTCDateTime),
+    Index(None, "tenant_id", "key"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("ref", REF, primary_key=True),
+    _tenant(),
+    Column("reference_id", Text, nullable=False),
+    Column("ordered_at", UTCDateTime, nullable=False),
+    Column("currency_code", String(3), nullable=False),
+    Column("price", Money, nullable=False),
+    Column("status", String(32)),
+    Column("channel", String(32)),
+    Column("point_of_sale", Text),
+    Column("payment_type", Text),
+    Column("card_type", Text),
+    *_stamps(),
+    Index(None, "tenant_id", "reference_id"),
+    Index(None, "tenant_id", "created_at"),
+)
+
+order_items = Table(
+    "order_items",
+    metadata,
+    Column("ref", REF, primary_key=True),
+    _tenant(),
+    Column("order_ref", REF, ForeignKey("orders.ref", ondelete="CASCADE"), nullable=False),
+    Column("type", Text, nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("price", Money, nullable=False),
+    Column("currency_code", String(3), nullable=False),
+    Column("status", Text),
+    Column("reference_id", Text),
+    Column("product_id", Text),
+    Column("description", Text),
+    Column("vendor", Text),
+    Column("quantity", Integer),
+    Column("original_price", Money),
+    Column("original_currency_code", String(3)),
+    Column("language", String(2)),
+    Column("channel", String(32)),
+    Column("ordered_at", UTCDateTime),
+    *_stamps(),
+    Index(None, "order_ref", "created_at"),
+)
+
+# Contacts and consumers share every person field; `role` tells them apart.
+order_people = Table(
+    "order_people",
+    metadata,
+    Column("ref", REF, primary_key=True),
+    _tenant(),
+    Column("order_ref", REF, ForeignKey("orders.ref", ondelete="CASCADE"), nullable=False),
+    Column("role", String(8), nullable=False),
+    Column("guest_ref", REF, ForeignKey("guests.ref", ondelete="SET NULL")),
+    *_person_columns(),
+    *_stamps(),
+    Index(None, "order_ref", "role"),
+    Index(None, "tenant_id", "guest_ref"),
+)
+
+consumer_items = Table(
+    "consumer_items",
+    metadata,
+    Column("consumer_ref", REF, ForeignKey("order_people.ref", ondelete="CASCADE"), primary_key=True),
+    Column("item_ref", REF, ForeignKey("order_items.ref", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Index(None, "item_ref"),
+)
+
+extensions = Table(
+    "extensions",
+    metadata,
+    Column("ref", REF, primary_key=True),
+    _tenant(),
+    Column("owner_type", String(16), nullable=False),
+    Column("owner_ref", REF, nullable=False),
+    Column("name", String(8), nullable=False),
+    Column("data", Json, nullable=False),
+    *_stamps(),
+    UniqueConstraint("owner_ref", "name"),
+)
+
+extension_key_types = Table(
+    "extension_key_types",
+    metadata,
+    Column("tenant_id", Integer, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("owner_type", String(32), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("value_type", String(8), nullable=False),
+)

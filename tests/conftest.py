@@ -1,0 +1,131 @@
+"""Fixtures: every storage test runs on SQLite and on PostgreSQL, each test in a tenant of its own.
+
+PostgreSQL is not optional: a test that cannot reach it fails, so a green run means both backends passed.
+Point OPENCDP_TEST_POSTGRES_URL at a server where the user may create databases (default: local trust auth).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from opencdp.api.app import create_app
+from opencdp.config import Settings
+from opencdp.core.tenants import create_tenant
+from opencdp.store import migrate
+from opencdp.store.database import Database
+
+POSTGRES_ADMIN_URL = os.environ.get("OPENCDP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _admin(url: str) -> psycopg.Connection[Any]:
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as error:
+        pytest.fail(f"PostgreSQL is required for the test suite and is unreachable at {url}: {error}")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    name = f"opencdp_test_{uuid.uuid4().hex[:12]}"
+    with _admin(POSTGRES_ADMIN_URL) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with _admin(POSTGRES_ADMIN_URL) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'opencdp.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    db = Database(url)
+    migrate.upgrade(db)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(scope="session")
+def app(database: Database) -> Any:
+    settings = Settings(auth_cache_seconds=0, more_info_url="https://opencdp.test/docs/errors", data_dir=Path("."))
+    return create_app(settings, database)
+
+
+def make_client(app: Any, database: Database) -> TestClient:
+    with database.write() as conn:
+        credentials = create_tenant(conn, f"t-{uuid.uuid4().hex[:10]}")
+    client = TestClient(app, raise_server_exceptions=False, base_url="http://testserver")
+    client.auth = (credentials.tenant.client_key, credentials.api_token)
+    client.tenant = credentials.tenant  # type: ignore[attr-defined]
+    return client
+
+
+@pytest.fixture
+def client(app: Any, database: Database) -> TestClient:
+    """A client authenticated as a brand-new tenant, so tests never see each other's data."""
+    return make_client(app, database)
+
+
+@pytest.fixture
+def other(app: Any, database: Database) -> TestClient:
+    """A second tenant, for isolation tests."""
+    return make_client(app, database)
+
+
+@pytest.fixture
+def anonymous(app: Any) -> TestClient:
+    return TestClient(app, raise_server_exceptions=False)
+
+
+ORDER = {
+    "referenceId": "B94TXY-1",
+    "orderedAt": "2025-03-07T16:15:11Z",
+    "currencyCode": "eur",
+    "price": 100,
+    "status": "PURCHASED",
+    "channel": "WEB",
+    "pointOfSale": "myretailsite.com",
+    "paymentType": "Card",
+    "cardType": "Visa",
+}
+
+ITEM = {"type": "MOBILE", "name": "Phone", "price": 30.6, "currencyCode": "EUR", "quantity": 1}
+
+CONTACT = {
+    "firstName": "John",
+    "lastName": "Doe",
+    "emails": ["john.doe@example.com"],
+    "identifiers": [{"provider": "CRM", "id": "C-0042"}],
+}
+
+
+def order_body(**changes: Any) -> dict[str, Any]:
+    body = {**ORDER, "referenceId": f"R-{uuid.uuid4().hex[:8]}"}
+    body.update(changes)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def create_order(client: TestClient, **changes: Any) -> dict[str, Any]:
+    response = client.post("/v2.1/orders", json=order_body(**changes))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def assert_error(response: Any, status: int, message: str, developer: str | None = None) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["status"] == status and body["code"] == status
+    assert body["message"] == message
+    assert body["moreInfoUrl"]
+    if developer is not None:
+        assert body["developerMessage"] == developer
