@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from conftest import ITEM, assert_error, create_order
 
 
@@ -16,14 +17,27 @@ def add(client, order, **changes):
 
 
 def test_create_defaults_ordered_at_to_the_orders(client, order):
-    response = add(client, order, referenceId="I-1", productId="P-7", originalPrice=33, originalCurrencyCode="usd",
-                   language="en", channel="web")  # fmt: skip
+    response = add(
+        client,
+        order,
+        referenceId="I-1",
+        productId="P-7",
+        originalPrice=33,
+        originalCurrencyCode="usd",
+        language="en",
+        channel="web",
+    )
     assert response.status_code == 201
     body = response.json()
     assert response.headers["location"] == body["href"] == f"http://testserver/v2.1/orderItems/{body['ref']}"
     assert body["orderedAt"] == order["orderedAt"]
     assert body["order"] == {"href": order["href"]}
-    assert (body["price"], body["originalCurrencyCode"], body["language"], body["channel"]) == (30.6, "USD", "EN", "WEB")
+    assert (body["price"], body["originalCurrencyCode"], body["language"], body["channel"]) == (
+        30.6,
+        "USD",
+        "EN",
+        "WEB",
+    )
     assert client.get(body["href"]).json() == body
 
 
@@ -68,8 +82,12 @@ def test_negative_prices_and_a_128_character_name_are_fine(client, order):
 def test_post_to_an_unknown_order_is_404(client):
     missing = "0d6f1e2a-3b4c-4d5e-8f60-718293a4b5c6"
     response = client.post(f"/v2.1/orders/{missing}/orderItems", json=ITEM)
-    assert_error(response, 404, "The specified resource does not exist.",
-                 f"Order with ref {missing} for client key {client.tenant.client_key} was not found")  # fmt: skip
+    assert_error(
+        response,
+        404,
+        "The specified resource does not exist.",
+        f"Order with ref {missing} for client key {client.tenant.client_key} was not found",
+    )
 
 
 def test_put_patch_delete(client, order):
@@ -81,8 +99,12 @@ def test_put_patch_delete(client, order):
     assert patched.json()["vendor"] == "Other" and patched.json()["orderedAt"] == "2025-01-01T00:00:00.000Z"
     assert_error(client.patch(item["href"], json={"name": None}), 400, "name: may not be null.")
     assert client.delete(item["href"]).status_code == 204
-    assert_error(client.get(item["href"]), 404, "The specified resource does not exist.",
-                 f"Order item with ref {item['ref']} for client key {client.tenant.client_key} was not found")  # fmt: skip
+    assert_error(
+        client.get(item["href"]),
+        404,
+        "The specified resource does not exist.",
+        f"Order item with ref {item['ref']} for client key {client.tenant.client_key} was not found",
+    )
 
 
 def test_list_items_pages(client, order):

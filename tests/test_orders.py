@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from conftest import CONTACT, ITEM, ORDER, assert_error, create_order, order_body
 
+from conftest import CONTACT, ITEM, ORDER, assert_error, create_order, order_body
 from opencdp.store.rows import get_row
 from opencdp.store.tables import orders
 
@@ -173,10 +173,15 @@ def test_put_needs_the_required_fields(client):
 def test_reference_id_and_ordered_at_are_immutable(client):
     order = create_order(client)
     changed = {**order, "referenceId": "OTHER"}
-    assert_error(client.put(order["href"], json=changed), 400, "referenceId: cannot be updated.",
-                 "Attribute referenceId is invalid (cannot be updated).")  # fmt: skip
-    assert_error(client.patch(order["href"], json={"orderedAt": "2025-03-07T16:15:12Z"}), 400,
-                 "orderedAt: cannot be updated.")  # fmt: skip
+    assert_error(
+        client.put(order["href"], json=changed),
+        400,
+        "referenceId: cannot be updated.",
+        "Attribute referenceId is invalid (cannot be updated).",
+    )
+    assert_error(
+        client.patch(order["href"], json={"orderedAt": "2025-03-07T16:15:12Z"}), 400, "orderedAt: cannot be updated."
+    )
     same_instant = client.patch(order["href"], json={"orderedAt": "2025-03-07T17:15:11+01:00"})
     assert same_instant.status_code == 200
     assert client.get(order["href"]).json()["referenceId"] == order["referenceId"]
@@ -203,8 +208,12 @@ def test_merge_patch_media_type_is_accepted(client):
 
 def test_get_unknown_or_malformed_refs_is_404(client):
     missing = "0d6f1e2a-3b4c-4d5e-8f60-718293a4b5c6"
-    assert_error(client.get(f"/v2.1/orders/{missing}"), 404, "The specified resource does not exist.",
-                 f"Order with ref {missing} for client key {client.tenant.client_key} was not found")  # fmt: skip
+    assert_error(
+        client.get(f"/v2.1/orders/{missing}"),
+        404,
+        "The specified resource does not exist.",
+        f"Order with ref {missing} for client key {client.tenant.client_key} was not found",
+    )
     assert client.get("/v2.1/orders/not-a-uuid").status_code == 404
     assert client.patch(f"/v2.1/orders/{missing}", json={"status": "x"}).status_code == 404
     assert client.delete(f"/v2.1/orders/{missing}").status_code == 404

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import CONTACT, ITEM, assert_error, create_order
 
+from conftest import CONTACT, ITEM, assert_error, create_order
 from opencdp.store.rows import get_row
 from opencdp.store.tables import guests
 
@@ -43,15 +43,24 @@ def test_a_contact_creates_a_customer_guest(client, database):
 
 def test_the_same_email_in_another_case_links_the_same_guest(client):
     first = add_contact(client, create_order(client)).json()
-    second = add_contact(client, create_order(client), {"firstName": "J", "lastName": "D",
-                                                        "emails": ["John.Doe@Example.com"]}).json()  # fmt: skip
+    second = add_contact(
+        client, create_order(client), {"firstName": "J", "lastName": "D", "emails": ["John.Doe@Example.com"]}
+    ).json()
     assert guest_ref(second) == guest_ref(first)
 
 
 def test_a_hit_fills_only_what_the_guest_lacks(client, database):
     first = add_contact(client, create_order(client)).json()
-    add_contact(client, create_order(client), {"firstName": "Other", "lastName": "Name", "city": "Leeds",
-                                               "emails": ["john.doe@example.com", "jd@work.example"]})  # fmt: skip
+    add_contact(
+        client,
+        create_order(client),
+        {
+            "firstName": "Other",
+            "lastName": "Name",
+            "city": "Leeds",
+            "emails": ["john.doe@example.com", "jd@work.example"],
+        },
+    )
     guest = guest_row(database, client, guest_ref(first))
     assert guest["firstName"] == "John" and guest["city"] == "Leeds"
     assert guest["emails"] == ["john.doe@example.com", "jd@work.example"]
@@ -70,7 +79,9 @@ def test_expired_identifiers_never_match(client):
     assert guest_ref(a) != guest_ref(b)
     live = [{"provider": "email", "id": "new@example.com", "expiryDate": "2999-01-01T00:00:00Z"}]
     c = add_contact(client, create_order(client), {"firstName": "A", "lastName": "B", "identifiers": live}).json()
-    d = add_contact(client, create_order(client), {"firstName": "A", "lastName": "B", "emails": ["NEW@example.com"]}).json()
+    d = add_contact(
+        client, create_order(client), {"firstName": "A", "lastName": "B", "emails": ["NEW@example.com"]}
+    ).json()
     assert guest_ref(c) == guest_ref(d)
 
 
@@ -101,15 +112,17 @@ def test_an_order_has_one_contact_a_second_post_updates_it(client, database):
         ({"emails": "a@b.c"}, "emails: not a valid value"),
         ({"identifiers": [{"id": "1"}]}, "identifiers[0].provider: may not be null."),
         ({"identifiers": [{"provider": "CRM", "id": "1"}, {"provider": "CRM"}]}, "identifiers[1].id: may not be null."),
-        ({"identifiers": [{"provider": "CRM", "id": "1", "expiryDate": "soon"}]},
-         "identifiers[0].expiryDate: not a valid value"),
+        (
+            {"identifiers": [{"provider": "CRM", "id": "1", "expiryDate": "soon"}]},
+            "identifiers[0].expiryDate: not a valid value",
+        ),
         ({"gender": "robot"}, "gender: not a valid value"),
         ({"dateOfBirth": "2999-01-01"}, "dateOfBirth: not a valid value"),
         ({"country": "GBR"}, "country: not a valid value"),
         ({"phoneNumbers": [1]}, "phoneNumbers[0]: not a valid value"),
         ({"guestType": "customer"}, "Attribute guestType is not supported"),
     ],
-)  # fmt: skip
+)
 def test_person_field_rules(client, changes, message):
     response = add_contact(client, create_order(client), {**CONTACT, **changes})
     assert_error(response, 400, message)
@@ -121,9 +134,17 @@ def test_date_of_birth_must_be_in_the_past(client):
 
 
 def test_person_fields_round_trip(client):
-    body = {**CONTACT, "title": "Mr", "gender": "MALE", "dateOfBirth": "1980-05-06", "country": "gb",
-            "phoneNumbers": ["+44 1"], "street": ["1 Main St"], "passportExpiry": "2030-01-01T00:00:00Z",
-            "identifiers": [{"provider": "CRM", "id": "1"}, {"provider": "CRM", "id": "1"}]}  # fmt: skip
+    body = {
+        **CONTACT,
+        "title": "Mr",
+        "gender": "MALE",
+        "dateOfBirth": "1980-05-06",
+        "country": "gb",
+        "phoneNumbers": ["+44 1"],
+        "street": ["1 Main St"],
+        "passportExpiry": "2030-01-01T00:00:00Z",
+        "identifiers": [{"provider": "CRM", "id": "1"}, {"provider": "CRM", "id": "1"}],
+    }
     result = add_contact(client, create_order(client), body).json()
     assert result["gender"] == "male" and result["country"] == "GB"
     assert result["dateOfBirth"] == "1980-05-06T00:00:00.000Z"
@@ -159,8 +180,12 @@ def test_contact_put_and_delete(client):
 def test_a_contact_ref_is_not_a_consumer_ref(client):
     contact = add_contact(client, create_order(client)).json()
     response = client.get(f"/v2.1/orderConsumers/{contact['ref']}")
-    assert_error(response, 404, "The specified resource does not exist.",
-                 f"Order consumer with ref {contact['ref']} for client key {client.tenant.client_key} was not found")  # fmt: skip
+    assert_error(
+        response,
+        404,
+        "The specified resource does not exist.",
+        f"Order consumer with ref {contact['ref']} for client key {client.tenant.client_key} was not found",
+    )
 
 
 def test_a_consumer_without_a_match_becomes_a_traveller(client, database):
@@ -181,8 +206,9 @@ def test_a_consumer_named_like_the_contact_links_the_contacts_guest(client):
 def test_a_consumer_resolving_to_an_existing_consumers_guest_updates_it(client, database):
     order = create_order(client)
     first = add_consumer(client, order, {"firstName": "Ann", "lastName": "Lee", "emails": ["ann@example.com"]}).json()
-    again = add_consumer(client, order, {"firstName": "Ann", "lastName": "Lee", "emails": ["ANN@example.com"],
-                                         "city": "Oslo"})  # fmt: skip
+    again = add_consumer(
+        client, order, {"firstName": "Ann", "lastName": "Lee", "emails": ["ANN@example.com"], "city": "Oslo"}
+    )
     assert again.status_code == 200 and again.json()["ref"] == first["ref"] and again.json()["city"] == "Oslo"
     assert guest_row(database, client, guest_ref(first))["guestType"] == "traveller"
 
@@ -190,8 +216,11 @@ def test_a_consumer_resolving_to_an_existing_consumers_guest_updates_it(client, 
 def test_consumer_items_by_href_or_ref(client):
     order = create_order(client)
     items = [client.post(f"/v2.1/orders/{order['ref']}/orderItems", json=ITEM).json() for _ in range(3)]
-    body = {"firstName": "Ann", "lastName": "Lee",
-            "orderItems": {"items": [{"href": items[0]["href"]}, {"ref": items[2]["ref"].upper()}]}}  # fmt: skip
+    body = {
+        "firstName": "Ann",
+        "lastName": "Lee",
+        "orderItems": {"items": [{"href": items[0]["href"]}, {"ref": items[2]["ref"].upper()}]},
+    }
     consumer = add_consumer(client, order, body).json()
     used = client.get(f"/v2.1/orderConsumers/{consumer['ref']}/orderItems").json()
     assert {i["ref"] for i in used["items"]} == {items[0]["ref"], items[2]["ref"]}
@@ -201,7 +230,9 @@ def test_consumer_items_by_href_or_ref(client):
     kept = client.patch(consumer["href"], json={"city": "Rome"})
     assert kept.status_code == 200
     assert len(client.get(f"{consumer['href']}/orderItems").json()["items"]) == 2
-    bare = client.put(consumer["href"], json={"firstName": "Ann", "lastName": "Lee", "orderItems": consumer["orderItems"]})
+    bare = client.put(
+        consumer["href"], json={"firstName": "Ann", "lastName": "Lee", "orderItems": consumer["orderItems"]}
+    )
     assert bare.status_code == 200
     assert len(client.get(f"{consumer['href']}/orderItems").json()["items"]) == 2
     cleared = client.put(consumer["href"], json={"firstName": "Ann", "lastName": "Lee"})

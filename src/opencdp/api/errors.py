@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 
 from fastapi import FastAPI, Request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
-from starlette.routing import Match
 
 from opencdp.api.responses import JsonResponse, error_body
 from opencdp.core.errors import ApiError
@@ -24,9 +24,7 @@ def _more_info(request: Request) -> str:
 def error_response(
     request: Request, status: int, message: str, developer: str, headers: dict[str, str] | None = None
 ) -> Response:
-    return JsonResponse(
-        error_body(status, status, message, developer, _more_info(request)), status, headers=headers
-    )
+    return JsonResponse(error_body(status, status, message, developer, _more_info(request)), status, headers=headers)
 
 
 async def on_api_error(request: Request, exc: Exception) -> Response:
@@ -48,19 +46,25 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
             {"Allow": ", ".join(allowed)},
         )
     if exc.status_code == 404:
-        return error_response(
-            request, 404, "The specified resource does not exist.", f"No resource at {path}."
-        )
+        return error_response(request, 404, "The specified resource does not exist.", f"No resource at {path}.")
     return error_response(request, exc.status_code, str(exc.detail), str(exc.detail))
 
 
 def _methods_for(request: Request) -> set[str]:
+    """Every method the requested path answers, read from the OpenAPI paths (the app's public route map)."""
+    table = getattr(request.app.state, "route_methods", None)
+    if table is None:
+        table = [
+            (re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)) + "$"), {m.upper() for m in ops})
+            for path, ops in request.app.openapi()["paths"].items()
+        ]
+        request.app.state.route_methods = table
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
-        route_methods = getattr(route, "methods", None)
-        if match is not Match.NONE and route_methods:
-            methods |= set(route_methods)
+    for pattern, allowed in table:
+        if pattern.match(request.url.path):
+            methods |= allowed
+    if "GET" in methods:
+        methods.add("HEAD")
     return methods
 
 
@@ -68,13 +72,9 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
     reference = str(uuid.uuid4())
     if isinstance(exc, OperationalError | InterfaceError):
         log.error("store unavailable (reference %s): %s", reference, exc)
-        return error_response(
-            request, 503, "Service Unavailable", f"The store is unavailable. Reference: {reference}."
-        )
+        return error_response(request, 503, "Service Unavailable", f"The store is unavailable. Reference: {reference}.")
     log.exception("unexpected failure (reference %s)", reference)
-    return error_response(
-        request, 500, "Internal Server Error", f"Unexpected failure. Reference: {reference}."
-    )
+    return error_response(request, 500, "Internal Server Error", f"Unexpected failure. Reference: {reference}.")
 
 
 def install(app: FastAPI) -> None:

@@ -53,9 +53,7 @@ def serve(
     if token:
         console.print(f"  API token   [bold]{token}[/bold]")
     else:
-        console.print(
-            "  API token   (shown once at creation; `opencdp tenant token-create default` makes another)"
-        )
+        console.print("  API token   (shown once at creation; `opencdp tenant token-create default` makes another)")
     uvicorn.run(
         "opencdp.asgi:app",
         host=bind_host,
@@ -147,9 +145,7 @@ def token_list(name: str) -> None:
         raise _fail(error.message) from None
     table = Table("id", "label", "created", "revoked")
     for token in found:
-        table.add_row(
-            str(token["id"]), token["label"], str(token["createdAt"]), str(token["revokedAt"] or "")
-        )
+        table.add_row(str(token["id"]), token["label"], str(token["createdAt"]), str(token["revokedAt"] or ""))
     console.print(table)
 
 

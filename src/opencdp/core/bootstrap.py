@@ -11,9 +11,7 @@ from opencdp.store import tenants as store
 DEFAULT_TENANT = "default"
 
 
-def ensure_default_tenant(
-    conn: Connection, client_key: str | None, api_token: str | None
-) -> tuple[Tenant, str | None]:
+def ensure_default_tenant(conn: Connection, client_key: str | None, api_token: str | None) -> tuple[Tenant, str | None]:
     """The default tenant, created on first start; the token is returned only when it can still be shown.
 
     A token given in the environment is made valid for the tenant, so a deployment can pin its credentials.

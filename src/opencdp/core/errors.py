@@ -34,9 +34,7 @@ class InvalidField(ApiError):
 
 class UnsupportedField(ApiError):
     def __init__(self, field: str) -> None:
-        super().__init__(
-            f"Attribute {field} is not supported", f"Attribute {field} is invalid (not supported)."
-        )
+        super().__init__(f"Attribute {field} is not supported", f"Attribute {field} is invalid (not supported).")
         self.field = field
 
 

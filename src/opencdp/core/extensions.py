@@ -193,12 +193,8 @@ def _check_rules(
             if other["name"] != name:
                 clash = next((key for key in data if key in other["data"]), None)
                 if clash is not None:
-                    raise ExtensionRuleError(
-                        f"Attribute {clash} already exists in data extension {other['name']}."
-                    )
-    written = {
-        key: value for key, value in (data if changed is None else changed).items() if value is not None
-    }
+                    raise ExtensionRuleError(f"Attribute {clash} already exists in data extension {other['name']}.")
+    written = {key: value for key, value in (data if changed is None else changed).items() if value is not None}
     check_types(conn, tenant, owner.kind, written)
 
 

@@ -47,16 +47,12 @@ def require(conn: Connection, tenant: Tenant, ref: str) -> Record:
     return guest
 
 
-def held_by_other(
-    conn: Connection, tenant: Tenant, guest_ref: str | None, provider: str, identifier: str
-) -> bool:
+def held_by_other(conn: Connection, tenant: Tenant, guest_ref: str | None, provider: str, identifier: str) -> bool:
     holders = store.holders(conn, tenant.id, provider, normalize_id(provider, identifier))
     return any(holder != guest_ref for holder in holders)
 
 
-def create(
-    conn: Connection, tenant: Tenant, guest_type: str, person: Mapping[str, Any], now: datetime
-) -> str:
+def create(conn: Connection, tenant: Tenant, guest_type: str, person: Mapping[str, Any], now: datetime) -> str:
     """A new guest from person fields, taking only the identifiers and addresses no live guest holds."""
     ref = str(uuid.uuid4())
     values = {name: person.get(name) for name in PERSON_NAMES}

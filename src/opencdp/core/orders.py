@@ -46,9 +46,7 @@ def sent(values: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in values.items() if name in body}
 
 
-def create_order(
-    conn: Connection, tenant: Tenant, body: Mapping[str, Any], now: datetime
-) -> tuple[Record, bool]:
+def create_order(conn: Connection, tenant: Tenant, body: Mapping[str, Any], now: datetime) -> tuple[Record, bool]:
     """Create, or update the order this one matches (same referenceId, orderedAt within 48 hours)."""
     values = validate(ORDER, body, Mode.CREATE)
     lock(conn, f"order:{tenant.id}:{values['referenceId']}")
@@ -116,9 +114,7 @@ def update_item(
     item = require_item(conn, tenant, ref)
     values = validate(ORDER_ITEM, body, mode)
     if mode is Mode.PUT or ("orderedAt" in values and values["orderedAt"] is None):
-        values["orderedAt"] = (
-            values.get("orderedAt") or require_order(conn, tenant, item["orderRef"])["orderedAt"]
-        )
+        values["orderedAt"] = values.get("orderedAt") or require_order(conn, tenant, item["orderRef"])["orderedAt"]
     update_row(conn, order_items, tenant.id, ref, {**values, "modifiedAt": now})
     return {**item, **values, "modifiedAt": now}
 

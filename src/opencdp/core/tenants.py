@@ -109,9 +109,7 @@ def list_tokens(conn: Connection, tenant: Tenant) -> list[dict[str, Any]]:
 
 def revoke_token(conn: Connection, tenant: Tenant, token_id: int) -> None:
     if not store.revoke_token(conn, tenant.id, token_id, utcnow()):
-        raise ApiError(
-            f"Token {token_id} of tenant {tenant.name} does not exist or is already revoked.", status=404
-        )
+        raise ApiError(f"Token {token_id} of tenant {tenant.name} does not exist or is already revoked.", status=404)
 
 
 def authenticate(conn: Connection, client_key: str, api_token: str) -> Tenant | None:

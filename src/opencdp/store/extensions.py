@@ -36,9 +36,7 @@ def of_owner(conn: Connection, tenant_id: int, owner_ref: str) -> list[Record]:
 def delete_of_owners(conn: Connection, tenant_id: int, owner_refs: Iterable[str]) -> None:
     refs = list(owner_refs)
     if refs:
-        conn.execute(
-            delete(extensions).where(extensions.c.tenant_id == tenant_id, extensions.c.owner_ref.in_(refs))
-        )
+        conn.execute(delete(extensions).where(extensions.c.tenant_id == tenant_id, extensions.c.owner_ref.in_(refs)))
 
 
 def key_types(conn: Connection, tenant_id: int, owner_type: str, keys: Iterable[str]) -> dict[str, str]:

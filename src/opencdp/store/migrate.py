@@ -38,9 +38,7 @@ def check_not_newer(db: Database) -> None:
     current = current_revision(db)
     script = ScriptDirectory.from_config(_config(db))
     if current is not None and current not in {rev.revision for rev in script.walk_revisions()}:
-        raise DatabaseTooNew(
-            f"database schema {current} is newer than this OpenCDP (head {head_revision(db)})"
-        )
+        raise DatabaseTooNew(f"database schema {current} is newer than this OpenCDP (head {head_revision(db)})")
 
 
 def upgrade(db: Database) -> None:

@@ -52,22 +52,16 @@ def page_by_guest(
 def page_items(
     conn: Connection, tenant_id: int, order_ref: str, sort: Sequence[SortTerm], offset: int, limit: int
 ) -> tuple[int, list[Record]]:
-    stmt = select(order_items).where(
-        order_items.c.tenant_id == tenant_id, order_items.c.order_ref == order_ref
-    )
+    stmt = select(order_items).where(order_items.c.tenant_id == tenant_id, order_items.c.order_ref == order_ref)
     return page(conn, order_items, stmt, sort, offset, limit)
 
 
 def item_refs(conn: Connection, tenant_id: int, order_ref: str) -> list[str]:
-    stmt = select(order_items.c.ref).where(
-        order_items.c.tenant_id == tenant_id, order_items.c.order_ref == order_ref
-    )
+    stmt = select(order_items.c.ref).where(order_items.c.tenant_id == tenant_id, order_items.c.order_ref == order_ref)
     return list(conn.execute(stmt).scalars())
 
 
-def find_item_by_reference(
-    conn: Connection, tenant_id: int, order_ref: str, reference_id: str
-) -> Record | None:
+def find_item_by_reference(conn: Connection, tenant_id: int, order_ref: str, reference_id: str) -> Record | None:
     found = records(
         conn,
         select(order_items)

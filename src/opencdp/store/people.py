@@ -49,10 +49,7 @@ def set_consumer_items(conn: Connection, consumer_ref: str, item_refs: Sequence[
     if item_refs:
         conn.execute(
             insert(consumer_items),
-            [
-                {"consumer_ref": consumer_ref, "item_ref": ref, "position": i}
-                for i, ref in enumerate(item_refs)
-            ],
+            [{"consumer_ref": consumer_ref, "item_ref": ref, "position": i} for i, ref in enumerate(item_refs)],
         )
 
 

@@ -39,9 +39,7 @@ def insert_row(conn: Connection, table: Table, values: Mapping[str, Any]) -> Non
     conn.execute(insert(table).values(to_columns(values)))
 
 
-def get_row(
-    conn: Connection, table: Table, tenant_id: int, ref: str, *, for_update: bool = False
-) -> Record | None:
+def get_row(conn: Connection, table: Table, tenant_id: int, ref: str, *, for_update: bool = False) -> Record | None:
     stmt = select(table).where(table.c.tenant_id == tenant_id, table.c.ref == ref)
     if for_update:
         stmt = stmt.with_for_update()
@@ -51,9 +49,7 @@ def get_row(
 
 def update_row(conn: Connection, table: Table, tenant_id: int, ref: str, values: Mapping[str, Any]) -> None:
     if values:
-        conn.execute(
-            update(table).where(table.c.tenant_id == tenant_id, table.c.ref == ref).values(to_columns(values))
-        )
+        conn.execute(update(table).where(table.c.tenant_id == tenant_id, table.c.ref == ref).values(to_columns(values)))
 
 
 def delete_row(conn: Connection, table: Table, tenant_id: int, ref: str) -> None:
@@ -69,9 +65,7 @@ def page(
 ) -> tuple[int, list[Record]]:
     """One page of a filtered select and the total behind it; ties fall back to `ref` so paging is stable."""
     total = conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-    order = [
-        table.c[to_column(name)].desc() if desc else table.c[to_column(name)].asc() for name, desc in sort
-    ]
+    order = [table.c[to_column(name)].desc() if desc else table.c[to_column(name)].asc() for name, desc in sort]
     rows = records(conn, stmt.order_by(*order, table.c.ref).offset(offset).limit(limit))
     return total, rows
 

@@ -40,16 +40,12 @@ def insert_token(conn: Connection, tenant_id: int, token_hash: str, label: str, 
 
 
 def active_token_hashes(conn: Connection, tenant_id: int) -> list[str]:
-    stmt = select(api_tokens.c.token_hash).where(
-        api_tokens.c.tenant_id == tenant_id, api_tokens.c.revoked_at.is_(None)
-    )
+    stmt = select(api_tokens.c.token_hash).where(api_tokens.c.tenant_id == tenant_id, api_tokens.c.revoked_at.is_(None))
     return list(conn.execute(stmt).scalars())
 
 
 def list_tokens(conn: Connection, tenant_id: int) -> list[Record]:
-    return records(
-        conn, select(api_tokens).where(api_tokens.c.tenant_id == tenant_id).order_by(api_tokens.c.id)
-    )
+    return records(conn, select(api_tokens).where(api_tokens.c.tenant_id == tenant_id).order_by(api_tokens.c.id))
 
 
 def revoke_token(conn: Connection, tenant_id: int, token_id: int, now: datetime) -> bool:

@@ -23,9 +23,7 @@ router = APIRouter(prefix="/v2.1", tags=["data extensions"])
 RequireOwner = Callable[[Connection, Tenant, str], object]
 
 
-def extension_routes(
-    target: APIRouter, collection: str, kind: str, label: str, require_owner: RequireOwner
-) -> None:
+def extension_routes(target: APIRouter, collection: str, kind: str, label: str, require_owner: RequireOwner) -> None:
     """Register the seven extension routes under `/{collection}/{ref}/extensions` for one owner kind."""
     base = f"/{collection}/{{owner_ref}}/extensions"
     tag = kind
@@ -43,9 +41,7 @@ def extension_routes(
         shown = [item_link(render.extension(urls, row), page.expand) for row in rows]
         return ok(envelope(request, page, len(rows), shown[page.offset : page.offset + page.limit]))
 
-    def make(
-        request: Request, tenant: Tenant, db: Db, body: JsonBody, owner_ref: str, name: str | None
-    ) -> Response:
+    def make(request: Request, tenant: Tenant, db: Db, body: JsonBody, owner_ref: str, name: str | None) -> Response:
         ref = path_ref(owner_ref, label, tenant)
         with db.write() as conn:
             record = extensions.create(conn, tenant, owner_of(conn, tenant, ref), name, body, utcnow())
@@ -73,14 +69,10 @@ def extension_routes(
             record = extensions.write(conn, tenant, owner_of(conn, tenant, ref), name, body, mode, utcnow())
         return ok(render.extension(links(request), record))
 
-    def put(
-        request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, owner_ref: str, name: str
-    ) -> Response:
+    def put(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, owner_ref: str, name: str) -> Response:
         return update(request, tenant, db, body, owner_ref, name, Mode.PUT)
 
-    def patch(
-        request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, owner_ref: str, name: str
-    ) -> Response:
+    def patch(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, owner_ref: str, name: str) -> Response:
         return update(request, tenant, db, body, owner_ref, name, Mode.PATCH)
 
     def delete(tenant: CurrentTenant, db: Db, owner_ref: str, name: str) -> Response:

@@ -49,20 +49,14 @@ def list_orders(request: Request, tenant: CurrentTenant, db: Db) -> Response:
     page = parse_page(request, COMMON_SORT | {"orderedAt"} if guest_ref is not None else COMMON_SORT)
     with db.read() as conn:
         if reference_id is not None:
-            total, rows = orders.list_by_reference(
-                conn, tenant, reference_id, page.sort, page.offset, page.limit
-            )
+            total, rows = orders.list_by_reference(conn, tenant, reference_id, page.sort, page.offset, page.limit)
         else:
             ref = parse_ref(guest_ref)
             total, rows = (
-                (0, [])
-                if ref is None
-                else orders.list_by_guest(conn, tenant, ref, page.sort, page.offset, page.limit)
+                (0, []) if ref is None else orders.list_by_guest(conn, tenant, ref, page.sort, page.offset, page.limit)
             )
     urls = links(request)
-    return ok(
-        envelope(request, page, total, [item_link(render.order(urls, row), page.expand) for row in rows])
-    )
+    return ok(envelope(request, page, total, [item_link(render.order(urls, row), page.expand) for row in rows]))
 
 
 def _order_expansions(request: Request) -> set[str]:
@@ -88,9 +82,7 @@ def get_order(request: Request, tenant: CurrentTenant, db: Db, order_ref: str) -
         limit = 100
         if "orderItems" in expand:
             total, rows = orders.list_items(conn, tenant, ref, (("createdAt", False),), 0, limit)
-            body["orderItems"] = embedded(
-                body["orderItems"]["href"], total, [render.item(urls, r) for r in rows]
-            )
+            body["orderItems"] = embedded(body["orderItems"]["href"], total, [render.item(urls, r) for r in rows])
         for name, role, draw in (
             ("contacts", CONTACT, render.contact),
             ("consumers", CONSUMER, render.consumer),
@@ -167,9 +159,7 @@ def list_items(request: Request, tenant: CurrentTenant, db: Db, order_ref: str) 
     with db.read() as conn:
         total, rows = orders.list_items(conn, tenant, ref, page.sort, page.offset, page.limit)
     urls = links(request)
-    return ok(
-        envelope(request, page, total, [item_link(render.item(urls, row), page.expand) for row in rows])
-    )
+    return ok(envelope(request, page, total, [item_link(render.item(urls, row), page.expand) for row in rows]))
 
 
 @router.get("/orderItems/{item_ref}", summary="One order item", responses=openapi.responses(ITEM_SCHEMA, 404))

@@ -55,9 +55,7 @@ def _routes(role: str, collection: str, resource: str, model_schema: dict[str, A
             body = draw(urls, people.require_person(conn, tenant, role, ref))
             if expand:
                 total, rows = people.list_consumer_items(conn, tenant, ref, (("createdAt", False),), 0, 100)
-                body["orderItems"] = embedded(
-                    body["orderItems"]["href"], total, [render.item(urls, r) for r in rows]
-                )
+                body["orderItems"] = embedded(body["orderItems"]["href"], total, [render.item(urls, r) for r in rows])
         return ok(body)
 
     def update(
@@ -152,6 +150,4 @@ def consumer_items(request: Request, tenant: CurrentTenant, db: Db, person_ref: 
     with db.read() as conn:
         total, rows = people.list_consumer_items(conn, tenant, ref, page.sort, page.offset, page.limit)
     urls = links(request)
-    return ok(
-        envelope(request, page, total, [item_link(render.item(urls, row), page.expand) for row in rows])
-    )
+    return ok(envelope(request, page, total, [item_link(render.item(urls, row), page.expand) for row in rows]))

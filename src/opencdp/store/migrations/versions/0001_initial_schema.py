@@ -138,9 +138,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("ref", name=op.f("pk_guests")),
     )
     with op.batch_alter_table("guests", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_guests_tenant_id_created_at"), ["tenant_id", "created_at"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_guests_tenant_id_created_at"), ["tenant_id", "created_at"], unique=False)
 
     op.create_table(
         "orders",
@@ -163,9 +161,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("ref", name=op.f("pk_orders")),
     )
     with op.batch_alter_table("orders", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_orders_tenant_id_created_at"), ["tenant_id", "created_at"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_orders_tenant_id_created_at"), ["tenant_id", "created_at"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_orders_tenant_id_reference_id"), ["tenant_id", "reference_id"], unique=False
         )
@@ -275,9 +271,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("ref", name=op.f("pk_order_people")),
     )
     with op.batch_alter_table("order_people", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_order_people_order_ref_role"), ["order_ref", "role"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_order_people_order_ref_role"), ["order_ref", "role"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_order_people_tenant_id_guest_ref"), ["tenant_id", "guest_ref"], unique=False
         )
