@@ -12,11 +12,11 @@ DEFAULT_TENANT = "default"
 
 
 def ensure_default_tenant(conn: Connection, client_key: str | None, api_token: str | None) -> tuple[Tenant, str | None]:
-    """The default tenant, created on first start; the token is returned only when it can still be shown.
+    """The tenant named `default`, created when absent; its token is returned only when it can still be shown.
 
     A token given in the environment is made valid for the tenant, so a deployment can pin its credentials.
     """
-    if not store.list_tenants(conn):
+    if store.find_by_name(conn, DEFAULT_TENANT) is None:
         credentials = tenants.create_tenant(conn, DEFAULT_TENANT, client_key=client_key, api_token=api_token)
         return credentials.tenant, credentials.api_token
     tenant = tenants.tenant_named(conn, DEFAULT_TENANT)
