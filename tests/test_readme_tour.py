@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import POSTGRES_ADMIN_URL, _admin
-from server import running_server
+from opencdp.testing import running_server
 
 README = Path(__file__).parent.parent / "README.md"
 

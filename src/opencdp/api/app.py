@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     _mount_docs(app)
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
     app.add_middleware(
@@ -60,7 +60,7 @@ def _mount_docs(app: FastAPI) -> None:
     app.mount("/docs/static", StaticFiles(directory=swagger_ui_path), name="docs-static")
 
     @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
+    async def docs() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url="/openapi.json",
             title="OpenCDP API",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from email.message import Message
 from typing import Annotated, Any
 
 import orjson
@@ -17,26 +16,24 @@ from opencdp.store.database import Database
 JSON_TYPES = ("application/json", "application/merge-patch+json")
 
 
-def current_tenant(request: HTTPConnection) -> Tenant:
+# Dependencies are coroutines on purpose: FastAPI runs a plain `def` dependency on a worker thread.
+async def current_tenant(request: HTTPConnection) -> Tenant:
     return request.scope["state"]["tenant"]
 
 
-def database(request: HTTPConnection) -> Database:
+async def database(request: HTTPConnection) -> Database:
     return request.app.state.db
 
 
 async def json_body(request: Request) -> dict[str, Any]:
     """The body as a JSON object: 415 for another media type, 400 for anything that is not an object."""
     content_type = request.headers.get("content-type")
-    if content_type is not None:
-        message = Message()
-        message["content-type"] = content_type
-        if message.get_content_type() not in JSON_TYPES:
-            raise ApiError(
-                "Unsupported Media Type",
-                f"Content type '{content_type}' is not supported. Use application/json.",
-                status=415,
-            )
+    if content_type is not None and content_type.split(";", 1)[0].strip().lower() not in JSON_TYPES:
+        raise ApiError(
+            "Unsupported Media Type",
+            f"Content type '{content_type}' is not supported. Use application/json.",
+            status=415,
+        )
     raw = await request.body()
     try:
         parsed = orjson.loads(raw)

@@ -1,16 +1,35 @@
-"""Engines and transactions for SQLite (WAL, embedded) and PostgreSQL (psycopg 3)."""
+"""Engines and transactions for SQLite (WAL, embedded) and PostgreSQL (psycopg 3).
+
+Handlers hand the store a unit of work (a function of a connection) rather than holding a connection
+themselves, so the store decides how to run it:
+
+- PostgreSQL: each unit in its own transaction on a worker thread; the server runs them in parallel.
+- SQLite: the units queued on an event loop are applied in **group commits** on that loop's thread: each
+  unit inside its own SAVEPOINT (a failing unit rolls back alone), one COMMIT for the group, and no caller
+  is answered before that COMMIT is durable. Writers of several processes take turns through a file lock,
+  which wakes the next one at once instead of SQLite's sleep-and-retry busy handler. Reads run beside
+  them under WAL.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
+import os
+import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio.to_thread
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+
+T = TypeVar("T")
+Work = Callable[[Connection], T]
 
 
 def _json_dumps(value: Any) -> str:
@@ -25,38 +44,57 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-class Database:
-    """One engine and the two kinds of transaction the core asks for.
+class _WriterLock:
+    """One writer at a time: a thread lock inside the process, a file lock across processes."""
 
-    On SQLite a write transaction starts with BEGIN IMMEDIATE, so two writers queue on the lock instead
-    of failing half-way when a read lock cannot be upgraded; reads run beside them under WAL.
-    """
+    def __init__(self, path: Path | None) -> None:
+        self._thread_lock = threading.Lock()
+        self._path = path
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        self._thread_lock.acquire()
+        if self._path is not None:
+            if self._fd is None:
+                self._fd = _open_lock_file(self._path)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._thread_lock.release()
+
+
+def _open_lock_file(path: Path) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+
+class Database:
+    """One engine, and the ways the core's units of work are run on it."""
 
     def __init__(self, url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10) -> None:
         self.url = normalize_url(url)
         parsed = make_url(self.url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        options: dict[str, Any] = {
+            "json_serializer": _json_dumps,
+            "json_deserializer": orjson.loads,
+            "pool_size": pool_size,
+            "max_overflow": pool_size,
+        }
+        lock_path = None
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: Engine = create_engine(
-                self.url,
-                json_serializer=_json_dumps,
-                json_deserializer=orjson.loads,
-                connect_args={"check_same_thread": False, "timeout": 30},
-                pool_size=pool_size,
-                max_overflow=pool_size,
-            )
-            self._configure_sqlite(sqlite_synchronous)
+                lock_path = Path(f"{parsed.database}.writer")
+            options["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
-            self.engine = create_engine(
-                self.url,
-                json_serializer=_json_dumps,
-                json_deserializer=orjson.loads,
-                pool_size=pool_size,
-                max_overflow=pool_size,
-                pool_pre_ping=True,
-            )
+            options["pool_pre_ping"] = True
+        self.engine: Engine = create_engine(self.url, **options)
+        self._writer_lock = _WriterLock(lock_path)
+        self._pending: dict[asyncio.AbstractEventLoop, list[tuple[Work[Any], asyncio.Future[Any]]]] = {}
+        if self.is_sqlite:
+            self._configure_sqlite(sqlite_synchronous)
 
     def _configure_sqlite(self, synchronous: str) -> None:
         @event.listens_for(self.engine, "connect")
@@ -74,10 +112,16 @@ class Database:
             immediate = conn.get_execution_options().get("opencdp_write", False)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
+    # --- synchronous use: the CLI, workers, tests ---------------------------------------------------
+
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A transaction that commits on success and leaves nothing behind on any failure."""
-        with self.engine.connect() as conn:
+        """A write transaction that commits on success and leaves nothing behind on any failure."""
+        if not self.is_sqlite:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._writer_lock, self.engine.connect() as conn:
             conn.execution_options(opencdp_write=True)
             with conn.begin():
                 yield conn
@@ -86,6 +130,62 @@ class Database:
     def read(self) -> Iterator[Connection]:
         with self.engine.connect() as conn, conn.begin():
             yield conn
+
+    # --- asynchronous use: request handlers ---------------------------------------------------------
+
+    async def writing(self, work: Work[T]) -> T:
+        """Run a unit of work in a write transaction; return once its effects are committed."""
+        if not self.is_sqlite:
+            return await anyio.to_thread.run_sync(self._write_now, work)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        pending = self._pending.setdefault(loop, [])
+        pending.append((work, future))
+        if len(pending) == 1:
+            loop.call_soon(self._commit_pending, loop)
+        return await future
+
+    async def reading(self, work: Work[T]) -> T:
+        """Run a read-only unit of work. On SQLite it runs in place: WAL reads take microseconds."""
+        if self.is_sqlite:
+            return self._read_now(work)
+        return await anyio.to_thread.run_sync(self._read_now, work)
+
+    def _write_now(self, work: Work[T]) -> T:
+        with self.write() as conn:
+            return work(conn)
+
+    def _read_now(self, work: Work[T]) -> T:
+        with self.read() as conn:
+            return work(conn)
+
+    def _commit_pending(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Apply every unit queued on this event loop since the last group: one SAVEPOINT each, one COMMIT.
+
+        It runs on the loop's own thread, so no second thread competes for the GIL; the requests that
+        arrive while a group commits form the next group.
+        """
+        group = self._pending.pop(loop, [])
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            with self.write() as conn:
+                for work, _future in group:
+                    savepoint = conn.begin_nested()
+                    try:
+                        outcomes.append((True, work(conn)))
+                        savepoint.commit()
+                    except Exception as error:
+                        savepoint.rollback()
+                        outcomes.append((False, error))
+        except Exception as error:
+            outcomes = [(False, error)] * len(group)
+        for (_work, future), (ok, value) in zip(group, outcomes, strict=True):
+            if future.cancelled():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
 
     def dispose(self) -> None:
         self.engine.dispose()

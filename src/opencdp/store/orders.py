@@ -5,27 +5,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
-from opencdp.store.rows import Record, SortTerm, page, records
+from opencdp.store.rows import Record, SortTerm, page, records, to_record
 from opencdp.store.tables import order_items, order_people, orders
+
+_MATCHING = (
+    select(orders)
+    .where(
+        orders.c.tenant_id == bindparam("tenant_id"),
+        orders.c.reference_id == bindparam("reference_id"),
+        orders.c.ordered_at >= bindparam("earliest", type_=orders.c.ordered_at.type),
+        orders.c.ordered_at <= bindparam("latest", type_=orders.c.ordered_at.type),
+    )
+    .order_by(orders.c.created_at, orders.c.ref)
+)
 
 
 def find_matching(
     conn: Connection, tenant_id: int, reference_id: str, ordered_at: datetime, window: timedelta
 ) -> Record | None:
     """The order with this referenceId within the window: closest orderedAt, then earliest created."""
-    candidates = records(
-        conn,
-        select(orders)
-        .where(
-            orders.c.tenant_id == tenant_id,
-            orders.c.reference_id == reference_id,
-            orders.c.ordered_at >= ordered_at - window,
-            orders.c.ordered_at <= ordered_at + window,
-        )
-        .order_by(orders.c.created_at, orders.c.ref),
-    )
+    params = {
+        "tenant_id": tenant_id,
+        "reference_id": reference_id,
+        "earliest": ordered_at - window,
+        "latest": ordered_at + window,
+    }
+    candidates = [to_record(row) for row in conn.execute(_MATCHING, params).mappings()]
     if not candidates:
         return None
     return min(candidates, key=lambda order: abs(order["orderedAt"] - ordered_at))

@@ -8,9 +8,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Delete,
+    Insert,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
 Record = dict[str, Any]
 SortTerm = tuple[str, bool]  # (camelCase field, descending)
@@ -35,25 +51,51 @@ def to_record(row: Mapping[str, Any]) -> Record:
     return {to_field(column): value for column, value in row.items()}
 
 
+# Statements are built once per table with bound parameters: building one per call costs more than
+# running it on SQLite.
+
+
+@cache
+def _by_ref(table: Table) -> ColumnElement[bool]:
+    return and_(table.c.tenant_id == bindparam("_tenant"), table.c.ref == bindparam("_ref"))
+
+
+@cache
+def _insert(table: Table) -> Insert:
+    return insert(table)
+
+
+@cache
+def _select(table: Table) -> Select[Any]:
+    return select(table).where(_by_ref(table))
+
+
+@cache
+def _update(table: Table) -> Update:
+    return update(table).where(_by_ref(table))
+
+
+@cache
+def _delete(table: Table) -> Delete:
+    return delete(table).where(_by_ref(table))
+
+
 def insert_row(conn: Connection, table: Table, values: Mapping[str, Any]) -> None:
-    conn.execute(insert(table).values(to_columns(values)))
+    conn.execute(_insert(table), to_columns(values))
 
 
-def get_row(conn: Connection, table: Table, tenant_id: int, ref: str, *, for_update: bool = False) -> Record | None:
-    stmt = select(table).where(table.c.tenant_id == tenant_id, table.c.ref == ref)
-    if for_update:
-        stmt = stmt.with_for_update()
-    row = conn.execute(stmt).mappings().first()
+def get_row(conn: Connection, table: Table, tenant_id: int, ref: str) -> Record | None:
+    row = conn.execute(_select(table), {"_tenant": tenant_id, "_ref": ref}).mappings().first()
     return to_record(row) if row else None
 
 
 def update_row(conn: Connection, table: Table, tenant_id: int, ref: str, values: Mapping[str, Any]) -> None:
     if values:
-        conn.execute(update(table).where(table.c.tenant_id == tenant_id, table.c.ref == ref).values(to_columns(values)))
+        conn.execute(_update(table), {"_tenant": tenant_id, "_ref": ref, **to_columns(values)})
 
 
 def delete_row(conn: Connection, table: Table, tenant_id: int, ref: str) -> None:
-    conn.execute(delete(table).where(table.c.tenant_id == tenant_id, table.c.ref == ref))
+    conn.execute(_delete(table), {"_tenant": tenant_id, "_ref": ref})
 
 
 def records(conn: Connection, stmt: Select[Any]) -> list[Record]:

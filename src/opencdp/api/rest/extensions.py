@@ -32,60 +32,66 @@ def extension_routes(target: APIRouter, collection: str, kind: str, label: str, 
         require_owner(conn, tenant, owner_ref)
         return Owner(kind, owner_ref, label)
 
-    def list_all(request: Request, tenant: CurrentTenant, db: Db, owner_ref: str) -> Response:
+    async def list_all(request: Request, tenant: CurrentTenant, db: Db, owner_ref: str) -> Response:
         page = parse_page(request)
         ref = path_ref(owner_ref, label, tenant)
-        with db.read() as conn:
-            rows = extensions.list_of(conn, tenant, owner_of(conn, tenant, ref))
+        rows = await db.reading(lambda conn: extensions.list_of(conn, tenant, owner_of(conn, tenant, ref)))
         urls = links(request)
         shown = [item_link(render.extension(urls, row), page.expand) for row in rows]
         return ok(envelope(request, page, len(rows), shown[page.offset : page.offset + page.limit]))
 
-    def make(request: Request, tenant: Tenant, db: Db, body: JsonBody, owner_ref: str, name: str | None) -> Response:
+    async def make(
+        request: Request, tenant: Tenant, db: Db, body: JsonBody, owner_ref: str, name: str | None
+    ) -> Response:
         ref = path_ref(owner_ref, label, tenant)
-        with db.write() as conn:
-            record = extensions.create(conn, tenant, owner_of(conn, tenant, ref), name, body, utcnow())
+        record = await db.writing(
+            lambda conn: extensions.create(conn, tenant, owner_of(conn, tenant, ref), name, body, utcnow())
+        )
         return written(render.extension(links(request), record), True)
 
-    def create(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, owner_ref: str) -> Response:
-        return make(request, tenant, db, body, owner_ref, None)
+    async def create(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, owner_ref: str) -> Response:
+        return await make(request, tenant, db, body, owner_ref, None)
 
-    def create_named(
+    async def create_named(
         request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, owner_ref: str, name: str
     ) -> Response:
-        return make(request, tenant, db, body, owner_ref, name)
+        return await make(request, tenant, db, body, owner_ref, name)
 
-    def get_one(request: Request, tenant: CurrentTenant, db: Db, owner_ref: str, name: str) -> Response:
+    async def get_one(request: Request, tenant: CurrentTenant, db: Db, owner_ref: str, name: str) -> Response:
         ref = path_ref(owner_ref, label, tenant)
-        with db.read() as conn:
-            record = extensions.get(conn, tenant, owner_of(conn, tenant, ref), name)
+        record = await db.reading(lambda conn: extensions.get(conn, tenant, owner_of(conn, tenant, ref), name))
         return ok(render.extension(links(request), record))
 
-    def update(
+    async def update(
         request: Request, tenant: Tenant, db: Db, body: JsonBody, owner_ref: str, name: str, mode: Mode
     ) -> Response:
         ref = path_ref(owner_ref, label, tenant)
-        with db.write() as conn:
-            record = extensions.write(conn, tenant, owner_of(conn, tenant, ref), name, body, mode, utcnow())
+        record = await db.writing(
+            lambda conn: extensions.write(conn, tenant, owner_of(conn, tenant, ref), name, body, mode, utcnow())
+        )
         return ok(render.extension(links(request), record))
 
-    def put(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, owner_ref: str, name: str) -> Response:
-        return update(request, tenant, db, body, owner_ref, name, Mode.PUT)
+    async def put(
+        request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, owner_ref: str, name: str
+    ) -> Response:
+        return await update(request, tenant, db, body, owner_ref, name, Mode.PUT)
 
-    def patch(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, owner_ref: str, name: str) -> Response:
-        return update(request, tenant, db, body, owner_ref, name, Mode.PATCH)
+    async def patch(
+        request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, owner_ref: str, name: str
+    ) -> Response:
+        return await update(request, tenant, db, body, owner_ref, name, Mode.PATCH)
 
-    def delete(tenant: CurrentTenant, db: Db, owner_ref: str, name: str) -> Response:
+    async def delete(tenant: CurrentTenant, db: Db, owner_ref: str, name: str) -> Response:
         ref = path_ref(owner_ref, label, tenant)
-        with db.write() as conn:
-            extensions.delete(conn, tenant, owner_of(conn, tenant, ref), name)
+        await db.writing(lambda conn: extensions.delete(conn, tenant, owner_of(conn, tenant, ref), name))
         return no_content()
 
-    def delete_fields(request: Request, tenant: CurrentTenant, db: Db, owner_ref: str, name: str) -> Response:
+    async def delete_fields(request: Request, tenant: CurrentTenant, db: Db, owner_ref: str, name: str) -> Response:
         keys = [key for value in request.query_params.getlist("name") for key in value.split("|") if key]
         ref = path_ref(owner_ref, label, tenant)
-        with db.write() as conn:
-            record = extensions.delete_fields(conn, tenant, owner_of(conn, tenant, ref), name, keys, utcnow())
+        record = await db.writing(
+            lambda conn: extensions.delete_fields(conn, tenant, owner_of(conn, tenant, ref), name, keys, utcnow())
+        )
         return ok(render.extension(links(request), record))
 
     schema = openapi.EXTENSION

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
+from sqlalchemy import Connection
 from starlette.responses import Response
 
 from opencdp.api.deps import CurrentTenant, Db, JsonBody, path_ref
 from opencdp.api.rest import openapi, render
-from opencdp.api.rest.collections import COMMON_SORT, embedded, envelope, item_link, parse_page
+from opencdp.api.rest.collections import COMMON_SORT, EMBEDDED_LIMIT, embedded, envelope, item_link, parse_page
 from opencdp.api.rest.reply import links, no_content, ok, written
 from opencdp.core import orders, people
 from opencdp.core.errors import InvalidParameter
@@ -15,6 +18,7 @@ from opencdp.core.fields import Mode, parse_ref
 from opencdp.core.identity import CONSUMER, CONTACT
 from opencdp.core.models import ORDER, ORDER_ITEM
 from opencdp.core.values import utcnow
+from opencdp.store.rows import Record
 
 router = APIRouter(prefix="/v2.1", tags=["orders"])
 
@@ -30,9 +34,8 @@ ORDER_EXPANSIONS = ("orderItems", "contacts", "consumers")
     openapi_extra=openapi.request_body(ORDER_SCHEMA),
     responses=openapi.responses(ORDER_SCHEMA, 400, 415, created=True),
 )
-def create_order(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody) -> Response:
-    with db.write() as conn:
-        record, created = orders.create_order(conn, tenant, body, utcnow())
+async def create_order(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody) -> Response:
+    record, created = await db.writing(lambda conn: orders.create_order(conn, tenant, body, utcnow()))
     return written(render.order(links(request), record), created)
 
 
@@ -41,20 +44,20 @@ def create_order(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody
     summary="Orders by referenceId or by guestRef",
     responses=openapi.responses(openapi.collection(ORDER_SCHEMA), 400),
 )
-def list_orders(request: Request, tenant: CurrentTenant, db: Db) -> Response:
+async def list_orders(request: Request, tenant: CurrentTenant, db: Db) -> Response:
     params = request.query_params
     reference_id, guest_ref = params.get("referenceId"), params.get("guestRef")
     if (reference_id is None) == (guest_ref is None):
         raise InvalidParameter("referenceId", "exactly one of referenceId and guestRef is required")
     page = parse_page(request, COMMON_SORT | {"orderedAt"} if guest_ref is not None else COMMON_SORT)
-    with db.read() as conn:
+
+    def load(conn: Connection) -> tuple[int, list[Record]]:
         if reference_id is not None:
-            total, rows = orders.list_by_reference(conn, tenant, reference_id, page.sort, page.offset, page.limit)
-        else:
-            ref = parse_ref(guest_ref)
-            total, rows = (
-                (0, []) if ref is None else orders.list_by_guest(conn, tenant, ref, page.sort, page.offset, page.limit)
-            )
+            return orders.list_by_reference(conn, tenant, reference_id, page.sort, page.offset, page.limit)
+        ref = parse_ref(guest_ref)
+        return (0, []) if ref is None else orders.list_by_guest(conn, tenant, ref, page.sort, page.offset, page.limit)
+
+    total, rows = await db.reading(load)
     urls = links(request)
     return ok(envelope(request, page, total, [item_link(render.order(urls, row), page.expand) for row in rows]))
 
@@ -73,32 +76,31 @@ def _order_expansions(request: Request) -> set[str]:
 
 
 @router.get("/orders/{order_ref}", summary="One order", responses=openapi.responses(ORDER_SCHEMA, 400, 404))
-def get_order(request: Request, tenant: CurrentTenant, db: Db, order_ref: str) -> Response:
+async def get_order(request: Request, tenant: CurrentTenant, db: Db, order_ref: str) -> Response:
     expand = _order_expansions(request)
     ref = path_ref(order_ref, "Order", tenant)
     urls = links(request)
-    with db.read() as conn:
+
+    def load(conn: Connection) -> dict[str, Any]:
         body = render.order(urls, orders.require_order(conn, tenant, ref))
-        limit = 100
+        first_page = (("createdAt", False),), 0, EMBEDDED_LIMIT
         if "orderItems" in expand:
-            total, rows = orders.list_items(conn, tenant, ref, (("createdAt", False),), 0, limit)
+            total, rows = orders.list_items(conn, tenant, ref, *first_page)
             body["orderItems"] = embedded(body["orderItems"]["href"], total, [render.item(urls, r) for r in rows])
-        for name, role, draw in (
-            ("contacts", CONTACT, render.contact),
-            ("consumers", CONSUMER, render.consumer),
-        ):
+        for name, role, draw in (("contacts", CONTACT, render.contact), ("consumers", CONSUMER, render.consumer)):
             if name in expand:
-                total, rows = people.list_people(conn, tenant, ref, role, (("createdAt", False),), 0, limit)
+                total, rows = people.list_people(conn, tenant, ref, role, *first_page)
                 body[name] = embedded(body[name]["href"], total, [draw(urls, r) for r in rows])
-    return ok(body)
+        return body
+
+    return ok(await db.reading(load))
 
 
-def _update_order(
+async def _update_order(
     request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, order_ref: str, mode: Mode
 ) -> Response:
     ref = path_ref(order_ref, "Order", tenant)
-    with db.write() as conn:
-        record = orders.update_order(conn, tenant, ref, body, mode, utcnow())
+    record = await db.writing(lambda conn: orders.update_order(conn, tenant, ref, body, mode, utcnow()))
     return ok(render.order(links(request), record))
 
 
@@ -108,8 +110,8 @@ def _update_order(
     openapi_extra=openapi.request_body(ORDER_SCHEMA),
     responses=openapi.responses(ORDER_SCHEMA, 400, 404, 415),
 )
-def put_order(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, order_ref: str) -> Response:
-    return _update_order(request, tenant, db, body, order_ref, Mode.PUT)
+async def put_order(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, order_ref: str) -> Response:
+    return await _update_order(request, tenant, db, body, order_ref, Mode.PUT)
 
 
 @router.patch(
@@ -118,8 +120,8 @@ def put_order(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, o
     openapi_extra=openapi.request_body(ORDER_SCHEMA),
     responses=openapi.responses(ORDER_SCHEMA, 400, 404, 415),
 )
-def patch_order(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, order_ref: str) -> Response:
-    return _update_order(request, tenant, db, body, order_ref, Mode.PATCH)
+async def patch_order(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, order_ref: str) -> Response:
+    return await _update_order(request, tenant, db, body, order_ref, Mode.PATCH)
 
 
 @router.delete(
@@ -128,10 +130,9 @@ def patch_order(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody,
     summary="Delete an order with its items, contact, consumers and extensions",
     responses=openapi.responses(None, 404),
 )
-def delete_order(tenant: CurrentTenant, db: Db, order_ref: str) -> Response:
+async def delete_order(tenant: CurrentTenant, db: Db, order_ref: str) -> Response:
     ref = path_ref(order_ref, "Order", tenant)
-    with db.write() as conn:
-        orders.delete_order(conn, tenant, ref)
+    await db.writing(lambda conn: orders.delete_order(conn, tenant, ref))
     return no_content()
 
 
@@ -141,10 +142,9 @@ def delete_order(tenant: CurrentTenant, db: Db, order_ref: str) -> Response:
     openapi_extra=openapi.request_body(ITEM_SCHEMA),
     responses=openapi.responses(ITEM_SCHEMA, 400, 404, 415, created=True),
 )
-def create_item(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, order_ref: str) -> Response:
+async def create_item(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, order_ref: str) -> Response:
     ref = path_ref(order_ref, "Order", tenant)
-    with db.write() as conn:
-        record, created = orders.create_item(conn, tenant, ref, body, utcnow())
+    record, created = await db.writing(lambda conn: orders.create_item(conn, tenant, ref, body, utcnow()))
     return written(render.item(links(request), record), created)
 
 
@@ -153,29 +153,28 @@ def create_item(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody,
     summary="An order's items",
     responses=openapi.responses(openapi.collection(ITEM_SCHEMA), 400, 404),
 )
-def list_items(request: Request, tenant: CurrentTenant, db: Db, order_ref: str) -> Response:
+async def list_items(request: Request, tenant: CurrentTenant, db: Db, order_ref: str) -> Response:
     page = parse_page(request)
     ref = path_ref(order_ref, "Order", tenant)
-    with db.read() as conn:
-        total, rows = orders.list_items(conn, tenant, ref, page.sort, page.offset, page.limit)
+    total, rows = await db.reading(
+        lambda conn: orders.list_items(conn, tenant, ref, page.sort, page.offset, page.limit)
+    )
     urls = links(request)
     return ok(envelope(request, page, total, [item_link(render.item(urls, row), page.expand) for row in rows]))
 
 
 @router.get("/orderItems/{item_ref}", summary="One order item", responses=openapi.responses(ITEM_SCHEMA, 404))
-def get_item(request: Request, tenant: CurrentTenant, db: Db, item_ref: str) -> Response:
+async def get_item(request: Request, tenant: CurrentTenant, db: Db, item_ref: str) -> Response:
     ref = path_ref(item_ref, "Order item", tenant)
-    with db.read() as conn:
-        record = orders.require_item(conn, tenant, ref)
+    record = await db.reading(lambda conn: orders.require_item(conn, tenant, ref))
     return ok(render.item(links(request), record))
 
 
-def _update_item(
+async def _update_item(
     request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, item_ref: str, mode: Mode
 ) -> Response:
     ref = path_ref(item_ref, "Order item", tenant)
-    with db.write() as conn:
-        record = orders.update_item(conn, tenant, ref, body, mode, utcnow())
+    record = await db.writing(lambda conn: orders.update_item(conn, tenant, ref, body, mode, utcnow()))
     return ok(render.item(links(request), record))
 
 
@@ -185,8 +184,8 @@ def _update_item(
     openapi_extra=openapi.request_body(ITEM_SCHEMA),
     responses=openapi.responses(ITEM_SCHEMA, 400, 404, 415),
 )
-def put_item(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, item_ref: str) -> Response:
-    return _update_item(request, tenant, db, body, item_ref, Mode.PUT)
+async def put_item(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, item_ref: str) -> Response:
+    return await _update_item(request, tenant, db, body, item_ref, Mode.PUT)
 
 
 @router.patch(
@@ -195,8 +194,8 @@ def put_item(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, it
     openapi_extra=openapi.request_body(ITEM_SCHEMA),
     responses=openapi.responses(ITEM_SCHEMA, 400, 404, 415),
 )
-def patch_item(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, item_ref: str) -> Response:
-    return _update_item(request, tenant, db, body, item_ref, Mode.PATCH)
+async def patch_item(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, item_ref: str) -> Response:
+    return await _update_item(request, tenant, db, body, item_ref, Mode.PATCH)
 
 
 @router.delete(
@@ -205,8 +204,7 @@ def patch_item(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, 
     summary="Delete an order item",
     responses=openapi.responses(None, 404),
 )
-def delete_item(tenant: CurrentTenant, db: Db, item_ref: str) -> Response:
+async def delete_item(tenant: CurrentTenant, db: Db, item_ref: str) -> Response:
     ref = path_ref(item_ref, "Order item", tenant)
-    with db.write() as conn:
-        orders.delete_item(conn, tenant, ref)
+    await db.writing(lambda conn: orders.delete_item(conn, tenant, ref))
     return no_content()

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
+from sqlalchemy import Connection
 from starlette.responses import Response
 
 from opencdp.api.deps import CurrentTenant, Db, JsonBody, path_ref
@@ -33,49 +34,50 @@ def _routes(role: str, collection: str, resource: str, model_schema: dict[str, A
     label = people.LABELS[role]
     creator = people.create_contact if role == CONTACT else people.create_consumer
 
-    def create(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, order_ref: str) -> Response:
+    async def create(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, order_ref: str) -> Response:
         ref = path_ref(order_ref, "Order", tenant)
-        with db.write() as conn:
-            record, created = creator(conn, tenant, ref, body, utcnow())
+        record, created = await db.writing(lambda conn: creator(conn, tenant, ref, body, utcnow()))
         return written(draw(links(request), record), created)
 
-    def list_all(request: Request, tenant: CurrentTenant, db: Db, order_ref: str) -> Response:
+    async def list_all(request: Request, tenant: CurrentTenant, db: Db, order_ref: str) -> Response:
         page = parse_page(request)
         ref = path_ref(order_ref, "Order", tenant)
-        with db.read() as conn:
-            total, rows = people.list_people(conn, tenant, ref, role, page.sort, page.offset, page.limit)
+        total, rows = await db.reading(
+            lambda conn: people.list_people(conn, tenant, ref, role, page.sort, page.offset, page.limit)
+        )
         urls = links(request)
         return ok(envelope(request, page, total, [item_link(draw(urls, row), page.expand) for row in rows]))
 
-    def get_one(request: Request, tenant: CurrentTenant, db: Db, person_ref: str) -> Response:
+    async def get_one(request: Request, tenant: CurrentTenant, db: Db, person_ref: str) -> Response:
         expand = _person_expansion(request, role)
         ref = path_ref(person_ref, label, tenant)
         urls = links(request)
-        with db.read() as conn:
+
+        def load(conn: Connection) -> dict[str, Any]:
             body = draw(urls, people.require_person(conn, tenant, role, ref))
             if expand:
                 total, rows = people.list_consumer_items(conn, tenant, ref, (("createdAt", False),), 0, 100)
                 body["orderItems"] = embedded(body["orderItems"]["href"], total, [render.item(urls, r) for r in rows])
-        return ok(body)
+            return body
 
-    def update(
+        return ok(await db.reading(load))
+
+    async def update(
         request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, person_ref: str, mode: Mode
     ) -> Response:
         ref = path_ref(person_ref, label, tenant)
-        with db.write() as conn:
-            record = people.update_person(conn, tenant, role, ref, body, mode, utcnow())
+        record = await db.writing(lambda conn: people.update_person(conn, tenant, role, ref, body, mode, utcnow()))
         return ok(draw(links(request), record))
 
-    def put(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, person_ref: str) -> Response:
-        return update(request, tenant, db, body, person_ref, Mode.PUT)
+    async def put(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, person_ref: str) -> Response:
+        return await update(request, tenant, db, body, person_ref, Mode.PUT)
 
-    def patch(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, person_ref: str) -> Response:
-        return update(request, tenant, db, body, person_ref, Mode.PATCH)
+    async def patch(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, person_ref: str) -> Response:
+        return await update(request, tenant, db, body, person_ref, Mode.PATCH)
 
-    def delete(tenant: CurrentTenant, db: Db, person_ref: str) -> Response:
+    async def delete(tenant: CurrentTenant, db: Db, person_ref: str) -> Response:
         ref = path_ref(person_ref, label, tenant)
-        with db.write() as conn:
-            people.delete_person(conn, tenant, role, ref)
+        await db.writing(lambda conn: people.delete_person(conn, tenant, role, ref))
         return no_content()
 
     one = f"/{resource}/{{person_ref}}"
@@ -144,10 +146,11 @@ _routes(CONSUMER, "consumers", "orderConsumers", openapi.schema(CONSUMER_MODEL),
     summary="The items a consumer uses",
     responses=openapi.responses(openapi.collection(ITEM_SCHEMA), 400, 404),
 )
-def consumer_items(request: Request, tenant: CurrentTenant, db: Db, person_ref: str) -> Response:
+async def consumer_items(request: Request, tenant: CurrentTenant, db: Db, person_ref: str) -> Response:
     page = parse_page(request)
     ref = path_ref(person_ref, people.LABELS[CONSUMER], tenant)
-    with db.read() as conn:
-        total, rows = people.list_consumer_items(conn, tenant, ref, page.sort, page.offset, page.limit)
+    total, rows = await db.reading(
+        lambda conn: people.list_consumer_items(conn, tenant, ref, page.sort, page.offset, page.limit)
+    )
     urls = links(request)
     return ok(envelope(request, page, total, [item_link(render.item(urls, row), page.expand) for row in rows]))

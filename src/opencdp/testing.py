@@ -1,4 +1,7 @@
-"""A real `opencdp serve` process on a free loopback port, for tests and benchmarks that need one."""
+"""A real `opencdp serve` process on a free loopback port, for end-to-end tests and benchmarks.
+
+It starts the installed console script, so what it exercises is exactly what `make serve` runs.
+"""
 
 from __future__ import annotations
 
@@ -20,13 +23,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(env: dict[str, str], data_dir: Path, timeout: float = 30.0) -> Iterator[str]:
+def running_server(
+    env: dict[str, str], data_dir: Path, timeout: float = 30.0, args: tuple[str, ...] = ()
+) -> Iterator[str]:
     """Start the console script exactly as `make serve` does and yield its base URL once it answers."""
     port = free_port()
     script = Path(sys.executable).with_name("opencdp")
     full_env = {**os.environ, "OPENCDP_DATA_DIR": str(data_dir), "OPENCDP_PORT": str(port), **env}
     log = (data_dir / "server.log").open("wb")
-    process = subprocess.Popen([str(script), "serve"], env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen([str(script), "serve", *args], env=full_env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
