@@ -1,4 +1,7 @@
-"""The README's tour, run as written against a real `opencdp serve`, on SQLite and on PostgreSQL."""
+"""The README's tour and the API docs' examples, run as written against a real `opencdp serve`.
+
+Both run on SQLite (exactly what `make serve` starts) and on PostgreSQL.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +16,23 @@ import pytest
 from conftest import POSTGRES_ADMIN_URL, _admin
 from opencdp.testing import running_server
 
-README = Path(__file__).parent.parent / "README.md"
+ROOT = Path(__file__).parent.parent
+
+
+def bash_blocks(text: str) -> str:
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+    assert blocks, "no bash blocks"
+    return "set -euo pipefail\n" + "\n".join(blocks)
 
 
 def tour_script() -> str:
-    text = README.read_text()
-    section = text.split("## A 5-minute tour", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
-    assert blocks, "the README tour has no bash blocks"
-    return "set -euo pipefail\n" + "\n".join(blocks)
+    text = (ROOT / "README.md").read_text()
+    return bash_blocks(text.split("## A 5-minute tour", 1)[1].split("\n## ", 1)[0])
+
+
+def run_script(base: str, script: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ["PATH"], "CDP": base, "KEY": "ck_tour", "TOKEN": "tok_tour"}
+    return subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=60)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -42,14 +53,10 @@ def test_the_readme_tour_runs_as_written(tmp_path, database_url):
     if database_url:
         env["OPENCDP_DATABASE_URL"] = database_url
     with running_server(env, tmp_path) as base:
-        result = subprocess.run(
-            ["bash", "-c", tour_script()],
-            env={"PATH": os.environ["PATH"], "CDP": base, "KEY": "ck_tour", "TOKEN": "tok_tour"},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = run_script(base, tour_script())
+        docs = run_script(base, bash_blocks((ROOT / "docs" / "rest-api.md").read_text()))
     assert result.returncode == 0, result.stdout + result.stderr
+    assert docs.returncode == 0, docs.stdout + docs.stderr
     out = result.stdout
     assert "30.6" in out and "London" in out and "matched " in out and "CONFIRMED" in out
     assert '"message":"price: may not be null."' in out
