@@ -15,7 +15,7 @@ from opencdp.core.errors import ApiError, Conflict, ExtensionRuleError, InvalidF
 from opencdp.core.fields import IDENTITY_FIELDS, Mode
 from opencdp.core.tenants import Tenant
 from opencdp.store import extensions as store
-from opencdp.store.rows import Record, delete_row, insert_row, update_row
+from opencdp.store.rows import Record, delete_row, insert_row, modify
 from opencdp.store.tables import extensions
 
 MAX_PAIRS = 100
@@ -150,7 +150,7 @@ def write(
     else:
         data = pairs
     _check_rules(conn, tenant, owner, name, data, changed=pairs)
-    return _store(conn, tenant, current, data, now)
+    return modify(conn, extensions, current, {"data": data}, now)
 
 
 def delete(conn: Connection, tenant: Tenant, owner: Owner, name: str) -> None:
@@ -165,17 +165,12 @@ def delete_fields(
     current = get(conn, tenant, owner, name)
     doomed = set(keys) if keys else set(current["data"])
     data = {key: value for key, value in current["data"].items() if key not in doomed}
-    return _store(conn, tenant, current, data, now)
+    return modify(conn, extensions, current, {"data": data}, now)
 
 
 def extension_ref(owner_ref: str, name: str) -> str:
     """Stable across delete and re-create: UUID v5 of the parent ref and the extension's name."""
     return str(uuid.uuid5(uuid.UUID(owner_ref), name))
-
-
-def _store(conn: Connection, tenant: Tenant, current: Record, data: dict[str, Any], now: datetime) -> Record:
-    update_row(conn, extensions, tenant.id, current["ref"], {"data": data, "modifiedAt": now})
-    return {**current, "data": data, "modifiedAt": now}
 
 
 def _check_rules(

@@ -20,7 +20,7 @@ from opencdp.core.tenants import Tenant
 from opencdp.store import extensions as extension_store
 from opencdp.store import orders as store
 from opencdp.store.database import lock
-from opencdp.store.rows import Record, SortTerm, delete_row, get_row, insert_row, update_row
+from opencdp.store.rows import Record, SortTerm, delete_row, get_row, insert_row, modify
 from opencdp.store.tables import guests, order_items, orders
 
 MATCH_WINDOW = timedelta(hours=48)
@@ -53,8 +53,7 @@ def create_order(conn: Connection, tenant: Tenant, body: Mapping[str, Any], now:
     match = store.find_matching(conn, tenant.id, values["referenceId"], values["orderedAt"], MATCH_WINDOW)
     if match is not None:
         changes = {k: v for k, v in sent(values, body).items() if k not in IMMUTABLE}
-        update_row(conn, orders, tenant.id, match["ref"], {**changes, "modifiedAt": now})
-        return {**match, **changes, "modifiedAt": now}, False
+        return modify(conn, orders, match, changes, now), False
     record = {**values, "ref": str(uuid.uuid4()), "tenantId": tenant.id, "createdAt": now, "modifiedAt": now}
     insert_row(conn, orders, record)
     return record, True
@@ -66,8 +65,7 @@ def update_order(
     order = require_order(conn, tenant, ref)
     values = validate(ORDER, body, mode)
     check_immutable(order, values)
-    update_row(conn, orders, tenant.id, ref, {**values, "modifiedAt": now})
-    return {**order, **values, "modifiedAt": now}
+    return modify(conn, orders, order, values, now)
 
 
 def check_immutable(order: Record, values: Mapping[str, Any]) -> None:
@@ -92,9 +90,7 @@ def create_item(
         lock(conn, f"item:{order_ref}:{values['referenceId']}")
         existing = store.find_item_by_reference(conn, tenant.id, order_ref, values["referenceId"])
         if existing is not None:
-            changes = sent(values, body)
-            update_row(conn, order_items, tenant.id, existing["ref"], {**changes, "modifiedAt": now})
-            return {**existing, **changes, "modifiedAt": now}, False
+            return modify(conn, order_items, existing, sent(values, body), now), False
     values["orderedAt"] = values["orderedAt"] or order["orderedAt"]
     record = {
         **values,
@@ -115,8 +111,7 @@ def update_item(
     values = validate(ORDER_ITEM, body, mode)
     if mode is Mode.PUT or ("orderedAt" in values and values["orderedAt"] is None):
         values["orderedAt"] = values.get("orderedAt") or require_order(conn, tenant, item["orderRef"])["orderedAt"]
-    update_row(conn, order_items, tenant.id, ref, {**values, "modifiedAt": now})
-    return {**item, **values, "modifiedAt": now}
+    return modify(conn, order_items, item, values, now)
 
 
 def delete_item(conn: Connection, tenant: Tenant, ref: str) -> None:

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, insert, or_, select
+from sqlalchemy import Connection, Select, delete, insert, or_, select
 
 from opencdp.store.tables import guest_keys, guests
 
@@ -17,17 +17,23 @@ def digest(provider: str, key: str) -> str:
     return hashlib.sha256(f"{provider}\x1f{key}".encode()).hexdigest()
 
 
-def find_holder(conn: Connection, tenant_id: int, provider: str, key: str, now: datetime) -> str | None:
-    """The earliest-created live guest holding an unexpired key."""
-    stmt = (
+def _live_holders(tenant_id: int, provider: str, key: str) -> Select[tuple[str]]:
+    return (
         select(guests.c.ref)
         .join(guest_keys, guest_keys.c.guest_ref == guests.c.ref)
         .where(
             guest_keys.c.tenant_id == tenant_id,
             guest_keys.c.key == digest(provider, key),
-            or_(guest_keys.c.expires_at.is_(None), guest_keys.c.expires_at > now),
             guests.c.merged_into.is_(None),
         )
+    )
+
+
+def find_holder(conn: Connection, tenant_id: int, provider: str, key: str, now: datetime) -> str | None:
+    """The earliest-created live guest holding an unexpired key."""
+    stmt = (
+        _live_holders(tenant_id, provider, key)
+        .where(or_(guest_keys.c.expires_at.is_(None), guest_keys.c.expires_at > now))
         .order_by(guests.c.created_at, guests.c.ref)
         .limit(1)
     )
@@ -36,16 +42,7 @@ def find_holder(conn: Connection, tenant_id: int, provider: str, key: str, now: 
 
 def holders(conn: Connection, tenant_id: int, provider: str, key: str) -> list[str]:
     """Every live guest holding the key, expired or not: an identifier is never handed to a second guest."""
-    stmt = (
-        select(guests.c.ref)
-        .join(guest_keys, guest_keys.c.guest_ref == guests.c.ref)
-        .where(
-            guest_keys.c.tenant_id == tenant_id,
-            guest_keys.c.key == digest(provider, key),
-            guests.c.merged_into.is_(None),
-        )
-    )
-    return list(conn.execute(stmt).scalars())
+    return list(conn.execute(_live_holders(tenant_id, provider, key)).scalars())
 
 
 def replace_keys(conn: Connection, tenant_id: int, guest_ref: str, keys: Iterable[Key]) -> None:

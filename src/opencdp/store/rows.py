@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -92,6 +93,12 @@ def get_row(conn: Connection, table: Table, tenant_id: int, ref: str) -> Record 
 def update_row(conn: Connection, table: Table, tenant_id: int, ref: str, values: Mapping[str, Any]) -> None:
     if values:
         conn.execute(_update(table), {"_tenant": tenant_id, "_ref": ref, **to_columns(values)})
+
+
+def modify(conn: Connection, table: Table, record: Record, changes: Mapping[str, Any], now: datetime) -> Record:
+    """Write changes to a stored row and move its modifiedAt; return the record as it now stands."""
+    update_row(conn, table, record["tenantId"], record["ref"], {**changes, "modifiedAt": now})
+    return {**record, **changes, "modifiedAt": now}
 
 
 def delete_row(conn: Connection, table: Table, tenant_id: int, ref: str) -> None:
