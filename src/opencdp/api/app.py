@@ -9,10 +9,10 @@ from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from opencdp import __version__
-from opencdp.api import errors
+from opencdp.api import errors, opencdp
 from opencdp.api.auth import BasicAuth
 from opencdp.api.responses import JsonResponse
-from opencdp.api.rest import extensions, orders, people
+from opencdp.api.rest import extensions, guests, orders, people
 from opencdp.config import Settings
 from opencdp.store.database import Database
 
@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = db
     errors.install(app)
-    for module in (orders, people, extensions):
+    for module in (orders, people, extensions, guests, opencdp):
         app.include_router(module.router)
     _mount_docs(app)
 

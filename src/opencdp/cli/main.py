@@ -121,6 +121,24 @@ def tenant_list() -> None:
     console.print(table)
 
 
+@tenant_app.command("identity-rules")
+def identity_rules(
+    name: str,
+    providers: list[str] = typer.Argument(None, help="New rules in priority order; none prints the current ones."),
+) -> None:
+    """Show or set the identifier providers identity resolution tries, in priority order."""
+    db = _database(Settings())
+    try:
+        with db.write() as conn:
+            tenant = tenants.tenant_named(conn, name)
+            if providers:
+                tenants.set_identity_rules(conn, tenant, {"identityRules": providers})
+            rules = tenants.identity_rules(conn, tenant)
+    except ApiError as error:
+        raise _fail(f"{error.message} ({error.developer_message})") from None
+    console.print("identity rules  " + ", ".join(rules))
+
+
 @tenant_app.command("token-create")
 def token_create(name: str, label: str = typer.Option("cli", help="What the token is for.")) -> None:
     """Issue another API token for a tenant (rotate without downtime)."""

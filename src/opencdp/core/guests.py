@@ -22,6 +22,8 @@ from opencdp.store.tables import guests
 
 EMAIL = "email"
 PERSON_NAMES = tuple(f.name for f in PERSON_FIELDS)
+# What one profile can fill in another: person fields and the guest's own language.
+FILLABLE = tuple(name for name in (*PERSON_NAMES, "language") if name not in ("emails", "identifiers"))
 
 
 def normalize_id(provider: str, identifier: str) -> str:
@@ -39,6 +41,7 @@ def keys_of(person: Mapping[str, Any]) -> list[store.Key]:
 
 
 def require(conn: Connection, tenant: Tenant, ref: str) -> Record:
+    """The live guest a ref names: a guest retired by a merge answers with the guest it was merged into."""
     guest = get_row(conn, guests, tenant.id, ref)
     if guest is not None and guest["mergedInto"]:
         guest = get_row(conn, guests, tenant.id, guest["mergedInto"])
@@ -88,9 +91,7 @@ def enrich(
     guest = get_row(conn, guests, tenant.id, guest_ref)
     assert guest is not None, "identity resolution only returns live guests"
     changes: dict[str, Any] = {}
-    for name in PERSON_NAMES:
-        if name in ("emails", "identifiers"):
-            continue
+    for name in FILLABLE:
         if guest.get(name) in (None, "", []) and person.get(name) not in (None, "", []):
             changes[name] = person[name]
     stored_ids = guest.get("identifiers") or []

@@ -7,17 +7,21 @@ regard to case, expired identifiers never matching, the earliest-created holder 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
 from opencdp.core import guests
-from opencdp.core.tenants import Tenant
+from opencdp.core.tenants import Tenant, identity_rules
 from opencdp.core.values import parse_timestamp
+from opencdp.store import extensions as extension_store
 from opencdp.store import guests as store
 from opencdp.store.database import lock
+from opencdp.store.rows import Record, get_row, update_row
+from opencdp.store.tables import guests as guest_table
 
 CONTACT = "contact"
 CONSUMER = "consumer"
@@ -40,16 +44,22 @@ def resolve(conn: Connection, tenant: Tenant, person: Mapping[str, Any], now: da
     Every candidate key is locked first (in a fixed order, so two writers cannot deadlock), which makes
     "look up, then create or claim" atomic per identifier on PostgreSQL as it already is on SQLite.
     """
-    keyed = [(p, guests.normalize_id(p, i)) for p, i in candidates(person, now) if p in tenant.identity_rules]
-    for provider, key in sorted(set(keyed)):
-        lock(conn, f"identity:{tenant.id}:{provider}:{key}")
-    for rule in tenant.identity_rules:
+    rules = identity_rules(conn, tenant)
+    keyed = [(p, guests.normalize_id(p, i)) for p, i in candidates(person, now) if p in rules]
+    lock_keys(conn, tenant, keyed)
+    for rule in rules:
         for provider, key in keyed:
             if provider == rule:
                 holder = store.find_holder(conn, tenant.id, provider, key, now)
                 if holder is not None:
                     return holder
     return None
+
+
+def lock_keys(conn: Connection, tenant: Tenant, keys: Iterable[tuple[str, str]]) -> None:
+    """Lock identifier keys in a fixed order, so that two writers claiming the same ones cannot deadlock."""
+    for provider, key in sorted(set(keys)):
+        lock(conn, f"identity:{tenant.id}:{provider}:{key}")
 
 
 def link_person(
@@ -76,3 +86,64 @@ def _same_name(person: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
         str(person.get(name) or "").casefold() == str(other.get(name) or "").casefold()
         for name in ("firstName", "lastName")
     )
+
+
+def merge(
+    conn: Connection,
+    tenant: Tenant,
+    survivor_ref: str,
+    retired_ref: str,
+    identifier: tuple[str, str],
+    source: str,
+    now: datetime,
+) -> None:
+    """Retire one guest into another that proved to be the same person, in the caller's transaction.
+
+    The survivor keeps its values; the retired guest fills only what it lacks, gives up its identifiers
+    and addresses, its order roles and the extension groups the survivor does not have. The retired ref
+    stays as an alias pointing at the survivor, as do the guests retired into it before (one hop).
+    """
+    retired = get_row(conn, guest_table, tenant.id, retired_ref)
+    survivor = get_row(conn, guest_table, tenant.id, survivor_ref)
+    assert retired is not None and survivor is not None, "merge is only called with live guests"
+    store.replace_keys(conn, tenant.id, retired_ref, [])
+    customer = "customer" in (retired["guestType"], survivor["guestType"]) or identifier[0] in identity_rules(
+        conn, tenant
+    )
+    guests.enrich(conn, tenant, survivor_ref, retired, now, customer=customer)
+    seen = [stamp for stamp in (retired["firstSeen"], survivor["firstSeen"]) if stamp]
+    last = [stamp for stamp in (retired["lastSeen"], survivor["lastSeen"]) if stamp]
+    if seen:
+        update_row(conn, guest_table, tenant.id, survivor_ref, {"firstSeen": min(seen), "lastSeen": max(last)})
+    store.move_roles(conn, tenant.id, retired_ref, survivor_ref)
+    _move_extensions(conn, tenant, retired_ref, survivor_ref)
+    update_row(conn, guest_table, tenant.id, retired_ref, {"mergedInto": survivor_ref, "modifiedAt": now})
+    store.repoint_retired(conn, tenant.id, retired_ref, survivor_ref)
+    store.insert_merge(
+        conn,
+        {
+            "tenant_id": tenant.id,
+            "survivor_ref": survivor_ref,
+            "retired_ref": retired_ref,
+            "provider": identifier[0],
+            "identifier": identifier[1],
+            "source": source,
+            "merged_at": now,
+        },
+    )
+
+
+def _move_extensions(conn: Connection, tenant: Tenant, from_ref: str, to_ref: str) -> None:
+    """Groups the survivor lacks move over when none of their keys is already the survivor's."""
+    kept = extension_store.of_owner(conn, tenant.id, to_ref)
+    names = {group["name"] for group in kept}
+    keys = {key for group in kept for key in group["data"]}
+    for group in extension_store.of_owner(conn, tenant.id, from_ref):
+        if group["name"] not in names and not keys & set(group["data"]):
+            new_ref = str(uuid.uuid5(uuid.UUID(to_ref), group["name"]))
+            extension_store.move(conn, tenant.id, group["ref"], to_ref, new_ref)
+            keys |= set(group["data"])
+
+
+def merges_of(conn: Connection, tenant: Tenant, guest_ref: str) -> list[Record]:
+    return store.merges_of(conn, tenant.id, guest_ref)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
 
-from opencdp.core.errors import ApiError
+from opencdp.core.errors import ApiError, InvalidField, MissingField, UnsupportedField
 from opencdp.core.values import utcnow
 from opencdp.store import tenants as store
 
@@ -120,3 +121,30 @@ def authenticate(conn: Connection, client_key: str, api_token: str) -> Tenant | 
     for stored in store.active_token_hashes(conn, record["id"]) if record else ():
         matched |= hmac.compare_digest(stored, presented)
     return Tenant.from_record(record) if record and matched else None
+
+
+MAX_RULES = 20
+
+
+def identity_rules(conn: Connection, tenant: Tenant) -> tuple[str, ...]:
+    """The rules as stored now: the Tenant an API call carries may be a few seconds old."""
+    return tuple(store.find_by_id(conn, tenant.id)["identityRules"])
+
+
+def set_identity_rules(conn: Connection, tenant: Tenant, body: Mapping[str, Any]) -> tuple[str, ...]:
+    """Replace the ordered list of identifier providers that identity resolution tries."""
+    for key in body:
+        if key != "identityRules":
+            raise UnsupportedField(key)
+    rules = body.get("identityRules")
+    if rules is None:
+        raise MissingField("identityRules")
+    if not isinstance(rules, list) or not 1 <= len(rules) <= MAX_RULES:
+        raise InvalidField("identityRules", f"must be a list of 1 to {MAX_RULES} providers")
+    for index, provider in enumerate(rules):
+        if not isinstance(provider, str) or not provider.strip() or "\x00" in provider or len(provider) > 200:
+            raise InvalidField(f"identityRules[{index}]")
+    if len(set(rules)) != len(rules):
+        raise InvalidField("identityRules", "providers must be unique")
+    store.update_tenant(conn, tenant.id, {"identityRules": rules})
+    return tuple(rules)

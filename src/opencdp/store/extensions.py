@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -61,3 +61,12 @@ def claim_key_types(conn: Connection, tenant_id: int, owner_type: str, types: Ma
     ]
     dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     conn.execute(dialect_insert(extension_key_types).values(rows).on_conflict_do_nothing())
+
+
+def move(conn: Connection, tenant_id: int, extension_ref: str, owner_ref: str, new_ref: str) -> None:
+    """Hang an extension on another owner (its ref, derived from the owner, changes with it)."""
+    conn.execute(
+        update(extensions)
+        .where(extensions.c.tenant_id == tenant_id, extensions.c.ref == extension_ref)
+        .values(owner_ref=owner_ref, ref=new_ref)
+    )

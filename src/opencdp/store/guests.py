@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, Select, delete, insert, or_, select
+from sqlalchemy import Connection, Select, delete, insert, or_, select, update
 
-from opencdp.store.tables import guest_keys, guests
+from opencdp.store.rows import Record, SortTerm, page, records
+from opencdp.store.tables import guest_keys, guest_merges, guests, order_people, orders
 
 Key = tuple[str, str, datetime | None]  # (provider, normalised id, expiry)
 
@@ -29,14 +30,18 @@ def _live_holders(tenant_id: int, provider: str, key: str) -> Select[tuple[str]]
     )
 
 
-def find_holder(conn: Connection, tenant_id: int, provider: str, key: str, now: datetime) -> str | None:
-    """The earliest-created live guest holding an unexpired key."""
+def find_holder(
+    conn: Connection, tenant_id: int, provider: str, key: str, now: datetime, *, besides: str | None = None
+) -> str | None:
+    """The earliest-created live guest (other than `besides`) holding an unexpired key."""
     stmt = (
         _live_holders(tenant_id, provider, key)
         .where(or_(guest_keys.c.expires_at.is_(None), guest_keys.c.expires_at > now))
         .order_by(guests.c.created_at, guests.c.ref)
         .limit(1)
     )
+    if besides is not None:
+        stmt = stmt.where(guests.c.ref != besides)
     return conn.execute(stmt).scalar()
 
 
@@ -53,3 +58,98 @@ def replace_keys(conn: Connection, tenant_id: int, guest_ref: str, keys: Iterabl
         rows[hashed] = {"tenant_id": tenant_id, "guest_ref": guest_ref, "key": hashed, "expires_at": expiry}
     if rows:
         conn.execute(insert(guest_keys), list(rows.values()))
+
+
+def page_guests(
+    conn: Connection,
+    tenant_id: int,
+    keys: list[tuple[str, str]],
+    in_orders: list[Select[tuple[str]]],
+    sort: Sequence[SortTerm],
+    offset: int,
+    limit: int,
+) -> tuple[int, list[Record]]:
+    """Live guests holding every (provider, key) given and playing a role in each set of orders given."""
+    stmt = select(guests).where(guests.c.tenant_id == tenant_id, guests.c.merged_into.is_(None))
+    for provider, key in keys:
+        held = select(guest_keys.c.guest_ref).where(
+            guest_keys.c.tenant_id == tenant_id, guest_keys.c.key == digest(provider, key)
+        )
+        stmt = stmt.where(guests.c.ref.in_(held))
+    for order_refs in in_orders:
+        people = select(order_people.c.guest_ref).where(
+            order_people.c.tenant_id == tenant_id, order_people.c.order_ref.in_(order_refs)
+        )
+        stmt = stmt.where(guests.c.ref.in_(people))
+    return page(conn, guests, stmt, sort, offset, limit)
+
+
+def orders_with_reference(tenant_id: int, reference_id: str) -> Select[tuple[str]]:
+    return select(orders.c.ref).where(orders.c.tenant_id == tenant_id, orders.c.reference_id == reference_id)
+
+
+def orders_with_ref(tenant_id: int, order_ref: str) -> Select[tuple[str]]:
+    return select(orders.c.ref).where(orders.c.tenant_id == tenant_id, orders.c.ref == order_ref)
+
+
+def contact_order_refs(conn: Connection, tenant_id: int, guest_ref: str) -> list[str]:
+    stmt = select(order_people.c.order_ref).where(
+        order_people.c.tenant_id == tenant_id,
+        order_people.c.guest_ref == guest_ref,
+        order_people.c.role == "contact",
+    )
+    return list(conn.execute(stmt).scalars())
+
+
+def delete_roles(conn: Connection, tenant_id: int, guest_ref: str) -> None:
+    conn.execute(
+        delete(order_people).where(order_people.c.tenant_id == tenant_id, order_people.c.guest_ref == guest_ref)
+    )
+
+
+def move_roles(conn: Connection, tenant_id: int, from_ref: str, to_ref: str) -> None:
+    """Contacts and consumers of the retired guest now name the survivor."""
+    conn.execute(
+        update(order_people)
+        .where(order_people.c.tenant_id == tenant_id, order_people.c.guest_ref == from_ref)
+        .values(guest_ref=to_ref)
+    )
+
+
+def retired_into(conn: Connection, tenant_id: int, survivor_ref: str) -> list[str]:
+    stmt = select(guests.c.ref).where(guests.c.tenant_id == tenant_id, guests.c.merged_into == survivor_ref)
+    return list(conn.execute(stmt).scalars())
+
+
+def repoint_retired(conn: Connection, tenant_id: int, from_ref: str, to_ref: str) -> None:
+    """Guests retired into `from_ref` point straight at `to_ref`, so every alias is one hop from a live guest."""
+    conn.execute(
+        update(guests)
+        .where(guests.c.tenant_id == tenant_id, guests.c.merged_into == from_ref)
+        .values(merged_into=to_ref)
+    )
+
+
+def insert_merge(conn: Connection, values: dict[str, object]) -> None:
+    conn.execute(insert(guest_merges), values)
+
+
+def merges_of(conn: Connection, tenant_id: int, guest_ref: str) -> list[Record]:
+    stmt = (
+        select(guest_merges)
+        .where(
+            guest_merges.c.tenant_id == tenant_id,
+            or_(guest_merges.c.survivor_ref == guest_ref, guest_merges.c.retired_ref == guest_ref),
+        )
+        .order_by(guest_merges.c.merged_at, guest_merges.c.id)
+    )
+    return records(conn, stmt)
+
+
+def delete_merges(conn: Connection, tenant_id: int, guest_refs: Sequence[str]) -> None:
+    conn.execute(
+        delete(guest_merges).where(
+            guest_merges.c.tenant_id == tenant_id,
+            or_(guest_merges.c.survivor_ref.in_(guest_refs), guest_merges.c.retired_ref.in_(guest_refs)),
+        )
+    )

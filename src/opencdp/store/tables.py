@@ -100,6 +100,23 @@ guests = Table(
     Column("last_seen", UTCDateTime),
     *_stamps(),
     Index(None, "tenant_id", "created_at"),
+    Index(None, "merged_into"),
+)
+
+# Every identity merge: which guest was retired into which, on which identifier, and what caused it.
+guest_merges = Table(
+    "guest_merges",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _tenant(),
+    Column("survivor_ref", REF, nullable=False),
+    Column("retired_ref", REF, nullable=False),
+    Column("provider", Text, nullable=False),
+    Column("identifier", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("merged_at", UTCDateTime, nullable=False),
+    Index(None, "tenant_id", "survivor_ref"),
+    Index(None, "tenant_id", "retired_ref"),
 )
 
 # The lookup side of identity: one row per identifier, and per address in `emails` as provider `email`.

@@ -59,3 +59,7 @@ def revoke_token(conn: Connection, tenant_id: int, token_id: int, now: datetime)
         .values(revoked_at=now)
     )
     return conn.execute(stmt).rowcount == 1
+
+
+def find_by_id(conn: Connection, tenant_id: int) -> Record:
+    return records(conn, select(tenants).where(tenants.c.id == tenant_id))[0]

@@ -17,10 +17,11 @@ from opencdp.core.extensions import Owner
 from opencdp.core.fields import Mode
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import utcnow
+from opencdp.store.rows import Record
 
 router = APIRouter(prefix="/v2.1", tags=["data extensions"])
 
-RequireOwner = Callable[[Connection, Tenant, str], object]
+RequireOwner = Callable[[Connection, Tenant, str], Record]
 
 
 def extension_routes(target: APIRouter, collection: str, kind: str, label: str, require_owner: RequireOwner) -> None:
@@ -29,8 +30,8 @@ def extension_routes(target: APIRouter, collection: str, kind: str, label: str, 
     tag = kind
 
     def owner_of(conn: Connection, tenant: Tenant, owner_ref: str) -> Owner:
-        require_owner(conn, tenant, owner_ref)
-        return Owner(kind, owner_ref, label)
+        """The owner as stored: a retired guest's ref leads to the guest it was merged into."""
+        return Owner(kind, require_owner(conn, tenant, owner_ref)["ref"], label)
 
     async def list_all(request: Request, tenant: CurrentTenant, db: Db, owner_ref: str) -> Response:
         page = parse_page(request)

@@ -1,0 +1,83 @@
+"""The OpenCDP API (`/opencdp/v1`): what the hosted product hides or lacks, for operators and scripts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from opencdp.api.deps import CurrentTenant, Db, JsonBody, path_ref
+from opencdp.api.rest import openapi
+from opencdp.api.rest.reply import links, ok
+from opencdp.core import profiles, tenants
+from opencdp.core.values import format_timestamp
+
+router = APIRouter(prefix="/opencdp/v1", tags=["opencdp"])
+
+RULES_SCHEMA = {
+    "type": "object",
+    "required": ["identityRules"],
+    "properties": {"identityRules": {"type": "array", "items": {"type": "string"}, "minItems": 1}},
+}
+MERGES_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "survivor": {"type": "object"},
+                    "retired": {"type": "object"},
+                    "identifier": {"type": "object"},
+                    "source": {"type": "string"},
+                    "mergedAt": {"type": "string", "format": "date-time"},
+                },
+            },
+        }
+    },
+}
+
+
+@router.get(
+    "/tenant/identity-rules",
+    summary="The identifier providers identity resolution tries, in priority order",
+    responses=openapi.responses(RULES_SCHEMA),
+)
+async def get_identity_rules(tenant: CurrentTenant, db: Db) -> Response:
+    rules = await db.reading(lambda conn: tenants.identity_rules(conn, tenant))
+    return ok({"identityRules": list(rules)})
+
+
+@router.put(
+    "/tenant/identity-rules",
+    summary="Replace the identity rules",
+    openapi_extra=openapi.request_body(RULES_SCHEMA),
+    responses=openapi.responses(RULES_SCHEMA, 400, 415),
+)
+async def put_identity_rules(tenant: CurrentTenant, db: Db, body: JsonBody) -> Response:
+    rules = await db.writing(lambda conn: tenants.set_identity_rules(conn, tenant, body))
+    return ok({"identityRules": list(rules)})
+
+
+@router.get(
+    "/guests/{guest_ref}/merges",
+    summary="Every identity merge a guest took part in: who, when, on which identifier",
+    responses=openapi.responses(MERGES_SCHEMA, 404),
+)
+async def guest_merges(request: Request, tenant: CurrentTenant, db: Db, guest_ref: str) -> Response:
+    ref = path_ref(guest_ref, "Guest", tenant)
+    found = await db.reading(lambda conn: profiles.merges(conn, tenant, ref))
+    urls = links(request)
+
+    def shown(merge: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "survivor": {"href": urls.guest(merge["survivorRef"]), "ref": merge["survivorRef"]},
+            "retired": {"href": urls.guest(merge["retiredRef"]), "ref": merge["retiredRef"]},
+            "identifier": {"provider": merge["provider"], "id": merge["identifier"]},
+            "source": merge["source"],
+            "mergedAt": format_timestamp(merge["mergedAt"]),
+        }
+
+    return ok({"items": [shown(merge) for merge in found]})
