@@ -128,3 +128,16 @@ def test_merges_keep_every_alias_one_hop_from_a_live_guest(client):
 
 def test_unknown_guest_merges_is_404(client):
     assert client.get(f"/opencdp/v1/guests/{uuid.uuid4()}/merges").status_code == 404
+
+
+def test_a_guest_gaining_a_rule_identifier_becomes_a_customer(client):
+    visitor = guest(client)
+    assert client.patch(visitor["href"], json={"city": "Rome"}).json()["guestType"] == "visitor"
+    assert (
+        client.patch(visitor["href"], json={"identifiers": [{"provider": "CRM", "id": "Z"}]}).json()["guestType"]
+        == "visitor"
+    )
+    assert client.patch(visitor["href"], json={"emails": ["new@example.com"]}).json()["guestType"] == "customer"
+    explicit = guest(client)
+    body = {"guestType": "visitor", "emails": ["explicit@example.com"]}
+    assert client.patch(explicit["href"], json=body).json()["guestType"] == "visitor"

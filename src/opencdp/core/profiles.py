@@ -23,6 +23,7 @@ from opencdp.core.orders import delete_order
 from opencdp.core.tenants import Tenant, identity_rules
 from opencdp.store import extensions as extension_store
 from opencdp.store import guests as store
+from opencdp.store.database import lock
 from opencdp.store.rows import Record, SortTerm, delete_row, insert_row, modify
 from opencdp.store.tables import guests as guest_table
 
@@ -50,16 +51,31 @@ def create(conn: Connection, tenant: Tenant, body: Mapping[str, Any], now: datet
 def update(
     conn: Connection, tenant: Tenant, ref: str, body: Mapping[str, Any], mode: Mode, now: datetime, source: str
 ) -> Record:
-    guest = guests.require(conn, tenant, ref)
+    guests.require(conn, tenant, ref)
     values = _values(body, mode)
+    identity.lock_keys(conn, tenant, [(p, k) for p, k, _ in guests.keys_of(values)])
+    guest = _locked(conn, tenant, ref)
     updated = {**guest, **values}
     survivor = _claim(conn, tenant, guest, updated, now)
+    if "guestType" not in body and _gains_rule_identifier(conn, tenant, guest, updated):
+        values["guestType"] = updated["guestType"] = "customer"
     record = modify(conn, guest_table, guest, values, now)
     store.replace_keys(conn, tenant.id, guest["ref"], guests.keys_of(updated))
     if survivor is None:
         return record
     identity.merge(conn, tenant, survivor[0], guest["ref"], survivor[1], source, now)
     return guests.require(conn, tenant, survivor[0])
+
+
+def _locked(conn: Connection, tenant: Tenant, ref: str) -> Record:
+    """The guest a ref leads to, read again under a lock of its own: a concurrent merge may have
+    retired it since the first read, and then the guest it now leads to is the one to change."""
+    while True:
+        guest = guests.require(conn, tenant, ref)
+        lock(conn, f"guest:{guest['ref']}")
+        fresh = guests.require(conn, tenant, ref)
+        if fresh["ref"] == guest["ref"]:
+            return fresh
 
 
 def _claim(
@@ -89,6 +105,15 @@ def _claim(
         elif target[0] != holder:
             raise _held(updated, provider, key, "held by another guest")
     return target
+
+
+def _gains_rule_identifier(conn: Connection, tenant: Tenant, guest: Record, updated: Mapping[str, Any]) -> bool:
+    """A guest that gains an identifier of a rule provider is a known customer from then on."""
+    rules = identity_rules(conn, tenant)
+    before = {(p, k) for p, k, _ in guests.keys_of(guest)}
+    return guest["guestType"] != "customer" and any(
+        p in rules and (p, k) not in before for p, k, _ in guests.keys_of(updated)
+    )
 
 
 def _known_customer_of(guest: Record, provider: str, key: str) -> bool:
