@@ -31,6 +31,11 @@ class Tenant:
     points_of_sale: tuple[str, ...] = ()
     session_timeout_minutes: int = 20
     default_currency: str = "EUR"
+    context_ids: tuple[str, ...] = ()
+    sites: tuple[tuple[str, str], ...] = ()
+
+    def point_of_sale_of_site(self, site_id: str) -> str | None:
+        return dict(self.sites).get(site_id)
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Tenant:
@@ -42,6 +47,8 @@ class Tenant:
             points_of_sale=tuple(record["pointsOfSale"]),
             session_timeout_minutes=record["sessionTimeoutMinutes"],
             default_currency=record["defaultCurrency"],
+            context_ids=tuple(record["contextIds"]),
+            sites=tuple(sorted(record["sites"].items())),
         )
 
 
@@ -81,6 +88,8 @@ def create_tenant(
             "sessionTimeoutMinutes": 20,
             "defaultCurrency": "EUR",
             "createdAt": utcnow(),
+            "contextIds": [],
+            "sites": {},
         },
     )
     token = api_token or new_api_token()
@@ -148,3 +157,46 @@ def set_identity_rules(conn: Connection, tenant: Tenant, body: Mapping[str, Any]
         raise InvalidField("identityRules", "providers must be unique")
     store.update_tenant(conn, tenant.id, {"identityRules": rules})
     return tuple(rules)
+
+
+def stream_tenant(conn: Connection, client_key: str | None, context_id: str | None) -> Tenant | None:
+    """The tenant a Stream API call names: by client key, else by a context id (the client key is one too)."""
+    if client_key:
+        record = store.find_by_client_key(conn, client_key)
+        return Tenant.from_record(record) if record else None
+    if context_id:
+        for record in store.list_tenants(conn):
+            if context_id == record["clientKey"] or context_id in record["contextIds"]:
+                return Tenant.from_record(record)
+    return None
+
+
+def configure(
+    conn: Connection,
+    tenant: Tenant,
+    *,
+    session_timeout_minutes: int | None = None,
+    default_currency: str | None = None,
+    points_of_sale: list[str] | None = None,
+    context_ids: list[str] | None = None,
+    sites: dict[str, str] | None = None,
+) -> Tenant:
+    """Change the Stream settings of a tenant; what is not given stays."""
+    changes: dict[str, Any] = {}
+    if session_timeout_minutes is not None:
+        if not 1 <= session_timeout_minutes <= 24 * 60:
+            raise InvalidField("sessionTimeoutMinutes", "must be between 1 and 1440")
+        changes["sessionTimeoutMinutes"] = session_timeout_minutes
+    if default_currency is not None:
+        if not (len(default_currency) == 3 and default_currency.isalpha()):
+            raise InvalidField("defaultCurrency")
+        changes["defaultCurrency"] = default_currency.upper()
+    if points_of_sale is not None:
+        changes["pointsOfSale"] = points_of_sale
+    if context_ids is not None:
+        changes["contextIds"] = context_ids
+    if sites is not None:
+        changes["sites"] = sites
+    if changes:
+        store.update_tenant(conn, tenant.id, changes)
+    return Tenant.from_record(store.find_by_id(conn, tenant.id))

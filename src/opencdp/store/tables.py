@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -74,6 +75,8 @@ tenants = Table(
     Column("session_timeout_minutes", Integer, nullable=False),
     Column("default_currency", String(3), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("context_ids", Json, nullable=False, server_default="[]"),
+    Column("sites", Json, nullable=False, server_default="{}"),
 )
 
 api_tokens = Table(
@@ -171,6 +174,7 @@ order_items = Table(
     Column("language", String(2)),
     Column("channel", String(32)),
     Column("ordered_at", UTCDateTime),
+    Column("flight_segments", Json),
     *_stamps(),
     Index(None, "order_ref", "created_at"),
 )
@@ -219,4 +223,68 @@ extension_key_types = Table(
     Column("owner_type", String(32), primary_key=True),
     Column("key", String(200), primary_key=True),
     Column("value_type", String(8), nullable=False),
+)
+
+
+# The Stream API: browsers (one guest each), sessions keyed by (browser, channel) with their cart, events.
+browsers = Table(
+    "browsers",
+    metadata,
+    Column("ref", REF, primary_key=True),
+    _tenant(),
+    Column("guest_ref", REF, ForeignKey("guests.ref", ondelete="CASCADE"), nullable=False),
+    Column("channel", String(32)),
+    Column("point_of_sale", Text),
+    Column("currency", String(3)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "guest_ref"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("ref", REF, primary_key=True),
+    _tenant(),
+    Column("guest_ref", REF, ForeignKey("guests.ref", ondelete="CASCADE"), nullable=False),
+    Column("browser_ref", REF, ForeignKey("browsers.ref", ondelete="CASCADE"), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("point_of_sale", Text, nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("last_event_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime),
+    Column("close_reason", String(16)),
+    Column("cart_type", String(16)),
+    Column("abandoned_revenue", Money),
+    Column("abandoned_currency", String(3)),
+    Column("event_count", Integer, nullable=False),
+    Column("cart", Json, nullable=False),
+    Index(None, "browser_ref", "channel", "status"),
+    Index(None, "tenant_id", "guest_ref", "started_at"),
+    Index(None, "status", "last_event_at"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("ref", REF, primary_key=True),
+    _tenant(),
+    Column("guest_ref", REF, ForeignKey("guests.ref", ondelete="CASCADE"), nullable=False),
+    Column("browser_ref", REF, ForeignKey("browsers.ref", ondelete="CASCADE"), nullable=False),
+    Column("session_ref", REF, ForeignKey("sessions.ref", ondelete="CASCADE"), nullable=False),
+    Column("type", String(100), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("point_of_sale", Text, nullable=False),
+    Column("pos_unknown", Boolean, nullable=False),
+    Column("currency", String(3)),
+    Column("language", String(2)),
+    Column("page", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("requested_at", UTCDateTime),
+    Column("ext", Json),
+    Column("data", Json, nullable=False),
+    Column("result", String(32)),
+    Column("order_ref", REF),
+    Index(None, "session_ref", "created_at"),
+    Index(None, "tenant_id", "guest_ref"),
 )

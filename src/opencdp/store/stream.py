@@ -1,0 +1,79 @@
+"""Browsers, sessions and events of the Stream API."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, select, update
+
+from opencdp.store.rows import Record, SortTerm, page, records
+from opencdp.store.tables import browsers, events, sessions
+
+OPEN = "OPEN"
+CLOSED = "CLOSED"
+
+
+def open_session(conn: Connection, tenant_id: int, browser_ref: str, channel: str) -> Record | None:
+    stmt = select(sessions).where(
+        sessions.c.tenant_id == tenant_id,
+        sessions.c.browser_ref == browser_ref,
+        sessions.c.channel == channel,
+        sessions.c.status == OPEN,
+    )
+    found = records(conn, stmt.limit(1))
+    return found[0] if found else None
+
+
+def open_sessions_of_browser(conn: Connection, tenant_id: int, browser_ref: str) -> list[Record]:
+    stmt = select(sessions).where(
+        sessions.c.tenant_id == tenant_id, sessions.c.browser_ref == browser_ref, sessions.c.status == OPEN
+    )
+    return records(conn, stmt)
+
+
+def idle_sessions(conn: Connection, tenant_id: int, cutoff: datetime, limit: int) -> list[Record]:
+    """Open sessions of a tenant whose last event is older than the cutoff.
+
+    On PostgreSQL the rows are locked and skipped by other sweepers, so several processes can sweep.
+    """
+    stmt = (
+        select(sessions)
+        .where(sessions.c.tenant_id == tenant_id, sessions.c.status == OPEN, sessions.c.last_event_at < cutoff)
+        .order_by(sessions.c.last_event_at)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return records(conn, stmt)
+
+
+def page_sessions(
+    conn: Connection, tenant_id: int, guest_ref: str, sort: Sequence[SortTerm], offset: int, limit: int
+) -> tuple[int, list[Record]]:
+    stmt = select(sessions).where(sessions.c.tenant_id == tenant_id, sessions.c.guest_ref == guest_ref)
+    return page(conn, sessions, stmt, sort, offset, limit)
+
+
+def events_of_sessions(conn: Connection, tenant_id: int, session_refs: Sequence[str]) -> list[Record]:
+    if not session_refs:
+        return []
+    stmt = (
+        select(events)
+        .where(events.c.tenant_id == tenant_id, events.c.session_ref.in_(session_refs))
+        .order_by(events.c.created_at, events.c.ref)
+    )
+    return records(conn, stmt)
+
+
+def move_guest(conn: Connection, tenant_id: int, from_ref: str, to_ref: str) -> None:
+    """A merge: the retired guest's browsers, sessions and events now belong to the survivor."""
+    for table in (browsers, sessions, events):
+        conn.execute(
+            update(table).where(table.c.tenant_id == tenant_id, table.c.guest_ref == from_ref).values(guest_ref=to_ref)
+        )
+
+
+def delete_of_guests(conn: Connection, tenant_id: int, guest_refs: Sequence[str]) -> None:
+    for table in (events, sessions, browsers):
+        conn.execute(delete(table).where(table.c.tenant_id == tenant_id, table.c.guest_ref.in_(guest_refs)))
