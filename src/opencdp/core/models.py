@@ -53,7 +53,7 @@ ORDER_ITEM = Model(
         Field("channel", Kind.ENUM, choices=CHANNELS),
         Field("orderedAt", Kind.TIMESTAMP),
     ),
-    links=frozenset({"order"}),
+    links=frozenset({"order", "flightSegments"}),  # flight data comes from events and batches only
 )
 
 

@@ -49,14 +49,23 @@ def sent(values: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str, Any]:
 def create_order(conn: Connection, tenant: Tenant, body: Mapping[str, Any], now: datetime) -> tuple[Record, bool]:
     """Create, or update the order this one matches (same referenceId, orderedAt within 48 hours)."""
     values = validate(ORDER, body, Mode.CREATE)
-    lock(conn, f"order:{tenant.id}:{values['referenceId']}")
-    match = store.find_matching(conn, tenant.id, values["referenceId"], values["orderedAt"], MATCH_WINDOW)
+    match = find_match(conn, tenant, values["referenceId"], values["orderedAt"])
     if match is not None:
         changes = {k: v for k, v in sent(values, body).items() if k not in IMMUTABLE}
         return modify(conn, orders, match, changes, now), False
+    return insert_order(conn, tenant, values, now), True
+
+
+def find_match(conn: Connection, tenant: Tenant, reference_id: str, ordered_at: datetime) -> Record | None:
+    """The order a new one is the same as, under a lock on its referenceId held until the caller commits."""
+    lock(conn, f"order:{tenant.id}:{reference_id}")
+    return store.find_matching(conn, tenant.id, reference_id, ordered_at, MATCH_WINDOW)
+
+
+def insert_order(conn: Connection, tenant: Tenant, values: Mapping[str, Any], now: datetime) -> Record:
     record = {**values, "ref": str(uuid.uuid4()), "tenantId": tenant.id, "createdAt": now, "modifiedAt": now}
     insert_row(conn, orders, record)
-    return record, True
+    return record
 
 
 def update_order(
@@ -91,17 +100,21 @@ def create_item(
         existing = store.find_item_by_reference(conn, tenant.id, order_ref, values["referenceId"])
         if existing is not None:
             return modify(conn, order_items, existing, sent(values, body), now), False
-    values["orderedAt"] = values["orderedAt"] or order["orderedAt"]
+    return insert_item(conn, tenant, order, values, now), True
+
+
+def insert_item(conn: Connection, tenant: Tenant, order: Record, values: Mapping[str, Any], now: datetime) -> Record:
     record = {
         **values,
+        "orderedAt": values.get("orderedAt") or order["orderedAt"],
         "ref": str(uuid.uuid4()),
         "tenantId": tenant.id,
-        "orderRef": order_ref,
+        "orderRef": order["ref"],
         "createdAt": now,
         "modifiedAt": now,
     }
     insert_row(conn, order_items, record)
-    return record, True
+    return record
 
 
 def update_item(

@@ -44,7 +44,7 @@ def create_contact(
     if existing is not None:
         return _write(conn, tenant, existing, sent(values, body), now, resolve=True), False
     guest_ref = link_person(conn, tenant, values, CONTACT, now)
-    return _insert(conn, tenant, order_ref, CONTACT, values, guest_ref, now), True
+    return insert_person(conn, tenant, order_ref, CONTACT, values, guest_ref, now), True
 
 
 def create_consumer(
@@ -64,7 +64,7 @@ def create_consumer(
         if item_refs is not None:
             store.set_consumer_items(conn, existing["ref"], item_refs)
         return _write(conn, tenant, existing, changes, now, resolve=False), False
-    record = _insert(conn, tenant, order_ref, CONSUMER, values, guest_ref, now)
+    record = insert_person(conn, tenant, order_ref, CONSUMER, values, guest_ref, now)
     store.set_consumer_items(conn, record["ref"], item_refs or [])
     return record, True
 
@@ -115,7 +115,7 @@ def _is_bare_link(value: Any) -> bool:
     return isinstance(value, dict) and "items" not in value
 
 
-def _insert(
+def insert_person(
     conn: Connection,
     tenant: Tenant,
     order_ref: str,

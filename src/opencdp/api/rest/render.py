@@ -78,6 +78,8 @@ def order(links: Links, record: Record) -> dict[str, Any]:
 
 def item(links: Links, record: Record) -> dict[str, Any]:
     body = _resource(ORDER_ITEM, links.item(record["ref"]), record)
+    if record.get("flightSegments"):
+        body["flightSegments"] = record["flightSegments"]
     body["order"] = link(links.order(record["orderRef"]))
     return body
 
