@@ -37,6 +37,14 @@ class Owner:
 ENVELOPE = IDENTITY_FIELDS | {"name", "key", "order", "orderItem", "guest"}
 
 
+class IncorrectType(ExtensionRuleError):
+    """A value of another type than the one its key was first stored with."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"Attribute {key} is invalid (Incorrect data type).")
+        self.key = key
+
+
 def check_name(owner_kind: str, name: str | None) -> None:
     names = GUEST_NAMES if owner_kind == "guest" else ORDER_NAMES
     if name is not None and name not in names:
@@ -203,4 +211,4 @@ def check_types(conn: Connection, tenant: Tenant, owner_kind: str, pairs: Mappin
         known.update(store.key_types(conn, tenant.id, owner_kind, fresh))
     for key, kind in wanted.items():
         if known[key] != kind:
-            raise ExtensionRuleError(f"Attribute {key} is invalid (Incorrect data type).")
+            raise IncorrectType(key)

@@ -19,6 +19,7 @@ from opencdp.core.tenants import Tenant, identity_rules
 from opencdp.core.values import parse_timestamp
 from opencdp.store import extensions as extension_store
 from opencdp.store import guests as store
+from opencdp.store import stream as stream_store
 from opencdp.store.database import lock
 from opencdp.store.rows import Record, get_row, update_row
 from opencdp.store.tables import guests as guest_table
@@ -96,12 +97,16 @@ def merge(
     identifier: tuple[str, str],
     source: str,
     now: datetime,
+    *,
+    copy_profile: bool = True,
 ) -> None:
     """Retire one guest into another that proved to be the same person, in the caller's transaction.
 
-    The survivor keeps its values; the retired guest fills only what it lacks, gives up its identifiers
-    and addresses, its order roles and the extension groups the survivor does not have. The retired ref
-    stays as an alias pointing at the survivor, as do the guests retired into it before (one hop).
+    The survivor keeps its values and takes the retired guest's identifiers and addresses, order roles,
+    browsers, sessions and events. With `copy_profile` (the REST merge) the retired guest also fills the
+    survivor's empty fields and hands over the extension groups the survivor lacks; a Stream IDENTITY
+    merge copies neither (stream-api.md §4.2). The retired ref stays as an alias pointing at the
+    survivor, as do the guests retired into it before (one hop).
     """
     retired = get_row(conn, guest_table, tenant.id, retired_ref)
     survivor = get_row(conn, guest_table, tenant.id, survivor_ref)
@@ -110,13 +115,16 @@ def merge(
     customer = "customer" in (retired["guestType"], survivor["guestType"]) or identifier[0] in identity_rules(
         conn, tenant
     )
-    guests.enrich(conn, tenant, survivor_ref, retired, now, customer=customer)
+    profile = retired if copy_profile else {name: retired.get(name) for name in ("emails", "identifiers")}
+    guests.enrich(conn, tenant, survivor_ref, profile, now, customer=customer)
     seen = [stamp for stamp in (retired["firstSeen"], survivor["firstSeen"]) if stamp]
     last = [stamp for stamp in (retired["lastSeen"], survivor["lastSeen"]) if stamp]
     if seen:
         update_row(conn, guest_table, tenant.id, survivor_ref, {"firstSeen": min(seen), "lastSeen": max(last)})
     store.move_roles(conn, tenant.id, retired_ref, survivor_ref)
-    _move_extensions(conn, tenant, retired_ref, survivor_ref)
+    stream_store.move_guest(conn, tenant.id, retired_ref, survivor_ref)
+    if copy_profile:
+        _move_extensions(conn, tenant, retired_ref, survivor_ref)
     update_row(conn, guest_table, tenant.id, retired_ref, {"mergedInto": survivor_ref, "modifiedAt": now})
     store.repoint_retired(conn, tenant.id, retired_ref, survivor_ref)
     store.insert_merge(

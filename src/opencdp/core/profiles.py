@@ -23,6 +23,7 @@ from opencdp.core.orders import delete_order
 from opencdp.core.tenants import Tenant, identity_rules
 from opencdp.store import extensions as extension_store
 from opencdp.store import guests as store
+from opencdp.store import stream as stream_store
 from opencdp.store.database import lock
 from opencdp.store.rows import Record, SortTerm, delete_row, insert_row, modify
 from opencdp.store.tables import guests as guest_table
@@ -134,14 +135,15 @@ def _held(updated: Mapping[str, Any], provider: str, key: str, reason: str) -> A
 
 
 def delete(conn: Connection, tenant: Tenant, ref: str) -> None:
-    """Delete a guest with its extensions, keys, the orders it is the contact of, its consumer records
-    on other orders, and the guests retired into it."""
+    """Delete a guest with its extensions, keys, browsers, sessions and events, the orders it is the
+    contact of, its consumer records on other orders, and the guests retired into it."""
     guest = guests.require(conn, tenant, ref)
     doomed = [guest["ref"], *store.retired_into(conn, tenant.id, guest["ref"])]
     for guest_ref in doomed:
         for order_ref in store.contact_order_refs(conn, tenant.id, guest_ref):
             delete_order(conn, tenant, order_ref)
         store.delete_roles(conn, tenant.id, guest_ref)
+    stream_store.delete_of_guests(conn, tenant.id, doomed)
     extension_store.delete_of_owners(conn, tenant.id, doomed)
     store.delete_merges(conn, tenant.id, doomed)
     for guest_ref in doomed:

@@ -1,0 +1,184 @@
+"""The Stream API surface (stream-api.md §1): public routes for browsers and events, CORS, its error shape.
+
+The client key is the only credential, so these routes sit outside Basic auth; the tenant is resolved
+from `client_key` or `sitecoreContextId`. The same handlers answer under the Cloud SDK's edge prefix.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from sqlalchemy import Connection
+from starlette.responses import Response
+
+from opencdp.api.deps import base_url
+from opencdp.api.responses import JsonResponse
+from opencdp.core.errors import ApiError, MissingField, Unparseable
+from opencdp.core.stream import browsers, events
+from opencdp.core.tenants import Tenant, stream_tenant
+from opencdp.core.values import utcnow
+
+router = APIRouter(tags=["stream"])
+
+PREFIXES = ("", "/v1/events")
+MAX_BODY = 256 * 1024
+BODY_TYPES = ("application/json", "text/plain")
+ALLOW_HEADERS = "Content-Type, X-Library-Version, X-Client-Software-ID"
+
+
+class StreamError(Exception):
+    """A Stream failure before the core was reached (method, media type, size, parsing)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _cors(request: Request) -> dict[str, str]:
+    return {"Access-Control-Allow-Origin": request.headers.get("origin") or "*", "Vary": "Origin"}
+
+
+def _reply(request: Request, body: dict[str, Any], status: int) -> Response:
+    headers = {**_cors(request), "Cache-Control": "no-store"}
+    return JsonResponse(body, status, headers=headers)
+
+
+def _error(request: Request, status: int, message: str, client_key: str) -> Response:
+    body = {
+        "status": status,
+        "version": "1.2",
+        "client_key": client_key,
+        "error_msg": message,
+        "moreInfo": request.app.state.settings.more_info_url,
+    }
+    return _reply(request, body, status)
+
+
+def _sent_key(request: Request, body: dict[str, Any] | None = None) -> str:
+    key = request.query_params.get("client_key") or (body or {}).get("client_key")
+    return key if isinstance(key, str) else ""
+
+
+def _resolve(conn: Connection, request: Request, body: dict[str, Any] | None = None) -> Tenant:
+    body_key = (body or {}).get("client_key")
+    client_key = request.query_params.get("client_key") or (body_key if isinstance(body_key, str) else None)
+    tenant = stream_tenant(conn, client_key, request.query_params.get("sitecoreContextId"))
+    if tenant is None:
+        raise ApiError("Invalid client key", status=401)
+    return tenant
+
+
+def _parse(raw: str | bytes) -> dict[str, Any]:
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise Unparseable("JSON parse error") from None
+    if not isinstance(parsed, dict):
+        raise Unparseable("JSON parse error: not an object")
+    return parsed
+
+
+async def _event_body(request: Request) -> dict[str, Any]:
+    if request.method == "GET":
+        message = request.query_params.get("message")
+        if not message:
+            raise MissingField("message")
+        return _parse(message)
+    content_type = request.headers.get("content-type")
+    if content_type is not None and content_type.split(";", 1)[0].strip().lower() not in BODY_TYPES:
+        raise StreamError(415, "Unsupported media type")
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise StreamError(413, "Request too large")
+    if not raw.strip() and request.query_params.get("message"):
+        return _parse(request.query_params["message"])
+    return _parse(raw)
+
+
+async def create_browser(request: Request) -> Response:
+    db = request.app.state.db
+    try:
+
+        def work(conn: Connection) -> dict[str, Any]:
+            tenant = _resolve(conn, request)
+            browser = browsers.create(conn, tenant, utcnow())
+            return {"status": "OK", "version": "1.2", "client_key": tenant.client_key, "ref": browser["ref"],
+                    "customer_ref": browser["guestRef"]}  # fmt: skip
+
+        return _reply(request, await db.writing(work), 200)
+    except ApiError as error:
+        return _error(request, error.status, error.message, _sent_key(request))
+
+
+async def show_browser(request: Request, browser_id: str) -> Response:
+    db = request.app.state.db
+    try:
+
+        def work(conn: Connection) -> dict[str, Any]:
+            tenant = _resolve(conn, request)
+            browser, guest = browsers.owner(conn, tenant, browser_id)
+            customer = {"ref": guest["ref"], "href": f"{base_url(request)}/v2.1/guests/{guest['ref']}",
+                        "guestType": guest["guestType"]}  # fmt: skip
+            return {"status": "OK", "version": "1.2", "client_key": tenant.client_key, "clientKey": tenant.client_key,
+                    "ref": browser["ref"], "customer": customer}  # fmt: skip
+
+        return _reply(request, await db.reading(work), 200)
+    except ApiError as error:
+        return _error(request, error.status, error.message, _sent_key(request))
+
+
+async def create_event(request: Request) -> Response:
+    db = request.app.state.db
+    body: dict[str, Any] | None = None
+    try:
+        body = await _event_body(request)
+        site_id = request.query_params.get("siteId")
+
+        def work(conn: Connection) -> dict[str, Any]:
+            tenant = _resolve(conn, request, body)
+            event_ref = events.ingest(conn, tenant, body, site_id, utcnow())
+            return {"status": "OK", "version": "1.2", "client_key": tenant.client_key, "ref": event_ref}
+
+        return _reply(request, await db.writing(work), 201)
+    except StreamError as error:
+        return _error(request, error.status, error.message, _sent_key(request, body))
+    except ApiError as error:
+        return _error(request, error.status, error.message, _sent_key(request, body))
+
+
+async def preflight(request: Request) -> Response:
+    headers = {
+        **_cors(request),
+        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+        "Access-Control-Allow-Headers": ALLOW_HEADERS,
+        "Access-Control-Max-Age": "86400",
+    }
+    return Response(status_code=204, headers=headers)
+
+
+async def not_allowed(request: Request) -> Response:
+    return _error(request, 405, "Method not allowed", _sent_key(request))
+
+
+OTHER_METHODS = ["PUT", "PATCH", "DELETE"]
+for prefix in PREFIXES:
+    routes: list[tuple[str, Any, list[str]]] = [
+        ("/v1.2/browser/create.json", create_browser, ["GET"]),
+        ("/v1.2/browser/{browser_id}/show.json", show_browser, ["GET"]),
+        ("/v1.2/event/create.json", create_event, ["GET", "POST"]),
+        ("/v1.2/events", create_event, ["POST"]),
+    ]
+    for path, endpoint, methods in routes:
+        full = prefix + path
+        for method in methods:
+            slug = re.sub(r"\W+", "_", full).strip("_")
+            router.add_api_route(
+                full, endpoint, methods=[method], include_in_schema=not prefix, operation_id=f"{method.lower()}_{slug}"
+            )
+        router.add_api_route(full, preflight, methods=["OPTIONS"], include_in_schema=False, name=f"preflight{full}")
+        others = [m for m in ["GET", "POST", *OTHER_METHODS] if m not in methods]
+        router.add_api_route(full, not_allowed, methods=others, include_in_schema=False, name=f"405{full}")

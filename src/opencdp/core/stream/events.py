@@ -1,0 +1,224 @@
+"""One event, from the wire to its effects (stream-api.md §2–§4), in the caller's transaction.
+
+Checks run in the spec's order; once they pass, the event joins its session, acts on identity, cart or
+orders, and is stored. A browser's events apply one at a time (a lock on the browser).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from opencdp.core import extensions, guests
+from opencdp.core.errors import ApiError, MissingField
+from opencdp.core.stream import browsers, carts, identify, parsing, sessions
+from opencdp.core.tenants import Tenant
+from opencdp.store.database import lock
+from opencdp.store.rows import Record, insert_row, update_row
+from opencdp.store.tables import browsers as browser_table
+from opencdp.store.tables import events as event_table
+from opencdp.store.tables import guests as guest_table
+from opencdp.store.tables import sessions as session_table
+
+COMMON = frozenset(
+    {"type", "browser_id", "channel", "pos", "currency", "language", "page", "client_key", "requested_at", "ext"}
+)
+
+
+def point_of_sale(body: Mapping[str, Any], tenant: Tenant, site_id: str | None, browser: Record) -> str:
+    """The first non-empty of `pos`, `pointOfSale`, the site's mapped point of sale, the site id, the
+    browser's previous one (§1.2)."""
+    pos = parsing.text(body.get("pos"), "pos", limit=255)
+    top = body.get("pointOfSale")
+    if not pos and isinstance(top, str) and top:
+        pos = parsing.text(top, "pointOfSale", limit=255)
+    if not pos and site_id:
+        pos = tenant.point_of_sale_of_site(site_id) or site_id
+    return pos or browser.get("pointOfSale") or ""
+
+
+def _ext_owner(kind: str) -> str:
+    """Key types are fixed per event type; long custom names are folded to fit the owner column."""
+    owner = f"event:{kind}"
+    return owner if len(owner) <= 32 else "event#" + hashlib.sha256(kind.encode()).hexdigest()[:26]
+
+
+def ingest(conn: Connection, tenant: Tenant, body: Mapping[str, Any], site_id: str | None, now: datetime) -> str:
+    kind = parsing.event_type(body.get("type"))
+    browser_id = body.get("browser_id")
+    if not isinstance(browser_id, str) or not browser_id:
+        raise MissingField("browser_id")
+    browser = browsers.require(conn, tenant, browser_id)
+    lock(conn, f"browser:{browser['ref']}")
+    payload = _validate(kind, body)
+    context = {
+        "channel": parsing.channel(body.get("channel")) or browser.get("channel") or "WEB",
+        "pos": point_of_sale(body, tenant, site_id, browser),
+        "currency": parsing.currency(body.get("currency")) or browser.get("currency") or tenant.default_currency,
+        "language": parsing.language(body.get("language")),
+    }
+    page = body.get("page")
+    if page is not None and not isinstance(page, str):
+        raise parsing.InvalidField("page")
+    requested_at = parsing.timestamp(body.get("requested_at"), "requested_at")
+    ext = parsing.ext(body.get("ext"))
+    try:
+        extensions.check_types(conn, tenant, _ext_owner(kind), ext)
+    except extensions.IncorrectType as error:
+        raise ApiError(f"ext.{error.key}: Incorrect data type", error.developer_message) from None
+    pos_unknown = bool(tenant.points_of_sale) and context["pos"] not in tenant.points_of_sale
+
+    guest_ref = guests.require(conn, tenant, browser["guestRef"])["ref"]
+    if kind == "IDENTITY" and not pos_unknown:
+        guest_ref = identify.identify(conn, tenant, browser, payload["person"], context["channel"], now)
+    session = sessions.session_for(conn, tenant, browser, guest_ref, context["channel"], context["pos"], now)
+    cart = session["cart"]
+    result, order_ref = _apply(conn, tenant, kind, payload, cart, guest_ref, {**context, **payload}, now, pos_unknown)
+
+    event_ref = str(uuid.uuid4())
+    stored = {k: v for k, v in body.items() if k not in COMMON}
+    insert_row(
+        conn,
+        event_table,
+        {
+            "ref": event_ref,
+            "tenantId": tenant.id,
+            "guestRef": guest_ref,
+            "browserRef": browser["ref"],
+            "sessionRef": session["ref"],
+            "type": kind,
+            "channel": context["channel"],
+            "pointOfSale": context["pos"],
+            "posUnknown": pos_unknown,
+            "currency": context["currency"],
+            "language": context["language"],
+            "page": page or "",
+            "createdAt": now,
+            "requestedAt": requested_at,
+            "ext": ext or None,
+            "data": stored,
+            "result": result,
+            "orderRef": order_ref,
+        },
+    )
+    session = {**session, "cart": cart, "lastEventAt": now, "eventCount": session["eventCount"] + 1}
+    update_row(
+        conn, session_table, tenant.id, session["ref"], {k: session[k] for k in ("cart", "lastEventAt", "eventCount")}
+    )
+    if kind == "FORCE_CLOSE":
+        sessions.close(conn, session, sessions.FORCE_CLOSE, now)
+    update_row(
+        conn,
+        browser_table,
+        tenant.id,
+        browser["ref"],
+        {k: context[k] for k in ("channel", "currency")} | {"pointOfSale": context["pos"]},
+    )
+    _seen(conn, tenant, guest_ref, now)
+    return event_ref
+
+
+def _seen(conn: Connection, tenant: Tenant, guest_ref: str, now: datetime) -> None:
+    guest = guests.require(conn, tenant, guest_ref)
+    changes: dict[str, Any] = {"lastSeen": now}
+    if guest.get("firstSeen") is None:
+        changes["firstSeen"] = now
+    update_row(conn, guest_table, tenant.id, guest_ref, changes)
+
+
+def _validate(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    """The type's own fields (§3.2–§3.3), checked before anything is written."""
+    if kind == "IDENTITY":
+        ids = body.get("identifiers")
+        if not ids:
+            raise MissingField("identifiers")
+        return {"person": parsing.person(body, "")}
+    if kind == "ADD":
+        return {"line": parsing.product(body.get("product"))}
+    if kind == "ADD_CONTACTS":
+        people = parsing.one_or_many(body.get("contact"), "contact")
+        if not people:
+            people = [body]
+        first = people[0]
+        if not isinstance(first, dict) or not any(
+            first.get(k) for k in ("identifiers", "email", "firstname", "lastname", "firstName", "lastName")
+        ):
+            raise MissingField("contact")
+        return {"contact": parsing.person(first, "contact[0]")}
+    if kind == "ADD_CONSUMERS":
+        consumers = parsing.one_or_many(body.get("consumer"), "consumer")
+        if not consumers:
+            raise MissingField("consumer")
+        parsed = []
+        for index, raw in enumerate(consumers):
+            path = f"consumer[{index}]"
+            person = parsing.person(raw, path)
+            for name, alias in (("firstName", "firstname"), ("lastName", "lastname")):
+                if name not in person:
+                    raise MissingField(f"{path}.{alias}")
+            item_ids = parsing.one_or_many(raw.get("item_id"), f"{path}.item_id")
+            if not all(isinstance(i, str) for i in item_ids):
+                raise parsing.InvalidField(f"{path}.item_id")
+            parsed.append({**person, "item_ids": item_ids})
+        return {"consumers": parsed}
+    if kind == "CONFIRM":
+        products = parsing.one_or_many(body.get("product"), "product")
+        if not products:
+            raise MissingField("product")
+        ids = []
+        for index, raw in enumerate(products):
+            if not isinstance(raw, dict):
+                raise parsing.InvalidField(f"product[{index}]")
+            ids.append(parsing.text(raw.get("item_id"), f"product[{index}].item_id", required=True))
+        return {"item_ids": ids}
+    if kind == "CHECKOUT":
+        reference = parsing.text(body.get("reference_id"), "reference_id", required=True)
+        return {"reference_id": reference, "status": parsing.order_status(body.get("status"), "status")}
+    if kind == "PAYMENT":
+        return {"pay_type": parsing.text(body.get("pay_type"), "pay_type", required=True)}
+    if kind == "ORDER_CHECKOUT":
+        return {"order": carts.parse_order(body.get("order"))}
+    return {}
+
+
+def _apply(
+    conn: Connection,
+    tenant: Tenant,
+    kind: str,
+    payload: Mapping[str, Any],
+    cart: dict[str, Any],
+    guest_ref: str,
+    event: Mapping[str, Any],
+    now: datetime,
+    pos_unknown: bool,
+) -> tuple[str | None, str | None]:
+    if kind in ("CHECKOUT", "ORDER_CHECKOUT") and pos_unknown:
+        return "UNKNOWN_POS", None
+    if pos_unknown:
+        return None, None
+    if kind == "ADD":
+        carts.add(cart, {**payload["line"], "currency": payload["line"].get("currency") or event["currency"],
+                         "orderedAt": payload["line"].get("orderedAt") or now.isoformat()})  # fmt: skip
+    elif kind == "ADD_CONTACTS":
+        cart["contact"] = payload["contact"]
+    elif kind == "ADD_CONSUMERS":
+        cart["consumers"] = payload["consumers"]
+    elif kind == "CONFIRM":
+        carts.confirm(cart, payload["item_ids"])
+    elif kind == "CLEAR_CART":
+        carts.clear(cart)
+    elif kind == "PAYMENT":
+        carts.payment(conn, tenant, cart, payload["pay_type"], now)
+    elif kind == "CHECKOUT":
+        return carts.checkout(conn, tenant, cart, guest_ref, event, now)
+    elif kind == "ORDER_CHECKOUT":
+        result, order_ref = carts.order_checkout(conn, tenant, guest_ref, payload["order"], event, now)
+        if result in (carts.CREATED, carts.MATCHED):
+            cart["converted"] = True
+        return result, order_ref
+    return None, None
