@@ -9,8 +9,11 @@ from starlette.responses import Response
 
 from opencdp.api.deps import CurrentTenant, Db, JsonBody, path_ref
 from opencdp.api.rest import openapi
+from opencdp.api.rest.collections import envelope, parse_page
+from opencdp.api.rest.render import Links, wire
 from opencdp.api.rest.reply import links, ok
 from opencdp.core import profiles, tenants
+from opencdp.core.stream import timeline
 from opencdp.core.values import format_timestamp
 
 router = APIRouter(prefix="/opencdp/v1", tags=["opencdp"])
@@ -81,3 +84,60 @@ async def guest_merges(request: Request, tenant: CurrentTenant, db: Db, guest_re
         }
 
     return ok({"items": [shown(merge) for merge in found]})
+
+
+@router.get(
+    "/guests/{guest_ref}/sessions",
+    summary="A guest's sessions, newest first, with their events, cart lines and outcome",
+    responses=openapi.responses(openapi.collection({"type": "object"}), 400, 404),
+)
+async def guest_sessions(request: Request, tenant: CurrentTenant, db: Db, guest_ref: str) -> Response:
+    page = parse_page(request, ())
+    ref = path_ref(guest_ref, "Guest", tenant)
+    total, found = await db.reading(lambda conn: timeline.sessions_of(conn, tenant, ref, page.offset, page.limit))
+    urls = links(request)
+    return ok(envelope(request, page, total, [_session(urls, session) for session in found]))
+
+
+def _session(urls: Links, session: dict[str, Any]) -> dict[str, Any]:
+    shown = {
+        "ref": session["ref"],
+        "guest": {"href": urls.guest(session["guestRef"])},
+        "browserRef": session["browserRef"],
+        "channel": session["channel"],
+        "pointOfSale": session["pointOfSale"],
+        "status": session["status"],
+        "startedAt": session["startedAt"],
+        "lastEventAt": session["lastEventAt"],
+        "closedAt": session.get("closedAt"),
+        "closeReason": session.get("closeReason"),
+        "cartType": session.get("cartType"),
+        "abandonedRevenue": session.get("abandonedRevenue"),
+        "abandonedCurrency": session.get("abandonedCurrency"),
+        "eventCount": session["eventCount"],
+        "cart": _cart(session["cart"]) if session["status"] == "OPEN" else None,
+        "events": [_event(urls, event) for event in session["events"]],
+    }
+    return {name: wire(value) for name, value in shown.items() if value is not None}
+
+
+def _cart(cart: dict[str, Any]) -> dict[str, Any]:
+    lines = [{**line, "price": float(line["price"])} for line in cart["lines"]]
+    return {"lines": lines, "confirmed": cart["confirmed"], "contact": cart["contact"], "consumers": cart["consumers"]}
+
+
+def _event(urls: Links, event: dict[str, Any]) -> dict[str, Any]:
+    shown = {
+        "ref": event["ref"],
+        "type": event["type"],
+        "createdAt": event["createdAt"],
+        "channel": event["channel"],
+        "pointOfSale": event["pointOfSale"],
+        "posUnknown": event["posUnknown"],
+        "page": event["page"],
+        "ext": event.get("ext"),
+        "data": event["data"] or None,
+        "result": event.get("result"),
+        "order": {"href": urls.order(event["orderRef"])} if event.get("orderRef") else None,
+    }
+    return {name: wire(value) for name, value in shown.items() if value is not None}

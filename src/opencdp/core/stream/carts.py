@@ -7,7 +7,7 @@ the same core functions; what events cannot carry (contact names, refused item t
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -32,11 +32,20 @@ ORDER_CHANNELS = {"EMAIL": "OTHER", "SMS": "OTHER"}
 
 
 def add(cart: dict[str, Any], line: dict[str, Any]) -> None:
-    """An ADD creates or replaces its line (keeping its place); quantity 0 removes it."""
+    """An ADD creates or replaces its line (keeping its place); quantity 0 removes it.
+
+    Lines are a list, not an object keyed by item id: PostgreSQL's JSONB does not keep key order, and the
+    order's items follow the first-ADD order.
+    """
+    lines = cart["lines"]
+    index = next((i for i, kept in enumerate(lines) if kept["item_id"] == line["item_id"]), None)
     if line["quantity"] == 0:
-        cart["lines"].pop(line["item_id"], None)
+        if index is not None:
+            del lines[index]
+    elif index is None:
+        lines.append(line)
     else:
-        cart["lines"][line["item_id"]] = line
+        lines[index] = line
 
 
 def confirm(cart: dict[str, Any], item_ids: list[str]) -> None:
@@ -46,7 +55,7 @@ def confirm(cart: dict[str, Any], item_ids: list[str]) -> None:
 def clear(cart: dict[str, Any]) -> None:
     if cart["lines"]:
         cart["cleared"] = True
-    cart.update(lines={}, confirmed=[], contact=None, consumers=[], payment=None)
+    cart.update(lines=[], confirmed=[], contact=None, consumers=[], payment=None)
 
 
 def payment(conn: Connection, tenant: Tenant, cart: dict[str, Any], pay_type: str, now: datetime) -> None:
@@ -68,7 +77,7 @@ def checkout(
     now: datetime,
 ) -> tuple[str, str | None]:
     """Assemble the cart into an order; the first missing piece is the result and the cart is kept."""
-    lines = [line for item_id, line in cart["lines"].items() if item_id in cart["confirmed"]]
+    lines = [line for line in cart["lines"] if line["item_id"] in cart["confirmed"]]
     if not lines:
         return "NO_CONFIRMED_LINES", None
     if cart["contact"] is None:
@@ -95,14 +104,17 @@ def checkout(
     guest_ref = contact_guest(conn, tenant, contact, browser_guest, now)
     order = orders.insert_order(conn, tenant, values, now)
     item_refs: dict[str, str] = {}
-    for line in lines:
-        item = orders.insert_item(conn, tenant, order, _item(line, order, event), now)
+    for position, line in enumerate(lines):
+        # A microsecond apart, so the items list in the cart's first-ADD order (collections sort by createdAt).
+        created = now + timedelta(microseconds=position)
+        item = orders.insert_item(conn, tenant, order, _item(line, order, event), created)
         item_refs[line["item_id"]] = item["ref"]
     contact_record = people.insert_person(conn, tenant, order["ref"], identity.CONTACT, contact, guest_ref, now)
-    for consumer in cart["consumers"]:
+    for position, consumer in enumerate(cart["consumers"]):
         person = revive({k: v for k, v in consumer.items() if k != "item_ids"})
         consumer_guest = identity.link_person(conn, tenant, person, identity.CONSUMER, now, contact=contact_record)
-        record = people.insert_person(conn, tenant, order["ref"], identity.CONSUMER, person, consumer_guest, now)
+        created = now + timedelta(microseconds=position)
+        record = people.insert_person(conn, tenant, order["ref"], identity.CONSUMER, person, consumer_guest, created)
         people_store.set_consumer_items(
             conn, record["ref"], [item_refs[i] for i in consumer.get("item_ids", []) if i in item_refs]
         )
@@ -119,7 +131,7 @@ def revive(person: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _converted(cart: dict[str, Any], order_ref: str, result: str) -> None:
-    cart.update(lines={}, confirmed=[], contact=None, consumers=[], payment=None)
+    cart.update(lines=[], confirmed=[], contact=None, consumers=[], payment=None)
     cart.update(converted=True, lastOrderRef=order_ref, lastResult=result)
 
 

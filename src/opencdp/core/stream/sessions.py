@@ -23,7 +23,7 @@ TIMEOUT, FORCE_CLOSE, SWITCH = "TIMEOUT", "FORCE_CLOSE", "SWITCH"
 
 def empty_cart() -> dict[str, Any]:
     return {
-        "lines": {},
+        "lines": [],
         "confirmed": [],
         "contact": None,
         "consumers": [],
@@ -65,7 +65,7 @@ def session_for(
 def close(conn: Connection, session: Record, reason: str, at: datetime) -> Record:
     """Close a session for good: decide its cart type, keep the abandoned revenue, drop the cart."""
     cart = session["cart"]
-    lines = list(cart["lines"].values())
+    lines = cart["lines"]
     revenue: Decimal | None = None
     currency: str | None = None
     if cart["converted"]:

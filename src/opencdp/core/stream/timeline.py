@@ -1,0 +1,22 @@
+"""What happened to a guest, session by session: the guest timeline (`/opencdp/v1/guests/{ref}/sessions`)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from opencdp.core import guests
+from opencdp.core.tenants import Tenant
+from opencdp.store import stream as store
+from opencdp.store.rows import Record
+
+NEWEST_FIRST = (("startedAt", True),)
+
+
+def sessions_of(conn: Connection, tenant: Tenant, guest_ref: str, offset: int, limit: int) -> tuple[int, list[Record]]:
+    """The guest's sessions, newest first, each with its events in arrival order."""
+    guest = guests.require(conn, tenant, guest_ref)
+    total, found = store.page_sessions(conn, tenant.id, guest["ref"], NEWEST_FIRST, offset, limit)
+    by_session: dict[str, list[Record]] = {session["ref"]: [] for session in found}
+    for event in store.events_of_sessions(conn, tenant.id, list(by_session)):
+        by_session[event["sessionRef"]].append(event)
+    return total, [{**session, "events": by_session[session["ref"]]} for session in found]
