@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
-
-from conftest import assert_error
 
 
 class Browser:
@@ -321,7 +320,7 @@ def test_get_event_and_edge_aliases(client, database):
     assert posted.status_code == 201, posted.text
     via_get = client.get(
         "/v1.2/event/create.json",
-        params={"client_key": client.tenant.client_key, "message": '{"type":"VIEW","browser_id":"%s"}' % browser},
+        params={"client_key": client.tenant.client_key, "message": json.dumps({"type": "VIEW", "browser_id": browser})},
     )
     assert via_get.status_code == 201
     shown = client.get(f"/v1/events/v1.2/browser/{browser}/show.json", params={"sitecoreContextId": "ctx-1"})
