@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = 5.0
     more_info_url: str = "https://opencdp.dev/docs/errors"
     log_level: str = "info"
+    sweep_seconds: float = 30.0
 
     @property
     def effective_database_url(self) -> str:

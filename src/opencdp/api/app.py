@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.responses import HTMLResponse
@@ -14,7 +19,11 @@ from opencdp.api.auth import BasicAuth
 from opencdp.api.responses import JsonResponse
 from opencdp.api.rest import extensions, guests, orders, people
 from opencdp.config import Settings
+from opencdp.core.stream import sessions
+from opencdp.core.values import utcnow
 from opencdp.store.database import Database
+
+log = logging.getLogger("opencdp")
 
 DESCRIPTION = """
 OpenCDP speaks Sitecore CDP's order-side wire formats (data model 2.1).
@@ -31,6 +40,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         pool_size=settings.db_pool_size,
     )
     app = FastAPI(
+        lifespan=_lifespan,
         title="OpenCDP",
         version=__version__,
         description=DESCRIPTION,
@@ -53,6 +63,25 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         BasicAuth, db=db, more_info_url=settings.more_info_url, cache_seconds=settings.auth_cache_seconds
     )
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The embedded server closes idle sessions itself, so a single `opencdp serve` needs no worker."""
+    settings: Settings = app.state.settings
+    task = asyncio.create_task(_sweep_forever(app.state.db, settings.sweep_seconds)) if settings.sweep_seconds else None
+    yield
+    if task is not None:
+        task.cancel()
+
+
+async def _sweep_forever(db: Database, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await db.writing(lambda conn: sessions.sweep(conn, utcnow()))
+        except Exception:  # a failed sweep is retried at the next tick; the error is logged, not fatal
+            log.exception("session sweep failed")
 
 
 def _mount_docs(app: FastAPI) -> None:

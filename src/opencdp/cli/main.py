@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import typer
 import uvicorn
 from rich.console import Console
@@ -10,6 +12,8 @@ from rich.table import Table
 from opencdp.config import Settings
 from opencdp.core import bootstrap, tenants
 from opencdp.core.errors import ApiError
+from opencdp.core.stream import sessions
+from opencdp.core.values import utcnow
 from opencdp.store import migrate
 from opencdp.store.database import Database
 
@@ -70,6 +74,24 @@ def _safe(settings: Settings) -> str:
     return make_url(settings.effective_database_url).render_as_string(hide_password=True)
 
 
+@app.command()
+def worker(
+    every: float = typer.Option(30.0, help="Seconds between sweeps."),
+    once: bool = typer.Option(False, help="Sweep once and exit."),
+) -> None:
+    """Background work for deployments of several processes: close idle sessions (batch imports and
+    segment builds will run here too). Any number of workers may share one PostgreSQL database."""
+    db = _database(Settings())
+    while True:
+        with db.write() as conn:
+            closed = sessions.sweep(conn, utcnow())
+        if closed:
+            console.print(f"closed {closed} idle sessions")
+        if once:
+            return
+        time.sleep(every)
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Bring the database to the current schema version."""
@@ -119,6 +141,42 @@ def tenant_list() -> None:
             str(tenant.session_timeout_minutes),
         )
     console.print(table)
+
+
+@tenant_app.command("set")
+def tenant_set(
+    name: str,
+    session_timeout: int = typer.Option(None, help="Session inactivity timeout in minutes."),
+    currency: str = typer.Option(None, help="Default currency of events that send none."),
+    pos: list[str] = typer.Option(None, help="A known point of sale (repeat); `--pos ''` accepts any."),
+    context_id: list[str] = typer.Option(None, help="A Cloud SDK context id of this tenant (repeat)."),
+    site: list[str] = typer.Option(None, help="SITE_ID=POINT_OF_SALE for the Cloud SDK's siteName (repeat)."),
+) -> None:
+    """Change a tenant's Stream API settings; what is not given stays as it is."""
+    sites = None
+    if site:
+        pairs = [entry.partition("=") for entry in site]
+        if any(not sep or not key for key, sep, _ in pairs):
+            raise _fail("--site takes SITE_ID=POINT_OF_SALE")
+        sites = {key: value for key, _, value in pairs}
+    db = _database(Settings())
+    try:
+        with db.write() as conn:
+            tenant = tenants.configure(
+                conn,
+                tenants.tenant_named(conn, name),
+                session_timeout_minutes=session_timeout,
+                default_currency=currency,
+                points_of_sale=[p for p in pos if p] if pos else None,
+                context_ids=context_id or None,
+                sites=sites,
+            )
+    except ApiError as error:
+        raise _fail(f"{error.message} ({error.developer_message})") from None
+    console.print(f"session timeout  {tenant.session_timeout_minutes} min, currency {tenant.default_currency}")
+    console.print(f"points of sale   {', '.join(tenant.points_of_sale) or '(any)'}")
+    console.print(f"context ids      {', '.join(tenant.context_ids) or '(the client key only)'}")
+    console.print(f"sites            {', '.join(f'{k}={v}' for k, v in tenant.sites) or '(none)'}")
 
 
 @tenant_app.command("identity-rules")
