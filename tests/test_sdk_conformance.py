@@ -1,0 +1,116 @@
+"""The official JavaScript SDKs, unmodified, against a real OpenCDP server (stream-api.md §5).
+
+`tests/sdk/` pins `@sitecore/engage` 1.4.3 and `@sitecore-cloudsdk/{core,events}` 0.6.1 in a lock
+file; this test installs them with `npm ci` when needed, starts `opencdp serve` on 127.0.0.1, drives
+each SDK in Node, then checks through the REST API what the events produced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import POSTGRES_ADMIN_URL, _admin
+from opencdp.testing import running_server
+
+SDK = Path(__file__).parent / "sdk"
+KEY, TOKEN = "ck_sdk", "tok_sdk"
+
+
+@pytest.fixture(scope="module")
+def node_modules() -> Path:
+    """`npm ci` from the lock file, once; a missing Node or npm fails the test (CI has both)."""
+    npm = shutil.which("npm")
+    assert npm and shutil.which("node"), "Node.js and npm are needed for the SDK conformance tests"
+    stamp = SDK / "node_modules" / ".package-lock.json"
+    lock = SDK / "package-lock.json"
+    if not stamp.exists() or stamp.stat().st_mtime < lock.stat().st_mtime:
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=SDK, check=True, capture_output=True, timeout=600)
+    return SDK / "node_modules"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def server(request, tmp_path, node_modules):
+    env = {"OPENCDP_CLIENT_KEY": KEY, "OPENCDP_API_TOKEN": TOKEN}
+    name = None
+    if request.param == "postgresql":
+        name = f"opencdp_sdk_{uuid.uuid4().hex[:10]}"
+        with _admin(POSTGRES_ADMIN_URL) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        env["OPENCDP_DATABASE_URL"] = f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    with running_server(env, tmp_path) as base:
+        yield base, {**os.environ, **env, "OPENCDP_DATA_DIR": str(tmp_path)}
+    if name:
+        with _admin(POSTGRES_ADMIN_URL) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_node(script: str, base: str, **env: str) -> dict[str, Any]:
+    result = subprocess.run(
+        ["node", script],
+        cwd=SDK,
+        env={**os.environ, "OPENCDP_URL": base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def rest(base: str) -> httpx.Client:
+    return httpx.Client(base_url=base, auth=(KEY, TOKEN), timeout=10)
+
+
+def guest_of(base: str, browser_id: str, key: str = KEY) -> dict[str, Any]:
+    shown = httpx.get(f"{base}/v1.2/browser/{browser_id}/show.json", params={"client_key": key})
+    assert shown.status_code == 200, shown.text
+    return shown.json()["customer"]
+
+
+def test_engage_server_mode_builds_the_order(server):
+    base, _ = server
+    run = run_node("engage_server.js", base, OPENCDP_CLIENT_KEY=KEY)
+    assert run["cookie"].startswith(f"bid_{KEY}=") and "SameSite=None" in run["cookie"]
+    assert all(answer["status"] == "OK" and answer["ref"] for answer in run["answers"])
+    guest = guest_of(base, run["browserId"])
+    assert guest["guestType"] == "customer"
+    with rest(base) as api:
+        [order] = api.get("/v2.1/orders", params={"guestRef": guest["ref"], "expand": "true"}).json()["items"]
+        assert (order["referenceId"], order["price"], order["status"], order["paymentType"]) == (
+            "ENGAGE-1", 66.2, "PURCHASED", "Card")  # fmt: skip
+        items = api.get(f"{order['href']}/orderItems", params={"expand": "true"}).json()["items"]
+        assert [(i["referenceId"], i["quantity"]) for i in items] == [("SKU_1", 2), ("SKU_2", 1)]
+        contact = api.get(f"{order['href']}/contacts", params={"expand": "true"}).json()["items"][0]
+        assert contact["emails"] == ["engage@example.com"] and contact["guest"]["href"].endswith(guest["ref"])
+
+
+def test_cloud_sdk_server_mode_with_a_mapped_site(server):
+    base, env = server
+    opencdp = str(Path(sys.executable).with_name("opencdp"))
+    subprocess.run([opencdp, "tenant", "set", "default", "--site", "site-a=mapped.example"], env=env, check=True,
+                   capture_output=True)  # fmt: skip
+    mapped = run_node("cloudsdk_server.js", base, OPENCDP_CONTEXT_ID=KEY, OPENCDP_SITE="site-a")
+    unmapped = run_node(
+        "cloudsdk_server.js", base, OPENCDP_CONTEXT_ID=KEY, OPENCDP_SITE="site-b", OPENCDP_EMAIL="other@example.com"
+    )
+    assert mapped["cookie"].startswith("sc_cid=")
+    assert all(answer["status"] == "OK" for answer in mapped["answers"] + unmapped["answers"])
+    with rest(base) as api:
+        for run, pos in ((mapped, "mapped.example"), (unmapped, "site-b")):
+            guest = guest_of(base, run["browserId"])
+            sessions = api.get(f"/opencdp/v1/guests/{guest['ref']}/sessions").json()["items"]
+            events = [e for s in sessions for e in s["events"]]
+            assert {e["pointOfSale"] for e in events} == {pos}
+            assert [e["type"] for e in events] == ["VIEW", "SIGNUP", "IDENTITY"]
+            assert events[1]["ext"] == {"plan": "pro"}
+        assert guest_of(base, mapped["browserId"])["guestType"] == "customer"
