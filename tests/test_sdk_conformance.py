@@ -77,32 +77,47 @@ def guest_of(base: str, browser_id: str, key: str = KEY) -> dict[str, Any]:
     return shown.json()["customer"]
 
 
-def test_engage_server_mode_builds_the_order(server):
-    base, _ = server
-    run = run_node("engage_server.js", base, OPENCDP_CLIENT_KEY=KEY)
-    assert run["cookie"].startswith(f"bid_{KEY}=") and "SameSite=None" in run["cookie"]
-    assert all(answer["status"] == "OK" and answer["ref"] for answer in run["answers"])
-    guest = guest_of(base, run["browserId"])
-    assert guest["guestType"] == "customer"
+def assert_order(base: str, guest_ref: str, reference: str, email: str) -> None:
+    """The flow's order exists under the identified guest: 2 lines at their latest quantities, the contact."""
     with rest(base) as api:
-        [order] = api.get("/v2.1/orders", params={"guestRef": guest["ref"], "expand": "true"}).json()["items"]
+        [order] = api.get("/v2.1/orders", params={"guestRef": guest_ref, "expand": "true"}).json()["items"]
         assert (order["referenceId"], order["price"], order["status"], order["paymentType"]) == (
-            "ENGAGE-1", 66.2, "PURCHASED", "Card")  # fmt: skip
+            reference, 66.2, "PURCHASED", "Card")  # fmt: skip
         items = api.get(f"{order['href']}/orderItems", params={"expand": "true"}).json()["items"]
-        assert [(i["referenceId"], i["quantity"]) for i in items] == [("SKU_1", 2), ("SKU_2", 1)]
+        assert [(i["referenceId"], i["quantity"], i["price"]) for i in items] == [("SKU_1", 2, 30.6), ("SKU_2", 1, 5)]
         contact = api.get(f"{order['href']}/contacts", params={"expand": "true"}).json()["items"][0]
-        assert contact["emails"] == ["engage@example.com"] and contact["guest"]["href"].endswith(guest["ref"])
+        assert contact["emails"] == [email] and contact["guest"]["href"].endswith(guest_ref)
+        assert api.get(f"/v2.1/guests/{guest_ref}").json()["guestType"] == "customer"
 
 
-def test_cloud_sdk_server_mode_with_a_mapped_site(server):
+def test_engage_server_mode(server):
+    base, _ = server
+    run = run_node("engage_server.js", base, OPENCDP_CLIENT_KEY=KEY, OPENCDP_EMAIL="srv@example.com",
+                   OPENCDP_REFERENCE="ENGAGE-SRV")  # fmt: skip
+    assert run["cookie"].startswith(f"bid_{KEY}=") and "SameSite=None" in run["cookie"] and "Secure" in run["cookie"]
+    assert all(answer["status"] == "OK" and answer["ref"] for answer in run["answers"])
+    assert_order(base, guest_of(base, run["browserId"])["ref"], "ENGAGE-SRV", "srv@example.com")
+
+
+def test_engage_browser_mode_under_jsdom(server):
+    base, _ = server
+    run = run_node("engage_browser.js", base, OPENCDP_CLIENT_KEY=KEY, OPENCDP_EMAIL="web@example.com",
+                   OPENCDP_REFERENCE="ENGAGE-WEB")  # fmt: skip
+    assert run["cookie"] == f"bid_{KEY}={run['browserId']}"
+    assert all(answer["status"] == "OK" for answer in run["answers"])
+    assert run["guestId"] == guest_of(base, run["browserId"])["ref"]
+    assert_order(base, run["guestId"], "ENGAGE-WEB", "web@example.com")
+
+
+def test_cloud_sdk_server_mode_with_mapped_and_unmapped_sites(server):
     base, env = server
     opencdp = str(Path(sys.executable).with_name("opencdp"))
     subprocess.run([opencdp, "tenant", "set", "default", "--site", "site-a=mapped.example"], env=env, check=True,
                    capture_output=True)  # fmt: skip
-    mapped = run_node("cloudsdk_server.js", base, OPENCDP_CONTEXT_ID=KEY, OPENCDP_SITE="site-a")
-    unmapped = run_node(
-        "cloudsdk_server.js", base, OPENCDP_CONTEXT_ID=KEY, OPENCDP_SITE="site-b", OPENCDP_EMAIL="other@example.com"
-    )
+    mapped = run_node("cloudsdk_server.js", base, OPENCDP_CONTEXT_ID=KEY, OPENCDP_SITE="site-a",
+                      OPENCDP_EMAIL="cloud@example.com", OPENCDP_REFERENCE="CLOUD-1")  # fmt: skip
+    unmapped = run_node("cloudsdk_server.js", base, OPENCDP_CONTEXT_ID=KEY, OPENCDP_SITE="site-b",
+                        OPENCDP_EMAIL="other@example.com", OPENCDP_REFERENCE="CLOUD-2")  # fmt: skip
     assert mapped["cookie"].startswith("sc_cid=")
     assert all(answer["status"] == "OK" for answer in mapped["answers"] + unmapped["answers"])
     with rest(base) as api:
@@ -111,6 +126,6 @@ def test_cloud_sdk_server_mode_with_a_mapped_site(server):
             sessions = api.get(f"/opencdp/v1/guests/{guest['ref']}/sessions").json()["items"]
             events = [e for s in sessions for e in s["events"]]
             assert {e["pointOfSale"] for e in events} == {pos}
-            assert [e["type"] for e in events] == ["VIEW", "SIGNUP", "IDENTITY"]
-            assert events[1]["ext"] == {"plan": "pro"}
-        assert guest_of(base, mapped["browserId"])["guestType"] == "customer"
+            assert [e["type"] for e in events][:3] == ["VIEW", "IDENTITY", "ADD"]
+            assert events[2]["ext"] == {"plan": "pro"}
+    assert_order(base, guest_of(base, mapped["browserId"])["ref"], "CLOUD-1", "cloud@example.com")
