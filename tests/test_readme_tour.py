@@ -17,6 +17,7 @@ from conftest import POSTGRES_ADMIN_URL, _admin
 from opencdp.testing import running_server
 
 ROOT = Path(__file__).parent.parent
+DOCS_WITH_EXAMPLES = ("rest-api.md", "stream-api.md")
 
 
 def bash_blocks(text: str) -> str:
@@ -54,9 +55,10 @@ def test_the_readme_tour_runs_as_written(tmp_path, database_url):
         env["OPENCDP_DATABASE_URL"] = database_url
     with running_server(env, tmp_path) as base:
         result = run_script(base, tour_script())
-        docs = run_script(base, bash_blocks((ROOT / "docs" / "rest-api.md").read_text()))
+        docs = [run_script(base, bash_blocks((ROOT / "docs" / name).read_text())) for name in DOCS_WITH_EXAMPLES]
     assert result.returncode == 0, result.stdout + result.stderr
-    assert docs.returncode == 0, docs.stdout + docs.stderr
+    for page in docs:
+        assert page.returncode == 0, page.stdout + page.stderr
     out = result.stdout
     assert "30.6" in out and "London" in out and "matched " in out and "CONFIRMED" in out
     assert '"message":"price: may not be null."' in out

@@ -1,0 +1,80 @@
+"""Benchmark: simulated browsers sending a realistic event mix to the Stream API of a real server.
+
+M browsers are created first (create.json); then `wrk` (Debian package `wrk`) sends their journeys
+(views, adds, a contact, a confirmation, a checkout) over C connections. Printed beside the figure: the
+floor, the same server answering a constant JSON body (`GET /healthz`) to the same connections in the
+same run. Afterwards the events table is counted: every 201 must be a stored event.
+
+    .venv/bin/python bench/stream_ingest.py --browsers 200 --clients 32 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from opencdp.store.database import Database
+from opencdp.store.tables import events, orders
+from opencdp.testing import running_server
+
+HERE = Path(__file__).parent
+KEY = "ck_bench"
+
+
+def wrk(base: str, clients: int, seconds: int, script: str, path: str, *args: str) -> dict[str, float]:
+    threads = 2
+    command = ["wrk", f"-t{threads}", f"-c{clients}", f"-d{seconds}s", "-s", str(HERE / script), base + path]
+    if args:
+        command += ["--", args[0], str(threads), *args[1:]]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
+    return json.loads(line.removeprefix("RESULT "))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--browsers", type=int, default=200)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--database-url", default="", help="an empty database; default: a fresh SQLite file")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("bench/stream_ingest.py needs wrk: apt-get install wrk")
+    with tempfile.TemporaryDirectory() as data:
+        database_url = args.database_url or f"sqlite:///{Path(data) / 'opencdp.db'}"
+        env = {"OPENCDP_DATABASE_URL": database_url, "OPENCDP_CLIENT_KEY": KEY, "OPENCDP_LOG_LEVEL": "warning"}
+        print(f"{args.browsers} browsers, {args.clients} connections, {args.seconds} s, {args.workers} server workers, "
+              f"{database_url.split(':', 1)[0]}")  # fmt: skip
+        with running_server(env, Path(data), args=("--workers", str(args.workers))) as base:
+            browsers = []
+            for _ in range(args.browsers):
+                with urllib.request.urlopen(f"{base}/v1.2/browser/create.json?client_key={KEY}") as answer:
+                    browsers.append(json.load(answer)["ref"])
+            floor = wrk(base, args.clients, max(5, args.seconds // 4), "constant.lua", "/healthz")
+            mix = wrk(base, args.clients, args.seconds, "stream_mix.lua", "/", KEY, *browsers)
+        db = Database(database_url)
+        with db.read() as conn:
+            stored = conn.execute(select(func.count()).select_from(events)).scalar_one()
+            made = conn.execute(select(func.count()).select_from(orders)).scalar_one()
+
+    def line(name: str, result: dict[str, float]) -> str:
+        rate = result["requests"] / result["seconds"]
+        return f"{name:<30} {rate:>8,.0f} req/s   p50 {result['p50_ms']:6.1f} ms   p99 {result['p99_ms']:6.1f} ms"
+
+    print(line("floor: constant JSON body", floor))
+    print(line("events (mix)", mix))
+    print(f"accepted (201): {mix['accepted']}, refused: {mix['failed']}, stored: {stored}, orders assembled: {made}")
+    print(f"events lost: {max(0, mix['accepted'] - stored)}")
+
+
+if __name__ == "__main__":
+    main()
