@@ -54,6 +54,10 @@ def test_create_and_show(client):
     created = client.get("/v1.2/browser/create.json", params={"client_key": client.tenant.client_key})
     assert created.json()["status"] == "OK" and created.json()["version"] == "1.2"
     assert created.headers["cache-control"] == "no-store" and created.headers["access-control-allow-origin"] == "*"
+    assert "firstSeen" not in client.get(f"/v2.1/guests/{browser.guest}").json()
+    browser.send("VIEW")
+    seen = client.get(f"/v2.1/guests/{browser.guest}").json()
+    assert seen["firstSeen"] <= seen["lastSeen"] and seen["lastSeen"].endswith("Z")
 
 
 def test_a_cart_becomes_an_order_under_the_identified_guest(client):

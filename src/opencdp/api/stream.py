@@ -7,6 +7,7 @@ from `client_key` or `sitecoreContextId`. The same handlers answer under the Clo
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import orjson
@@ -63,12 +64,23 @@ def _sent_key(request: Request, body: dict[str, Any] | None = None) -> str:
     return key if isinstance(key, str) else ""
 
 
+_TENANTS: dict[tuple[str | None, str | None], tuple[Tenant, float]] = {}
+
+
 def _resolve(conn: Connection, request: Request, body: dict[str, Any] | None = None) -> Tenant:
+    """The tenant an event names, remembered for `auth_cache_seconds` as verified credentials are."""
     body_key = (body or {}).get("client_key")
     client_key = request.query_params.get("client_key") or (body_key if isinstance(body_key, str) else None)
-    tenant = stream_tenant(conn, client_key, request.query_params.get("sitecoreContextId"))
+    lookup = (client_key, None if client_key else request.query_params.get("sitecoreContextId"))
+    cached = _TENANTS.get(lookup)
+    if cached is not None and cached[1] > time.monotonic():
+        return cached[0]
+    tenant = stream_tenant(conn, *lookup)
     if tenant is None:
         raise ApiError("Invalid client key", status=401)
+    ttl = request.app.state.settings.auth_cache_seconds
+    if ttl > 0:
+        _TENANTS[lookup] = (tenant, time.monotonic() + ttl)
     return tenant
 
 

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, Select, delete, insert, or_, select, update
+from sqlalchemy import Connection, Select, delete, func, insert, literal, or_, select, update
 
 from opencdp.store.rows import Record, SortTerm, page, records
 from opencdp.store.tables import guest_keys, guest_merges, guests, order_people, orders
@@ -152,4 +152,13 @@ def delete_merges(conn: Connection, tenant_id: int, guest_refs: Sequence[str]) -
             guest_merges.c.tenant_id == tenant_id,
             or_(guest_merges.c.survivor_ref.in_(guest_refs), guest_merges.c.retired_ref.in_(guest_refs)),
         )
+    )
+
+
+def seen(conn: Connection, tenant_id: int, guest_ref: str, now: datetime) -> None:
+    """An accepted event: the guest was last seen now, and first seen now if never before."""
+    conn.execute(
+        update(guests)
+        .where(guests.c.tenant_id == tenant_id, guests.c.ref == guest_ref)
+        .values(last_seen=now, first_seen=func.coalesce(guests.c.first_seen, literal(now, guests.c.first_seen.type)))
     )

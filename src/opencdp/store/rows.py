@@ -35,10 +35,12 @@ SortTerm = tuple[str, bool]  # (camelCase field, descending)
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
+@cache
 def to_column(name: str) -> str:
     return _CAMEL.sub("_", name).lower()
 
 
+@cache
 def to_field(column: str) -> str:
     head, *rest = column.split("_")
     return head + "".join(part.title() for part in rest)

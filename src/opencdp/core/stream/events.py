@@ -18,11 +18,11 @@ from opencdp.core import extensions, guests
 from opencdp.core.errors import ApiError, MissingField
 from opencdp.core.stream import browsers, carts, identify, parsing, sessions
 from opencdp.core.tenants import Tenant
+from opencdp.store import guests as guest_store
 from opencdp.store.database import lock
 from opencdp.store.rows import Record, insert_row, update_row
 from opencdp.store.tables import browsers as browser_table
 from opencdp.store.tables import events as event_table
-from opencdp.store.tables import guests as guest_table
 from opencdp.store.tables import sessions as session_table
 
 COMMON = frozenset(
@@ -112,23 +112,11 @@ def ingest(conn: Connection, tenant: Tenant, body: Mapping[str, Any], site_id: s
     )
     if kind == "FORCE_CLOSE":
         sessions.close(conn, session, sessions.FORCE_CLOSE, now)
-    update_row(
-        conn,
-        browser_table,
-        tenant.id,
-        browser["ref"],
-        {k: context[k] for k in ("channel", "currency")} | {"pointOfSale": context["pos"]},
-    )
-    _seen(conn, tenant, guest_ref, now)
+    remembered = {"channel": context["channel"], "currency": context["currency"], "pointOfSale": context["pos"]}
+    if any(browser.get(name) != value for name, value in remembered.items()):
+        update_row(conn, browser_table, tenant.id, browser["ref"], remembered)
+    guest_store.seen(conn, tenant.id, guest_ref, now)
     return event_ref
-
-
-def _seen(conn: Connection, tenant: Tenant, guest_ref: str, now: datetime) -> None:
-    guest = guests.require(conn, tenant, guest_ref)
-    changes: dict[str, Any] = {"lastSeen": now}
-    if guest.get("firstSeen") is None:
-        changes["firstSeen"] = now
-    update_row(conn, guest_table, tenant.id, guest_ref, changes)
 
 
 def _validate(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
