@@ -13,12 +13,15 @@ from opencdp.api.rest import openapi, render
 from opencdp.api.rest.collections import COMMON_SORT, EMBEDDED_LIMIT, embedded, envelope, item_link, parse_page
 from opencdp.api.rest.extensions import extension_routes
 from opencdp.api.rest.reply import links, no_content, ok, written
+from opencdp.api.rest.updates import put_and_patch
 from opencdp.core import extensions, guests, profiles
 from opencdp.core.errors import InvalidParameter
 from opencdp.core.extensions import Owner
 from opencdp.core.fields import Mode
 from opencdp.core.models import GUEST
+from opencdp.core.tenants import Tenant
 from opencdp.core.values import utcnow
+from opencdp.store.database import Database
 
 router = APIRouter(prefix="/v2.1", tags=["guests"])
 
@@ -80,33 +83,11 @@ async def get_guest(request: Request, tenant: CurrentTenant, db: Db, guest_ref: 
     return ok(await db.reading(load))
 
 
-async def _update(
-    request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, guest_ref: str, mode: Mode
-) -> Response:
-    ref = path_ref(guest_ref, "Guest", tenant)
+async def _update(request: Request, tenant: Tenant, db: Database, body: JsonBody, raw: str, mode: Mode) -> Response:
+    ref = path_ref(raw, "Guest", tenant)
     source = f"{request.method} {request.url.path}"
     record = await db.writing(lambda conn: profiles.update(conn, tenant, ref, body, mode, utcnow(), source))
     return ok(render.guest(links(request), record))
-
-
-@router.put(
-    "/guests/{guest_ref}",
-    summary="Replace a guest's attributes (data extensions stay)",
-    openapi_extra=openapi.request_body(GUEST_SCHEMA),
-    responses=openapi.responses(GUEST_SCHEMA, 400, 404, 415),
-)
-async def put_guest(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, guest_ref: str) -> Response:
-    return await _update(request, tenant, db, body, guest_ref, Mode.PUT)
-
-
-@router.patch(
-    "/guests/{guest_ref}",
-    summary="Change some attributes of a guest",
-    openapi_extra=openapi.request_body(GUEST_SCHEMA),
-    responses=openapi.responses(GUEST_SCHEMA, 400, 404, 415),
-)
-async def patch_guest(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, guest_ref: str) -> Response:
-    return await _update(request, tenant, db, body, guest_ref, Mode.PATCH)
 
 
 @router.delete(
@@ -121,4 +102,5 @@ async def delete_guest(tenant: CurrentTenant, db: Db, guest_ref: str) -> Respons
     return no_content()
 
 
+put_and_patch(router, "/guests/{ref}", _update, GUEST_SCHEMA, "a guest")
 extension_routes(router, "guests", "guest", "Guest", guests.require)

@@ -12,12 +12,15 @@ from opencdp.api.deps import CurrentTenant, Db, JsonBody, path_ref
 from opencdp.api.rest import openapi, render
 from opencdp.api.rest.collections import COMMON_SORT, EMBEDDED_LIMIT, embedded, envelope, item_link, parse_page
 from opencdp.api.rest.reply import links, no_content, ok, written
+from opencdp.api.rest.updates import put_and_patch
 from opencdp.core import orders, people
 from opencdp.core.errors import InvalidParameter
 from opencdp.core.fields import Mode, parse_ref
 from opencdp.core.identity import CONSUMER, CONTACT
 from opencdp.core.models import ORDER, ORDER_ITEM
+from opencdp.core.tenants import Tenant
 from opencdp.core.values import utcnow
+from opencdp.store.database import Database
 from opencdp.store.rows import Record
 
 router = APIRouter(prefix="/v2.1", tags=["orders"])
@@ -97,31 +100,11 @@ async def get_order(request: Request, tenant: CurrentTenant, db: Db, order_ref: 
 
 
 async def _update_order(
-    request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, order_ref: str, mode: Mode
+    request: Request, tenant: Tenant, db: Database, body: JsonBody, raw: str, mode: Mode
 ) -> Response:
-    ref = path_ref(order_ref, "Order", tenant)
+    ref = path_ref(raw, "Order", tenant)
     record = await db.writing(lambda conn: orders.update_order(conn, tenant, ref, body, mode, utcnow()))
     return ok(render.order(links(request), record))
-
-
-@router.put(
-    "/orders/{order_ref}",
-    summary="Replace an order",
-    openapi_extra=openapi.request_body(ORDER_SCHEMA),
-    responses=openapi.responses(ORDER_SCHEMA, 400, 404, 415),
-)
-async def put_order(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, order_ref: str) -> Response:
-    return await _update_order(request, tenant, db, body, order_ref, Mode.PUT)
-
-
-@router.patch(
-    "/orders/{order_ref}",
-    summary="Change some fields of an order",
-    openapi_extra=openapi.request_body(ORDER_SCHEMA),
-    responses=openapi.responses(ORDER_SCHEMA, 400, 404, 415),
-)
-async def patch_order(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, order_ref: str) -> Response:
-    return await _update_order(request, tenant, db, body, order_ref, Mode.PATCH)
 
 
 @router.delete(
@@ -171,31 +154,11 @@ async def get_item(request: Request, tenant: CurrentTenant, db: Db, item_ref: st
 
 
 async def _update_item(
-    request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, item_ref: str, mode: Mode
+    request: Request, tenant: Tenant, db: Database, body: JsonBody, raw: str, mode: Mode
 ) -> Response:
-    ref = path_ref(item_ref, "Order item", tenant)
+    ref = path_ref(raw, "Order item", tenant)
     record = await db.writing(lambda conn: orders.update_item(conn, tenant, ref, body, mode, utcnow()))
     return ok(render.item(links(request), record))
-
-
-@router.put(
-    "/orderItems/{item_ref}",
-    summary="Replace an order item",
-    openapi_extra=openapi.request_body(ITEM_SCHEMA),
-    responses=openapi.responses(ITEM_SCHEMA, 400, 404, 415),
-)
-async def put_item(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, item_ref: str) -> Response:
-    return await _update_item(request, tenant, db, body, item_ref, Mode.PUT)
-
-
-@router.patch(
-    "/orderItems/{item_ref}",
-    summary="Change some fields of an order item",
-    openapi_extra=openapi.request_body(ITEM_SCHEMA),
-    responses=openapi.responses(ITEM_SCHEMA, 400, 404, 415),
-)
-async def patch_item(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, item_ref: str) -> Response:
-    return await _update_item(request, tenant, db, body, item_ref, Mode.PATCH)
 
 
 @router.delete(
@@ -208,3 +171,7 @@ async def delete_item(tenant: CurrentTenant, db: Db, item_ref: str) -> Response:
     ref = path_ref(item_ref, "Order item", tenant)
     await db.writing(lambda conn: orders.delete_item(conn, tenant, ref))
     return no_content()
+
+
+put_and_patch(router, "/orders/{ref}", _update_order, ORDER_SCHEMA, "an order")
+put_and_patch(router, "/orderItems/{ref}", _update_item, ITEM_SCHEMA, "an order item")

@@ -13,6 +13,7 @@ from opencdp.api.deps import CurrentTenant, Db, JsonBody, path_ref
 from opencdp.api.rest import openapi, render
 from opencdp.api.rest.collections import embedded, envelope, item_link, parse_page
 from opencdp.api.rest.reply import links, no_content, ok, written
+from opencdp.api.rest.updates import put_and_patch
 from opencdp.core import people
 from opencdp.core.errors import InvalidParameter
 from opencdp.core.fields import Mode
@@ -20,7 +21,9 @@ from opencdp.core.identity import CONSUMER, CONTACT
 from opencdp.core.models import CONSUMER as CONSUMER_MODEL
 from opencdp.core.models import CONTACT as CONTACT_MODEL
 from opencdp.core.models import ORDER_ITEM
+from opencdp.core.tenants import Tenant
 from opencdp.core.values import utcnow
+from opencdp.store.database import Database
 from opencdp.store.rows import Record
 
 router = APIRouter(prefix="/v2.1", tags=["contacts and consumers"])
@@ -62,18 +65,10 @@ def _routes(role: str, collection: str, resource: str, model_schema: dict[str, A
 
         return ok(await db.reading(load))
 
-    async def update(
-        request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, person_ref: str, mode: Mode
-    ) -> Response:
-        ref = path_ref(person_ref, label, tenant)
+    async def update(request: Request, tenant: Tenant, db: Database, body: JsonBody, raw: str, mode: Mode) -> Response:
+        ref = path_ref(raw, label, tenant)
         record = await db.writing(lambda conn: people.update_person(conn, tenant, role, ref, body, mode, utcnow()))
         return ok(draw(links(request), record))
-
-    async def put(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, person_ref: str) -> Response:
-        return await update(request, tenant, db, body, person_ref, Mode.PUT)
-
-    async def patch(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, person_ref: str) -> Response:
-        return await update(request, tenant, db, body, person_ref, Mode.PATCH)
 
     async def delete(tenant: CurrentTenant, db: Db, person_ref: str) -> Response:
         ref = path_ref(person_ref, label, tenant)
@@ -102,17 +97,9 @@ def _routes(role: str, collection: str, resource: str, model_schema: dict[str, A
             openapi.responses(openapi.collection(model_schema), 400, 404),
         ),
         (one, get_one, "GET", f"One {noun}", None, openapi.responses(model_schema, 400, 404)),
-        (one, put, "PUT", f"Replace an {noun}", body_doc, openapi.responses(model_schema, 400, 404, 415)),
-        (
-            one,
-            patch,
-            "PATCH",
-            f"Change some fields of an {noun}",
-            body_doc,
-            openapi.responses(model_schema, 400, 404, 415),
-        ),
         (one, delete, "DELETE", f"Delete an {noun}", None, openapi.responses(None, 404)),
     ]
+    put_and_patch(router, f"/{resource}/{{ref}}", update, model_schema, f"an {noun}")
     for path, endpoint, method, summary, extra, described in routes:
         router.add_api_route(
             path,
