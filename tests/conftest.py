@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -56,8 +55,14 @@ def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 
 
 @pytest.fixture(scope="session")
-def app(database: Database) -> Any:
-    settings = Settings(auth_cache_seconds=0, more_info_url="https://opencdp.test/docs/errors", data_dir=Path("."))
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        auth_cache_seconds=0, more_info_url="https://opencdp.test/docs/errors", data_dir=tmp_path_factory.mktemp("data")
+    )
+
+
+@pytest.fixture(scope="session")
+def app(database: Database, settings: Settings) -> Any:
     return create_app(settings, database)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy import update
@@ -12,7 +11,6 @@ from typer.testing import CliRunner
 
 from opencdp.api.app import create_app
 from opencdp.cli.main import app as cli
-from opencdp.config import Settings
 from opencdp.core.values import utcnow
 from opencdp.store.tables import sessions
 
@@ -63,9 +61,9 @@ def test_the_worker_sweeps_idle_sessions(client, database, monkeypatch):
     assert session["status"] == "CLOSED" and session["closeReason"] == "TIMEOUT" and session["cartType"] == "BROWSED"
 
 
-def test_the_embedded_server_sweeps_by_itself(client, database):
-    settings = Settings(auth_cache_seconds=0, sweep_seconds=0.05, data_dir=Path("."))
-    with TestClient(create_app(settings, database)) as embedded:
+def test_the_embedded_server_sweeps_by_itself(client, database, settings):
+    embedded_settings = settings.model_copy(update={"sweep_seconds": 0.05})
+    with TestClient(create_app(embedded_settings, database)) as embedded:
         embedded.auth = client.auth
         embedded.tenant = client.tenant
         guest = start_session(embedded)

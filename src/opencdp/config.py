@@ -25,6 +25,19 @@ class Settings(BaseSettings):
     more_info_url: str = "https://opencdp.dev/docs/errors"
     log_level: str = "info"
     sweep_seconds: float = 30.0
+    secret_key: str | None = None
+    batch_max_file_size: int = 52_428_800
+    batch_max_uncompressed_size: int = 2_147_483_648
+    batch_max_line_size: int = 1_048_576
+    batch_url_ttl: int = 3600
+    batch_retention_days: int = 30
+    batch_lease_seconds: int = 60
+    batch_poll_seconds: float = 1.0
+
+    @property
+    def files_dir(self) -> Path:
+        """Where uploaded batch files and batch logs are kept (the local file store)."""
+        return (self.data_dir / "files").resolve()
 
     @property
     def effective_database_url(self) -> str:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.responses import HTMLResponse
@@ -14,14 +15,16 @@ from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from opencdp import __version__
-from opencdp.api import errors, opencdp, stream
+from opencdp.api import batch, errors, opencdp, stream
 from opencdp.api.auth import BasicAuth
 from opencdp.api.responses import JsonResponse
 from opencdp.api.rest import extensions, guests, orders, people
 from opencdp.config import Settings
+from opencdp.core.batch.processor import Limits, Processor
 from opencdp.core.stream import sessions
 from opencdp.core.values import utcnow
 from opencdp.store.database import Database
+from opencdp.store.files import FileStore
 
 log = logging.getLogger("opencdp")
 
@@ -51,7 +54,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = db
     errors.install(app)
-    for module in (orders, people, extensions, guests, opencdp, stream):
+    for module in (orders, people, extensions, guests, opencdp, stream, batch):
         app.include_router(module.router)
     _mount_docs(app)
 
@@ -69,10 +72,29 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """The embedded server closes idle sessions itself, so a single `opencdp serve` needs no worker."""
     settings: Settings = app.state.settings
-    task = asyncio.create_task(_sweep_forever(app.state.db, settings.sweep_seconds)) if settings.sweep_seconds else None
+    tasks = [asyncio.create_task(_process_batches(processor_for(settings, app.state.db), settings.batch_poll_seconds))]
+    if settings.sweep_seconds:
+        tasks.append(asyncio.create_task(_sweep_forever(app.state.db, settings.sweep_seconds)))
     yield
-    if task is not None:
+    for task in tasks:
         task.cancel()
+
+
+def processor_for(settings: Settings, db: Database) -> Processor:
+    limits = Limits(settings.batch_max_uncompressed_size, settings.batch_max_line_size, settings.batch_lease_seconds)
+    return Processor(db, FileStore(settings.files_dir), limits)
+
+
+async def _process_batches(processor: Processor, idle: float) -> None:
+    """The embedded server imports uploaded batches itself, on a worker thread, one batch at a time."""
+    while True:
+        try:
+            done = await anyio.to_thread.run_sync(processor.run_available)
+        except Exception:  # the store may be down; the batch's claim lapses and it is resumed later
+            log.exception("batch processing failed")
+            done = 0
+        if not done:
+            await asyncio.sleep(idle)
 
 
 async def _sweep_forever(db: Database, every: float) -> None:

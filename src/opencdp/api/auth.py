@@ -20,6 +20,7 @@ from opencdp.core.tenants import Tenant, authenticate, hash_token
 from opencdp.store.database import Database
 
 PROTECTED_PREFIXES = ("/v2.1", "/v2/", "/opencdp/")
+SIGNED_SUFFIXES = ("/upload", "/log")
 UNAUTHORIZED_MESSAGE = (
     "Authentication credentials are required to access the resource. All requests must be authenticated."
 )
@@ -59,6 +60,9 @@ class BasicAuth:
 
     @staticmethod
     def _protected(path: str) -> bool:
+        """Every API but the Stream API; the batch upload and log links carry their own signature."""
+        if path.startswith("/v2/batches/") and path.endswith(SIGNED_SUFFIXES):
+            return False
         return path == "/v2.1" or path.startswith(PROTECTED_PREFIXES)
 
     async def _tenant(self, client_key: str, token: str) -> Tenant | None:

@@ -9,6 +9,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from opencdp.api.app import processor_for
 from opencdp.config import Settings
 from opencdp.core import bootstrap, tenants
 from opencdp.core.errors import ApiError
@@ -76,20 +77,26 @@ def _safe(settings: Settings) -> str:
 
 @app.command()
 def worker(
-    every: float = typer.Option(30.0, help="Seconds between sweeps."),
+    every: float = typer.Option(1.0, help="Seconds to wait when there is nothing to do."),
     once: bool = typer.Option(False, help="Sweep once and exit."),
 ) -> None:
-    """Background work for deployments of several processes: close idle sessions (batch imports and
-    segment builds will run here too). Any number of workers may share one PostgreSQL database."""
-    db = _database(Settings())
+    """Background work for deployments of several processes: import uploaded batches and close idle
+    sessions. Any number of workers may share one PostgreSQL database; each batch has one worker."""
+    settings = Settings()
+    db = _database(settings)
+    processor = processor_for(settings, db)
     while True:
         with db.write() as conn:
             closed = sessions.sweep(conn, utcnow())
         if closed:
             console.print(f"closed {closed} idle sessions")
+        imported = processor.run_available()
+        if imported:
+            console.print(f"finished {imported} batches")
         if once:
             return
-        time.sleep(every)
+        if not imported:
+            time.sleep(every)
 
 
 @db_app.command("upgrade")

@@ -99,3 +99,45 @@ GUEST = Model(
     ),
     links=frozenset({"dataExtensions", "firstSeen", "lastSeen"}),
 )
+
+
+# The Batch API's order model (batch-api.md §6.2): stricter than REST on insert, looser on item types.
+BATCH_ORDER = Model(
+    "batchOrder",
+    (
+        Field("referenceId", Kind.STRING, required=True, max_length=REFERENCE_ID_MAX),
+        Field("orderedAt", Kind.TIMESTAMP, required=True),
+        Field("channel", Kind.ENUM, required=True, choices=CHANNELS),
+        Field("pointOfSale", Kind.STRING, required=True),
+        Field("status", Kind.ENUM, required=True, choices=ORDER_STATUSES, aliases=STATUS_ALIASES),
+        Field("currencyCode", Kind.CURRENCY, required=True),
+        Field("price", Kind.MONEY, required=True),
+        Field("paymentType", Kind.STRING, required=True),
+        Field("cardType", Kind.STRING),
+    ),
+    links=frozenset({"contact", "consumers", "orderItems", "extensions"}),
+)
+
+BATCH_ITEM = Model(
+    "batchOrderItem",
+    (
+        Field("referenceId", Kind.STRING, required=True),
+        Field("type", Kind.STRING, required=True),
+        Field("productId", Kind.STRING, required=True),
+        Field("name", Kind.NAME, required=True),
+        Field("description", Kind.STRING, required=True),
+        Field("vendor", Kind.STRING, required=True),
+        Field("price", Kind.MONEY, required=True),
+        Field("currencyCode", Kind.CURRENCY, required=True),
+        Field("status", Kind.STRING, required=True),
+        Field("orderedAt", Kind.TIMESTAMP),
+        Field("quantity", Kind.QUANTITY),
+        Field("originalPrice", Kind.MONEY),
+        Field("originalCurrencyCode", Kind.CURRENCY),
+        Field("channel", Kind.ENUM, choices=CHANNELS),
+        Field("language", Kind.LANGUAGE),
+        Field("consumerTypeCode", Kind.STRING),
+        Field("tripType", Kind.STRING),
+    ),
+    links=frozenset({"flightSegments", "extensions"}),
+)

@@ -162,3 +162,12 @@ def seen(conn: Connection, tenant_id: int, guest_ref: str, now: datetime) -> Non
         .where(guests.c.tenant_id == tenant_id, guests.c.ref == guest_ref)
         .values(last_seen=now, first_seen=func.coalesce(guests.c.first_seen, literal(now, guests.c.first_seen.type)))
     )
+
+
+def unlink_roles(conn: Connection, tenant_id: int, guest_refs: Sequence[str]) -> None:
+    """A guest `delete` (not gdpr) keeps its orders and consumer records, no longer linked to anyone."""
+    conn.execute(
+        update(order_people)
+        .where(order_people.c.tenant_id == tenant_id, order_people.c.guest_ref.in_(guest_refs))
+        .values(guest_ref=None)
+    )

@@ -288,3 +288,61 @@ events = Table(
     Index(None, "session_ref", "created_at"),
     Index(None, "tenant_id", "guest_ref"),
 )
+
+
+# Installation-wide values every process must share, such as the key that signs batch links.
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# The Batch API: one row per allocated batch, its progress checkpoint and statistics.
+batches = Table(
+    "batches",
+    metadata,
+    Column("tenant_id", Integer, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("ref", REF, primary_key=True),
+    Column("checksum", String(32), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("message", Text),
+    Column("location_expires", UTCDateTime, nullable=False),
+    Column("uploaded_at", UTCDateTime),
+    Column("verified", Boolean, nullable=False, server_default="0"),
+    Column("position", Integer, nullable=False, server_default="0"),
+    Column("total_records", Integer, nullable=False, server_default="0"),
+    Column("successful_records", Integer, nullable=False, server_default="0"),
+    Column("failed_records", Integer, nullable=False, server_default="0"),
+    Column("skipped_records", Integer, nullable=False, server_default="0"),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("claimed_by", String(64)),
+    Column("claim_expires", UTCDateTime),
+    *_stamps(),
+    Index(None, "status", "uploaded_at"),
+    Index(None, "tenant_id", "created_at"),
+)
+
+# Failed records of a batch, in file order: the source of its log.
+batch_failures = Table(
+    "batch_failures",
+    metadata,
+    Column("tenant_id", Integer, nullable=False),
+    Column("batch_ref", REF, primary_key=True),
+    Column("line", Integer, primary_key=True),
+    Column("record_ref", Text, nullable=False),
+    Column("code", String(3), nullable=False),
+    Column("message", Text, nullable=False),
+)
+
+# Every applied record, per tenant: (record ref, digest of its line). A registered pair is never applied again.
+batch_registry = Table(
+    "batch_registry",
+    metadata,
+    Column("tenant_id", Integer, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("record_ref", REF, primary_key=True),
+    Column("line_hash", String(64), primary_key=True),
+    Column("applied_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,1 @@
+"""The Batch API's domain: allocation, signed links, upload checks, processing, records."""

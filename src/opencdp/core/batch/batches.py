@@ -1,0 +1,121 @@
+"""Allocating batches, receiving their files, reporting their status (batch-api.md §2, §3)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from opencdp.core.errors import ApiError
+from opencdp.core.fields import parse_ref
+from opencdp.core.tenants import Tenant
+from opencdp.store import batches as store
+from opencdp.store.rows import Record
+
+STATUSES = ("uploading", "file_uploaded", "processing", "success", "corrupted", "error")
+FINAL = frozenset({"success", "corrupted", "error"})
+_HEX = re.compile(r"^[0-9a-fA-F]{32}$")
+
+
+def batch_ref(raw: str) -> str | None:
+    """Any UUID version, compared lowercase; `parse_ref` only knows the canonical 36-character form."""
+    return parse_ref(raw.lower()) if isinstance(raw, str) else None
+
+
+def _invalid(name: str, why: str) -> ApiError:
+    return ApiError(f"Attribute {name} is invalid ({why})", f"Attribute {name} is invalid ({why}).")
+
+
+def parse_allocation(body: Mapping[str, Any], max_size: int) -> tuple[str, int]:
+    for key in body:
+        if key not in ("checksum", "size"):
+            raise ApiError(f"Attribute {key} is not supported", f"Attribute {key} is not supported.")
+    for key in ("checksum", "size"):
+        if body.get(key) in (None, ""):
+            raise ApiError(f"Attribute {key} is required", f"Attribute {key} is required.")
+    checksum = body["checksum"]
+    if not isinstance(checksum, str) or not _HEX.match(checksum):
+        raise _invalid("checksum", "must be 32 hexadecimal characters")
+    size = body["size"]
+    if isinstance(size, str) and size.isdigit():
+        size = int(size)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise _invalid("size", "must be a positive integer")
+    if size > max_size:
+        raise ApiError(f"Batch file size exceeds the limit of {max_size} bytes")
+    return checksum.lower(), size
+
+
+def allocate(
+    conn: Connection, tenant: Tenant, ref: str, checksum: str, size: int, now: datetime, location_expires: datetime
+) -> tuple[Record, bool]:
+    """A new batch (201), or the same one again (200); another checksum or size under the ref is a 409."""
+    existing = store.get(conn, tenant.id, ref)
+    if existing is not None:
+        if existing["checksum"] != checksum or existing["size"] != size:
+            raise ApiError("Batch already exists with a different checksum or size", status=409)
+        if existing["status"] == "uploading":
+            store.update_batch(conn, tenant.id, ref, {"locationExpires": location_expires})
+            existing["locationExpires"] = location_expires
+        return existing, False
+    batch = {
+        "tenantId": tenant.id,
+        "ref": ref,
+        "checksum": checksum,
+        "size": size,
+        "status": "uploading",
+        "locationExpires": location_expires,
+        "verified": False,
+        "position": 0,
+        "totalRecords": 0,
+        "successfulRecords": 0,
+        "failedRecords": 0,
+        "skippedRecords": 0,
+        "createdAt": now,
+        "modifiedAt": now,
+    }
+    store.insert_batch(conn, batch)
+    return batch, True
+
+
+def require(conn: Connection, tenant: Tenant, raw: str) -> Record:
+    ref = batch_ref(raw)
+    batch = store.get(conn, tenant.id, ref) if ref else None
+    if batch is None:
+        raise ApiError("Batch not found", status=404)
+    return batch
+
+
+def receive(conn: Connection, tenant: Tenant, ref: str, size: int, md5_hex: str, now: datetime) -> tuple[Record, bool]:
+    """Record an upload's outcome: size first, then MD5, against the allocation. Returns the batch and
+    whether the file must be kept (False for a repeat of an accepted upload, or a corrupted one)."""
+    batch = store.get(conn, tenant.id, ref)
+    if batch is None:
+        raise ApiError("Batch not found", status=404)
+    if batch["status"] != "uploading":
+        if batch["status"] != "corrupted" and batch["size"] == size and batch["checksum"] == md5_hex:
+            return batch, False
+        raise ApiError("Batch file already uploaded", status=409)
+    if batch["size"] != size:
+        changes = {"status": "corrupted", "message": "Size does not match"}
+    elif batch["checksum"] != md5_hex:
+        changes = {"status": "corrupted", "message": "Checksum does not match"}
+    else:
+        changes = {"status": "file_uploaded", "uploadedAt": now}
+    store.update_batch(conn, tenant.id, ref, {**changes, "modifiedAt": now})
+    return {**batch, **changes}, changes["status"] == "file_uploaded"
+
+
+def inspect_page(
+    conn: Connection,
+    tenant: Tenant,
+    since: datetime,
+    statuses: list[str],
+    before: datetime | None,
+    offset: int,
+    limit: int,
+) -> tuple[int, list[Record]]:
+    return store.page(conn, tenant.id, since, statuses, before, offset, limit)

@@ -1,0 +1,450 @@
+"""Applying one batch record (batch-api.md §4, §6, §7) through the same core as REST and events.
+
+Every failure is an ApiError whose status becomes the record's code and whose message is the log's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection
+
+from opencdp.core import extensions, guests, identity, orders, people, profiles
+from opencdp.core.errors import ApiError, InvalidField, MissingField, UnsupportedField
+from opencdp.core.fields import Mode, Model, validate
+from opencdp.core.models import BATCH_ITEM, BATCH_ORDER, CONSUMER, GUEST, PERSON_FIELDS
+from opencdp.core.tenants import Tenant, identity_rules
+from opencdp.store import extensions as extension_store
+from opencdp.store import guests as guest_store
+from opencdp.store import orders as order_store
+from opencdp.store import people as people_store
+from opencdp.store import stream as stream_store
+from opencdp.store.rows import Record, delete_row, get_row, modify
+from opencdp.store.tables import guests as guest_table
+from opencdp.store.tables import order_items
+from opencdp.store.tables import orders as order_table
+
+T = TypeVar("T")
+DELETE_WINDOW = timedelta(hours=24)
+
+
+def validation(path: str, check: Callable[[], T]) -> T:
+    """Run a REST-style rule and report it in the batch log's words, with the path from the record root."""
+    try:
+        return check()
+    except MissingField as error:
+        raise _error(f"{path}.{error.field}", "is required") from None
+    except UnsupportedField as error:
+        raise _error(f"{path}.{error.field}", "is not supported") from None
+    except InvalidField as error:
+        reason = error.developer_message.rsplit("(", 1)[-1].rstrip(").")
+        raise _error(f"{path}.{error.field}", f"is invalid ({reason})") from None
+
+
+def _error(path: str, what: str) -> ApiError:
+    return ApiError(f"Validation error: Attribute {path} {what}")
+
+
+def _object(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _error(path, "is invalid (must be an object)")
+    return {k: v for k, v in value.items() if v is not None}
+
+
+def _list(value: Any, path: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _error(path, "is invalid (must be an array)")
+    return value
+
+
+PERSON_MODEL = Model("batchPerson", PERSON_FIELDS)
+
+
+def person(value: Any, path: str, *, consumer: bool = False) -> dict[str, Any]:
+    """A contact or consumer: REST person fields, with the address as `email` (or `emails`)."""
+    data = _object(value, path)
+    email = data.pop("email", None)
+    items = data.pop("orderItems", None) if consumer else None
+    if email is not None:
+        if not isinstance(email, str):
+            raise _error(f"{path}.email", "is invalid (must be a string)")
+        data.setdefault("emails", [email])
+    model = CONSUMER if consumer else PERSON_MODEL
+    parsed = validation(path, lambda: validate(model, data, Mode.CREATE))
+    parsed.pop("orderItems", None)
+    parsed = {k: v for k, v in parsed.items() if v is not None}
+    if consumer and items is not None:
+        parsed["itemReferences"] = [
+            _object(item, f"{path}.orderItems[{i}]").get("referenceId")
+            for i, item in enumerate(_list(items, f"{path}.orderItems"))
+        ]
+    return parsed
+
+
+def _extension(value: Any, path: str, limit: int = 50) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    groups = _list(value, path)
+    if len(groups) != 1:
+        raise _error(path, "is invalid (must hold exactly one element)")
+    group = dict(_object(groups[0], f"{path}[0]"))
+    if group.get("name", "ext") != "ext":
+        raise _error(f"{path}[0].name", "is invalid (value must be one of ext)")
+    pairs = {k: v for k, v in group.items() if k not in ("name", "key")}
+    if len(pairs) > limit:
+        raise _error(path, f"is invalid (at most {limit} attributes)")
+    validation(f"{path}[0]", lambda: extensions.parse_pairs(group, Mode.CREATE))
+    return pairs
+
+
+# --- orders -----------------------------------------------------------------------------------------
+
+
+def _header(value: Mapping[str, Any], mode: Mode) -> dict[str, Any]:
+    header = validation("value", lambda: validate(BATCH_ORDER, value, mode))
+    if mode is Mode.PATCH:
+        for name in ("referenceId", "orderedAt"):
+            if header.get(name) is None:
+                raise _error(f"value.{name}", "is required")
+    payment = header.get("paymentType")
+    if isinstance(payment, str) and payment.lower() == "card" and not header.get("cardType"):
+        raise _error("value.cardType", "is required")
+    return header
+
+
+def _items(
+    value: Mapping[str, Any], mode: Mode
+) -> list[tuple[dict[str, Any], dict[str, Any] | None, list[Any] | None]]:
+    raw = value.get("orderItems")
+    if raw is None:
+        if mode is Mode.CREATE:
+            raise _error("value.orderItems", "is required")
+        return []
+    items = _list(raw, "value.orderItems")
+    if mode is Mode.CREATE and not items:
+        raise _error("value.orderItems", "is invalid (at least one item is required)")
+    parsed, seen = [], set()
+    for index, item in enumerate(items):
+        path = f"value.orderItems[{index}]"
+        data = _object(item, path)
+        values = validation(path, lambda data=data: validate(BATCH_ITEM, data, mode))
+        if values.get("referenceId") is None:
+            raise _error(f"{path}.referenceId", "is required")
+        if values["referenceId"] in seen:
+            raise _error(f"{path}.referenceId", "is invalid (must be unique within the order)")
+        seen.add(values["referenceId"])
+        values.pop("consumerTypeCode", None)
+        values.pop("tripType", None)
+        segments = data.get("flightSegments")
+        if segments is not None:
+            _list(segments, f"{path}.flightSegments")
+        parsed.append((values, _extension(data.get("extensions"), f"{path}.extensions"), segments))
+    return parsed
+
+
+def order_record(conn: Connection, tenant: Tenant, value: Mapping[str, Any], mode: str, now: datetime) -> str:
+    """insert (create or replace whole) and upsert (change the fields sent) of one order."""
+    patch = mode == "upsert"
+    header = _header(value, Mode.PATCH if patch else Mode.CREATE)
+    match = orders.find_match(conn, tenant, header["referenceId"], header["orderedAt"])
+    if match is None and patch:
+        header = _header(value, Mode.CREATE)
+    creating = match is None or not patch
+    items = _items(value, Mode.CREATE if creating and match is None else Mode.PATCH if patch else Mode.CREATE)
+    contact = person(value["contact"], "value.contact") if value.get("contact") is not None else None
+    if contact is None and match is None:
+        raise _error("value.contact", "is required")
+    if contact is not None and not (contact.get("identifiers") or contact.get("emails")):
+        raise ApiError("Identity information missing")
+    consumers = None
+    if value.get("consumers") is not None:
+        consumers = [
+            person(c, f"value.consumers[{i}]", consumer=True)
+            for i, c in enumerate(_list(value["consumers"], "value.consumers"))
+        ]
+    extension = _extension(value.get("extensions"), "value.extensions")
+
+    if match is None:
+        order = orders.insert_order(conn, tenant, header, now)
+        previous_contact, previous_consumers = None, []
+    else:
+        sent = {k: v for k, v in header.items() if k not in orders.IMMUTABLE and (not patch or k in value)}
+        order = modify(conn, order_table, match, sent, now)
+        previous_contact = people_store.first_of_role(conn, tenant.id, order["ref"], identity.CONTACT)
+        previous_consumers = _consumers_of(conn, tenant, order["ref"])
+    item_refs = _write_items(conn, tenant, order, items, replace=not patch, now=now)
+    if contact is not None:
+        _replace_contact(conn, tenant, order, contact, previous_contact, now)
+    if consumers is not None:
+        _replace_consumers(conn, tenant, order, consumers, previous_consumers, item_refs, now)
+    if extension is not None:
+        _replace_extension(conn, tenant, extensions.Owner("order", order["ref"], "Order"), extension, now)
+    return order["ref"]
+
+
+def _consumers_of(conn: Connection, tenant: Tenant, order_ref: str) -> list[Record]:
+    _, found = people_store.page_people(
+        conn, tenant.id, order_ref, identity.CONSUMER, (("createdAt", False),), 0, 10_000
+    )
+    return found
+
+
+def _write_items(
+    conn: Connection, tenant: Tenant, order: Record, items: list[Any], *, replace: bool, now: datetime
+) -> dict[str, str]:
+    """Items match within the order by referenceId and keep their ref; insert drops the ones not sent."""
+    existing = {row["referenceId"]: row for row in _items_of(conn, tenant, order["ref"])}
+    refs: dict[str, str] = {}
+    for position, (values, extension, segments) in enumerate(items):
+        if segments is not None:
+            values["flightSegments"] = segments
+        kept = existing.get(values["referenceId"])
+        if kept is None:
+            if replace is False and any(values.get(f.name) is None for f in BATCH_ITEM.fields if f.required):
+                values = validation("value", lambda v=values: validate(BATCH_ITEM, v, Mode.CREATE))
+            item = orders.insert_item(conn, tenant, order, values, now + timedelta(microseconds=position))
+        else:
+            cleared = {name: None for name in _ITEM_FIELDS} if replace else {}
+            changes = {k: v for k, v in {**cleared, **values}.items() if k in _ITEM_FIELDS}
+            changes["orderedAt"] = changes.get("orderedAt") or order["orderedAt"]
+            item = modify(conn, order_items, kept, changes, now)
+        refs[values["referenceId"]] = item["ref"]
+        if extension is not None:
+            _replace_extension(conn, tenant, extensions.Owner("orderItem", item["ref"], "Order item"), extension, now)
+    if replace:
+        for reference, row in existing.items():
+            if reference not in refs:
+                extension_store.delete_of_owners(conn, tenant.id, [row["ref"]])
+                delete_row(conn, order_items, tenant.id, row["ref"])
+    return refs
+
+
+_ITEM_FIELDS = ({f.name for f in BATCH_ITEM.fields} - {"consumerTypeCode", "tripType"}) | {"flightSegments"}
+
+
+def _items_of(conn: Connection, tenant: Tenant, order_ref: str) -> list[Record]:
+    _, rows = order_store.page_items(conn, tenant.id, order_ref, (("createdAt", False),), 0, 10_000)
+    return rows
+
+
+def _replace_contact(
+    conn: Connection, tenant: Tenant, order: Record, contact: dict[str, Any], previous: Record | None, now: datetime
+) -> None:
+    """A contact no rule places keeps the guest its predecessor had, so re-applying makes no new guests."""
+    hit = identity.resolve(conn, tenant, contact, now)
+    if hit is None and previous is not None and previous.get("guestRef"):
+        guest_ref = previous["guestRef"]
+    else:
+        guest_ref = identity.link_person(conn, tenant, contact, identity.CONTACT, now)
+    if previous is not None:
+        people.delete_person(conn, tenant, identity.CONTACT, previous["ref"])
+    people.insert_person(conn, tenant, order["ref"], identity.CONTACT, contact, guest_ref, now)
+
+
+def _replace_consumers(
+    conn: Connection,
+    tenant: Tenant,
+    order: Record,
+    consumers: list[dict[str, Any]],
+    previous: list[Record],
+    item_refs: dict[str, str],
+    now: datetime,
+) -> None:
+    contact = people_store.first_of_role(conn, tenant.id, order["ref"], identity.CONTACT)
+    all_items = item_refs or {row["referenceId"]: row["ref"] for row in _items_of(conn, tenant, order["ref"])}
+    for old in previous:
+        people.delete_person(conn, tenant, identity.CONSUMER, old["ref"])
+    for index, consumer in enumerate(consumers):
+        references = consumer.pop("itemReferences", None)
+        unknown = [r for r in references or () if r not in all_items]
+        if unknown:
+            raise _error(f"value.consumers[{index}].orderItems", "is invalid (unknown order item)")
+        hit = identity.resolve(conn, tenant, consumer, now)
+        same = next((p for p in previous if _same_names(p, consumer)), None)
+        if hit is None and same is not None and same.get("guestRef"):
+            guest_ref = same["guestRef"]
+        else:
+            guest_ref = identity.link_person(conn, tenant, consumer, identity.CONSUMER, now, contact=contact)
+        record = people.insert_person(
+            conn, tenant, order["ref"], identity.CONSUMER, consumer, guest_ref, now + timedelta(microseconds=index)
+        )
+        chosen = list(all_items.values()) if references is None else [all_items[r] for r in references]
+        people_store.set_consumer_items(conn, record["ref"], chosen)
+
+
+def _same_names(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    return all(str(a.get(n) or "").casefold() == str(b.get(n) or "").casefold() for n in ("firstName", "lastName"))
+
+
+def _replace_extension(
+    conn: Connection, tenant: Tenant, owner: extensions.Owner, pairs: dict[str, Any], now: datetime
+) -> None:
+    try:
+        if extension_store.get(conn, tenant.id, owner.ref, "ext") is None:
+            extensions.create(conn, tenant, owner, "ext", pairs, now)
+        else:
+            extensions.write(conn, tenant, owner, "ext", pairs, Mode.PUT, now)
+    except extensions.IncorrectType as error:
+        path = "value.extensions[0]" if owner.kind == "order" else "value.orderItems[].extensions[0]"
+        raise _error(f"{path}.{error.key}", "is invalid (Incorrect data type)") from None
+
+
+def order_delete(conn: Connection, tenant: Tenant, value: Mapping[str, Any], now: datetime) -> str:
+    reference = value.get("referenceId")
+    if not isinstance(reference, str) or not reference:
+        raise _error("value.referenceId", "is required")
+    ordered_at = None
+    if value.get("orderedAt") is not None:
+        ordered_at = validation("value", lambda: validate(BATCH_ORDER, {"orderedAt": value["orderedAt"]}, Mode.PATCH))[
+            "orderedAt"
+        ]
+    candidates = order_store.page_by_reference(conn, tenant.id, reference, (("createdAt", False),), 0, 10_000)[1]
+    if ordered_at is not None:
+        candidates = [o for o in candidates if abs(o["orderedAt"] - ordered_at) <= DELETE_WINDOW]
+    if value.get("orderRef") is not None:
+        candidates = [o for o in candidates if o["ref"] == str(value["orderRef"]).lower()]
+    not_found = ApiError("No order found for the provided referenceId and orderedAt attributes.", status=404)
+    if not candidates:
+        raise not_found
+    if len(candidates) > 1:
+        if ordered_at is None:
+            raise ApiError("More than one order exists with that referenceId, please supply the orderedAt date for "
+                           "the order you wish to delete.")  # fmt: skip
+        raise ApiError("More than one order exists with that referenceId and orderedAt, please supply the orderRef "
+                       "of the order you wish to delete.")  # fmt: skip
+    orders.delete_order(conn, tenant, candidates[0]["ref"])
+    return "Order and associated entities deleted"
+
+
+# --- guests -----------------------------------------------------------------------------------------
+
+
+def guest_upsert(conn: Connection, tenant: Tenant, value: Mapping[str, Any], now: datetime) -> str:
+    data = dict(_object(value, "value"))
+    groups = data.pop("extensions", None)
+    guest_type = data.pop("guestType", "customer")
+    if guest_type != "customer":
+        raise _error("value.guestType", "is invalid (value must be one of customer)")
+    for name in ("firstSeen", "lastSeen"):
+        data.pop(name, None)
+    fields = person({k: v for k, v in data.items() if k != "language"}, "value")
+    if data.get("language") is not None:
+        fields["language"] = validation(
+            "value", lambda: validate(GUEST, {"guestType": "customer", "language": data["language"]}, Mode.CREATE)
+        )["language"]
+    if not (fields.get("identifiers") or fields.get("emails")):
+        raise ApiError("Identity information missing")
+    rules = identity_rules(conn, tenant)
+    if not any(p in rules for p, _ in identity.candidates(fields, now)):
+        raise ApiError("Not enough identifying information")
+    hit = identity.resolve(conn, tenant, fields, now)
+    if hit is None:
+        guest_ref = guests.create(conn, tenant, "customer", fields, now)
+    else:
+        guest_ref = hit
+        _overwrite(conn, tenant, hit, fields, now)
+    if groups is not None:
+        owner = extensions.Owner("guest", guest_ref, "Guest")
+        for index, group in enumerate(_list(groups, "value.extensions")):
+            group = _object(group, f"value.extensions[{index}]")
+            name = group.get("name", "ext")
+            pairs = {k: v for k, v in group.items() if k not in ("name", "key")}
+            validation(f"value.extensions[{index}]", partial(_put_group, conn, tenant, owner, name, pairs, now))
+    return guest_ref
+
+
+def _put_group(
+    conn: Connection, tenant: Tenant, owner: extensions.Owner, name: str, pairs: dict[str, Any], now: datetime
+) -> None:
+    """A group sent replaces that group whole."""
+    if extension_store.get(conn, tenant.id, owner.ref, name) is None:
+        extensions.create(conn, tenant, owner, name, pairs, now)
+    else:
+        extensions.write(conn, tenant, owner, name, pairs, Mode.PUT, now)
+
+
+def _overwrite(conn: Connection, tenant: Tenant, guest_ref: str, fields: Mapping[str, Any], now: datetime) -> None:
+    """Each field sent replaces the stored one; identifiers and addresses are added, never taken from another."""
+    guest = get_row(conn, guest_table, tenant.id, guest_ref)
+    assert guest is not None
+    changes = {k: v for k, v in fields.items() if k not in ("identifiers", "emails")}
+    if changes:
+        modify(conn, guest_table, guest, changes, now)
+    guests.enrich(conn, tenant, guest_ref, {k: fields.get(k) for k in ("identifiers", "emails")}, now, customer=True)
+
+
+def _holders(conn: Connection, tenant: Tenant, value: Mapping[str, Any], now: datetime, missing: str) -> list[str]:
+    data = _object(value, "value")
+    keys = [(i.get("provider"), i.get("id")) for i in data.get("identifiers") or [] if isinstance(i, dict)]
+    if not keys and isinstance(data.get("email"), str):
+        keys = [(guests.EMAIL, data["email"])]
+    keys = [(p, k) for p, k in keys if isinstance(p, str) and isinstance(k, str)]
+    if not keys:
+        raise ApiError(missing)
+    found: list[str] = []
+    for provider, key in keys:
+        for holder in guest_store.holders(conn, tenant.id, provider, guests.normalize_id(provider, key)):
+            if holder not in found:
+                found.append(holder)
+    rows = [get_row(conn, guest_table, tenant.id, ref) for ref in found]
+    return [row["ref"] for row in sorted((r for r in rows if r), key=lambda r: (r["createdAt"], r["ref"]))]
+
+
+def _has_open_session(conn: Connection, tenant: Tenant, guest_ref: str) -> bool:
+    return any(
+        s["status"] == stream_store.OPEN
+        for s in stream_store.page_sessions(conn, tenant.id, guest_ref, (("startedAt", True),), 0, 100)[1]
+    )
+
+
+def guest_delete(conn: Connection, tenant: Tenant, value: Mapping[str, Any], mode: str, now: datetime) -> str:
+    found = _holders(conn, tenant, value, now, "Not Enough Identifying Info")
+    if not found:
+        raise ApiError("Guest not found", status=404)
+    target = found[0]
+    if _has_open_session(conn, tenant, target):
+        raise ApiError("Action not allowed", status=403)
+    if mode == "delete":
+        guest_store.unlink_roles(conn, tenant.id, [target, *guest_store.retired_into(conn, tenant.id, target)])
+    profiles.delete(conn, tenant, target)
+    if len(found) > 1:
+        return f"{len(found)} matches found for this guest, 1st match deleted"
+    return "Guest and associated entities deleted"
+
+
+def migration(conn: Connection, tenant: Tenant, value: Mapping[str, Any], now: datetime) -> str:
+    data = _object(value, "value")
+    sides = []
+    for name in ("migrateFrom", "migrateTo"):
+        side = data.get(name)
+        if not isinstance(side, dict):
+            raise ApiError("Identity information missing")
+        holders = _holders(conn, tenant, side, now, "Identity information missing")
+        live = {guests.require(conn, tenant, h)["ref"] for h in holders}
+        if len(live) > 1:
+            raise ApiError("Identifiers belong to different guests", status=409)
+        if not live:
+            raise ApiError("Guest not found", status=404)
+        sides.append(live.pop())
+    source, target = sides
+    if source == target:
+        return "Guest migrated"
+    if _has_open_session(conn, tenant, source):
+        raise ApiError("Unable to migrate Guest with open session", status=403)
+    identifier = next(iter(guests.keys_of(get_row(conn, guest_table, tenant.id, source) or {})), ("migration", ""))
+    identity.merge(conn, tenant, target, source, identifier[:2], "batch migration", now, copy_profile=False)
+    return "Guest migrated"
+
+
+HANDLERS: dict[tuple[str, str], Callable[[Connection, Tenant, Mapping[str, Any], datetime], str]] = {
+    ("order", "insert"): lambda conn, tenant, value, now: order_record(conn, tenant, value, "insert", now),
+    ("order", "upsert"): lambda conn, tenant, value, now: order_record(conn, tenant, value, "upsert", now),
+    ("order", "delete"): order_delete,
+    ("guest", "upsert"): guest_upsert,
+    ("guest", "delete"): lambda conn, tenant, value, now: guest_delete(conn, tenant, value, "delete", now),
+    ("guest", "gdpr_delete"): lambda conn, tenant, value, now: guest_delete(conn, tenant, value, "gdpr_delete", now),
+    ("migration", "guest"): migration,
+}

@@ -1,0 +1,118 @@
+"""Batches, their failures and the registry of applied records."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from opencdp.store.rows import Record, records, to_columns, to_record
+from opencdp.store.tables import batch_failures, batch_registry, batches, settings
+
+
+def get(conn: Connection, tenant_id: int, ref: str) -> Record | None:
+    row = conn.execute(select(batches).where(batches.c.tenant_id == tenant_id, batches.c.ref == ref)).mappings().first()
+    return to_record(row) if row else None
+
+
+def insert_batch(conn: Connection, values: dict[str, object]) -> None:
+    conn.execute(insert(batches), to_columns(values))
+
+
+def update_batch(conn: Connection, tenant_id: int, ref: str, values: dict[str, object]) -> None:
+    conn.execute(
+        update(batches).where(batches.c.tenant_id == tenant_id, batches.c.ref == ref).values(to_columns(values))
+    )
+
+
+def page(
+    conn: Connection,
+    tenant_id: int,
+    since: datetime,
+    statuses: Sequence[str],
+    before: datetime | None,
+    offset: int,
+    limit: int,
+) -> tuple[int, list[Record]]:
+    stmt = select(batches).where(batches.c.tenant_id == tenant_id, batches.c.created_at >= since)
+    if statuses:
+        stmt = stmt.where(batches.c.status.in_(statuses))
+    if before is not None:
+        stmt = stmt.where(batches.c.created_at < before)
+    total = conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    rows = records(conn, stmt.order_by(batches.c.created_at.desc(), batches.c.ref).offset(offset).limit(limit))
+    return total, rows
+
+
+def claim(conn: Connection, worker: str, now: datetime, lease_until: datetime) -> Record | None:
+    """The next batch to process: queued, or processing under a lapsed claim; oldest upload first.
+
+    On PostgreSQL the row is locked and skipped by other workers, so each batch has one worker.
+    """
+    stmt = (
+        select(batches)
+        .where(
+            or_(
+                batches.c.status == "file_uploaded",
+                (batches.c.status == "processing") & (batches.c.claim_expires < now),
+            )
+        )
+        .order_by(batches.c.uploaded_at)
+        .limit(1)
+    )
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    found = records(conn, stmt)
+    if not found:
+        return None
+    batch = found[0]
+    values = {"status": "processing", "claimed_by": worker, "claim_expires": lease_until}
+    conn.execute(
+        update(batches).where(batches.c.tenant_id == batch["tenantId"], batches.c.ref == batch["ref"]).values(values)
+    )
+    return {**batch, "status": "processing", "claimedBy": worker, "claimExpires": lease_until}
+
+
+def add_failure(
+    conn: Connection, tenant_id: int, batch_ref: str, line: int, record_ref: str, code: str, message: str
+) -> None:
+    conn.execute(
+        insert(batch_failures),
+        {"tenant_id": tenant_id, "batch_ref": batch_ref, "line": line, "record_ref": record_ref, "code": code,
+         "message": message},
+    )  # fmt: skip
+
+
+def failures(conn: Connection, tenant_id: int, batch_ref: str) -> list[Record]:
+    stmt = (
+        select(batch_failures)
+        .where(batch_failures.c.tenant_id == tenant_id, batch_failures.c.batch_ref == batch_ref)
+        .order_by(batch_failures.c.line)
+    )
+    return records(conn, stmt)
+
+
+def registered(conn: Connection, tenant_id: int, record_ref: str, line_hash: str) -> bool:
+    stmt = select(batch_registry.c.record_ref).where(
+        batch_registry.c.tenant_id == tenant_id,
+        batch_registry.c.record_ref == record_ref,
+        batch_registry.c.line_hash == line_hash,
+    )
+    return conn.execute(stmt).first() is not None
+
+
+def register(conn: Connection, tenant_id: int, record_ref: str, line_hash: str, now: datetime) -> None:
+    conn.execute(
+        insert(batch_registry),
+        {"tenant_id": tenant_id, "record_ref": record_ref, "line_hash": line_hash, "applied_at": now},
+    )
+
+
+def setting(conn: Connection, key: str, default: str) -> str:
+    """A shared setting, created with `default` by whichever process asks first."""
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(dialect_insert(settings).values(key=key, value=default).on_conflict_do_nothing())
+    return conn.execute(select(settings.c.value).where(settings.c.key == key)).scalar_one()

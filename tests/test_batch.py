@@ -1,0 +1,276 @@
+"""The Batch API: allocate, signed upload, status, inspect, log, and the records it applies (batch-api.md)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import uuid
+
+import pytest
+
+from batch_helpers import allocate, gz, order, read_log, record, run_batch, upload
+from conftest import assert_error
+from opencdp.api.app import processor_for
+
+
+def test_the_whole_flow(client, database, settings):
+    data = gz([record("order", "insert", order("ORD-1001")),
+               record("order", "upsert", {"referenceId": "ORD-0999", "orderedAt": "2025-03-06T09:00:00Z", "price": "12,50"}),
+               record("order", "delete", {"referenceId": "NOPE", "orderedAt": "2025-02-01T10:00:00.000Z"}),
+               "{not json"])  # fmt: skip
+    ref = str(uuid.uuid4()).upper()
+    created = client.put(
+        f"/v2/batches/{ref}", json={"checksum": hashlib.md5(data).hexdigest().upper(), "size": str(len(data))}
+    )
+    assert created.status_code == 201
+    batch = created.json()
+    assert batch["ref"] == ref.lower() and batch["size"] == len(data) and batch["status"] == {"code": "uploading"}
+    assert "statistics" not in batch and created.headers["location"] == batch["href"]
+    assert batch["location"]["href"].startswith(f"http://testserver/v2/batches/{ref.lower()}/upload?clientKey=")
+    again = client.put(f"/v2/batches/{ref}", json={"checksum": hashlib.md5(data).hexdigest(), "size": len(data)})
+    assert again.status_code == 200 and again.json()["ref"] == ref.lower()
+    other = client.put(f"/v2/batches/{ref}", json={"checksum": "0" * 32, "size": len(data)})
+    assert_error(other, 409, "Batch already exists with a different checksum or size")
+
+    uploaded = upload(client, batch, data)
+    assert uploaded.status_code == 200 and uploaded.content == b""
+    assert uploaded.headers["etag"] == f'"{hashlib.md5(data).hexdigest()}"'
+    assert client.get(f"/v2/batches/inspect/{ref}").json()["status"]["code"] == "file_uploaded"
+    assert client.get(f"/v2/batches/{ref}").json()["status"]["code"] == "processing"
+    assert upload(client, batch, data).status_code == 200  # a retry after a lost answer
+
+    processor_for(settings, database).run_available()
+    status = client.get(f"/v2/batches/{ref}").json()
+    assert status["status"]["code"] == "error"
+    stats = status["statistics"]
+    assert (stats["totalRecords"], stats["successfulRecords"], stats["failedRecords"], stats["skippedRecords"]) == (
+        4,
+        1,
+        3,
+        0,
+    )
+    assert stats["finishedAt"] >= stats["startedAt"]
+    log = read_log(client, status)
+    assert [entry["code"] for entry in log] == ["400", "404", "400"]
+    assert log[0]["message"].startswith("Validation error: Attribute value.price is invalid")
+    assert log[1]["message"] == "No order found for the provided referenceId and orderedAt attributes."
+    assert log[2] == {"ref": "null", "code": "400", "message": "Failed to parse import line"}
+    [created_order] = client.get("/v2.1/orders?referenceId=ORD-1001&expand=true").json()["items"]
+    assert created_order["price"] == 59.9 and created_order["cardType"] == "Visa"
+    assert client.get(f"{created_order['href']}/extensions/ext").json()["giftWrap"] is False
+    contact = client.get(f"{created_order['href']}/contacts?expand=true").json()["items"][0]
+    assert contact["emails"] == ["ord-1001@example.com"]
+    listed = client.get("/v2/batches/inspect?status=error").json()
+    assert listed["totalCount"] >= 1 and listed["items"][0]["ref"] == ref.lower() and "log" in listed["items"][0]
+
+
+@pytest.mark.parametrize(
+    ("ref", "body", "status", "message"),
+    [
+        ("not-a-uuid", {"checksum": "a" * 32, "size": 1}, 400, "Invalid batch ref"),
+        (None, {"size": 1}, 400, "Attribute checksum is required"),
+        (
+            None,
+            {"checksum": "xyz", "size": 1},
+            400,
+            "Attribute checksum is invalid (must be 32 hexadecimal characters)",
+        ),
+        (None, {"checksum": "a" * 32, "size": 0}, 400, "Attribute size is invalid (must be a positive integer)"),
+        (None, {"checksum": "a" * 32, "size": 52428801}, 400, "Batch file size exceeds the limit of 52428800 bytes"),
+        (None, {"checksum": "a" * 32, "size": 1, "name": "x"}, 400, "Attribute name is not supported"),
+    ],
+)
+def test_allocation_errors(client, ref, body, status, message):
+    assert_error(client.put(f"/v2/batches/{ref or uuid.uuid4()}", json=body), status, message)
+
+
+def test_upload_errors(client, database, settings):
+    data = gz([record("order", "insert", order("UP-1"))])
+    batch = allocate(client, data)
+    href = batch["location"]["href"]
+    assert_error(
+        client.put(href.replace("signature=", "signature=0"), content=data, auth=None), 403, "Signature does not match"
+    )
+    assert_error(client.put(href, content=data, auth=None, headers={"Content-Md5": "AAAAAAAAAAAAAAAAAAAAAA=="}), 400,
+                 "Content-Md5 does not match the uploaded bytes")  # fmt: skip
+    assert client.get(f"/v2/batches/{batch['ref']}").json()["status"]["code"] == "uploading"
+    wrong_size = allocate(client, data + b"x")
+    assert upload(client, wrong_size, data, md5=False).status_code == 200
+    corrupted = client.get(f"/v2/batches/{wrong_size['ref']}").json()["status"]
+    assert corrupted == {"code": "corrupted", "message": "Size does not match"}
+    assert_error(upload(client, wrong_size, data), 409, "Batch file already uploaded")
+    tampered = allocate(client, data)
+    same_size = bytes(len(data))
+    assert upload(client, tampered, same_size, md5=False).status_code == 200
+    assert client.get(f"/v2/batches/{tampered['ref']}").json()["status"]["message"] == "Checksum does not match"
+    assert upload(client, batch, data).status_code == 200
+    assert_error(upload(client, batch, gz([])), 409, "Batch file already uploaded")
+    assert client.get(f"/v2/batches/{uuid.uuid4()}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"plain text, not gzip", "File is not a valid gzip file"),
+        (gzip.compress(b"{}\n") + gzip.compress(b"{}\n"), "File must contain exactly one gzip member"),
+        (gzip.compress(b"{}\n")[:-6], "File is not a valid gzip file"),
+    ],
+)
+def test_files_rejected_whole(client, database, settings, data, message):
+    batch = allocate(client, data)
+    assert upload(client, batch, data).status_code == 200
+    processor_for(settings, database).run_available()
+    status = client.get(f"/v2/batches/{batch['ref']}").json()
+    assert status["status"] == {"code": "error", "message": message}
+    assert status["statistics"]["totalRecords"] == 0
+
+
+def test_a_gzip_bomb_is_refused(client, database, settings):
+    data = gzip.compress(b"\n" * 200_000)
+    batch = allocate(client, data)
+    upload(client, batch, data)
+    processor_for(settings.model_copy(update={"batch_max_uncompressed_size": 100_000}), database).run_available()
+    assert client.get(f"/v2/batches/{batch['ref']}").json()["status"]["message"] == (
+        "Uncompressed size exceeds the limit of 100000 bytes"
+    )
+
+
+def test_records_apply_exactly_once_across_batches(client, database, settings):
+    lines = [record("order", "insert", order(f"ONCE-{i}")) for i in range(3)]
+    first = run_batch(client, database, settings, lines)
+    assert first["status"]["code"] == "success" and first["statistics"]["successfulRecords"] == 3
+    second = run_batch(client, database, settings, lines)
+    assert second["statistics"]["skippedRecords"] == 3 and second["status"]["code"] == "success"
+    changed = dict(lines[0])
+    changed["value"] = order("ONCE-0", price=10, orderItems=[{**order("ONCE-0")["orderItems"][0], "price": 10}])
+    third = run_batch(client, database, settings, [changed])
+    assert third["statistics"]["skippedRecords"] == 0
+    [stored] = client.get("/v2.1/orders?referenceId=ONCE-0").json()["items"]
+    assert client.get(stored["href"]).json()["price"] == 10
+
+
+def test_order_upsert_changes_only_what_is_sent(client, database, settings):
+    run_batch(client, database, settings, [record("order", "insert", order("UPS-1"))])
+    patch = {"referenceId": "UPS-1", "orderedAt": "2025-03-08T09:00:00Z", "status": "refunded",
+             "orderItems": [{"referenceId": "UPS-1-2", "type": "PEN", "productId": "P", "name": "Pen",
+                             "description": "Blue", "vendor": "V", "price": 1, "currencyCode": "EUR", "status": "OK"}]}  # fmt: skip
+    status = run_batch(client, database, settings, [record("order", "upsert", patch)])
+    assert status["status"]["code"] == "success", status
+    [stored] = client.get("/v2.1/orders?referenceId=UPS-1&expand=true").json()["items"]
+    assert (
+        stored["status"] == "REFUNDED" and stored["price"] == 59.9 and stored["orderedAt"] == "2025-03-07T16:15:11.000Z"
+    )
+    items = client.get(f"{stored['href']}/orderItems?expand=true").json()["items"]
+    assert sorted(i["referenceId"] for i in items) == ["UPS-1-1", "UPS-1-2"]
+
+
+def test_order_delete_rules(client, database, settings):
+    run_batch(client, database, settings, [record("order", "insert", order("DEL-1")),
+                                           record("order", "insert", order("DEL-1", orderedAt="2025-06-01T00:00:00Z"))])  # fmt: skip
+    status = run_batch(client, database, settings, [record("order", "delete", {"referenceId": "DEL-1"})])
+    assert read_log(client, status)[0]["message"].startswith("More than one order exists with that referenceId, please")
+    status = run_batch(
+        client,
+        database,
+        settings,
+        [record("order", "delete", {"referenceId": "DEL-1", "orderedAt": "2025-06-01T10:00:00Z"})],
+    )
+    assert status["status"]["code"] == "success"
+    assert len(client.get("/v2.1/orders?referenceId=DEL-1").json()["items"]) == 1
+
+
+def test_guest_records(client, database, settings):
+    upsert = {"identifiers": [{"provider": "email", "id": "jane@example.com"}], "firstName": "Jane",
+              "extensions": [{"name": "ext", "key": "default", "loyaltyTier": "gold"}]}  # fmt: skip
+    lines = [record("guest", "upsert", upsert),
+             record("guest", "upsert", {"identifiers": [{"provider": "email", "id": "JANE@example.com"}], "lastName": "Doe"}),
+             record("guest", "upsert", {"firstName": "Nobody"}),
+             record("guest", "insert", upsert),
+             record("order", "insert", order("GST-1", contact={"email": "jane@example.com"}))]  # fmt: skip
+    status = run_batch(client, database, settings, lines)
+    log = read_log(client, status)
+    assert [(e["code"], e["message"]) for e in log] == [
+        ("400", "Identity information missing"),
+        ("402", "Unsupported mode"),
+    ]
+    [guest] = client.get("/v2.1/guests?email=jane@example.com").json()["items"]
+    shown = client.get(f"{guest['href']}?expand=true").json()
+    assert (shown["firstName"], shown["lastName"], shown["guestType"]) == ("Jane", "Doe", "customer")
+    assert shown["dataExtensions"]["items"][0]["loyaltyTier"] == "gold"
+    assert len(client.get(f"/v2.1/orders?guestRef={guest['ref']}").json()["items"]) == 1
+    deleted = run_batch(client, database, settings, [record("guest", "delete", {"email": "jane@example.com"})])
+    assert deleted["status"]["code"] == "success"
+    assert client.get("/v2.1/guests?email=jane@example.com").json()["items"] == []
+    assert len(client.get("/v2.1/orders?referenceId=GST-1").json()["items"]) == 1
+    missing = run_batch(client, database, settings, [record("guest", "gdpr_delete", {"email": "jane@example.com"})])
+    assert read_log(client, missing)[0] == {
+        "ref": missing_ref(missing, client),
+        "code": "404",
+        "message": "Guest not found",
+    }
+
+
+def missing_ref(status, client):
+    return read_log(client, status)[0]["ref"]
+
+
+def test_guest_migration(client, database, settings):
+    crm = {"identifiers": [{"provider": "CRM", "id": "A-17"}], "email": "old@example.com"}
+    run_batch(client, database, settings, [record("guest", "upsert", crm),
+                                           record("guest", "upsert", {"email": "jane2@example.com"})])  # fmt: skip
+    move = {"migrateFrom": {"identifiers": [{"provider": "CRM", "id": "A-17"}]},
+            "migrateTo": {"identifiers": [{"provider": "email", "id": "jane2@example.com"}]}}  # fmt: skip
+    status = run_batch(client, database, settings, [record("migration", "guest", move)])
+    assert status["status"]["code"] == "success", read_log(client, status) if "log" in status["status"] else status
+    [target] = client.get("/v2.1/guests?email=jane2@example.com").json()["items"]
+    source = client.get("/v2.1/guests?identifiers.provider=CRM&identifiers.id=A-17").json()["items"]
+    assert [g["ref"] for g in source] == [target["ref"]]
+
+
+def test_a_killed_worker_resumes_and_applies_every_record_once(client, database, settings, monkeypatch):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from opencdp.core.batch import processor as processing
+    from opencdp.core.values import utcnow
+    from opencdp.store.tables import batches
+
+    monkeypatch.setattr(processing, "LINES_PER_COMMIT", 10)
+    lines = [record("order", "insert", order(f"CRASH-{i}")) for i in range(35)] + ["broken"]
+    data = gz(lines)
+    batch = allocate(client, data)
+    upload(client, batch, data)
+    original = processing.Processor._commit
+    calls = {"n": 0}
+
+    def dying(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(processing.Processor, "_commit", dying)
+    with pytest.raises(KeyboardInterrupt):
+        processor_for(settings, database).run_available()
+    monkeypatch.setattr(processing.Processor, "_commit", original)
+    with database.write() as conn:
+        conn.execute(
+            update(batches).where(batches.c.ref == batch["ref"]).values(claim_expires=utcnow() - timedelta(seconds=1))
+        )
+    processor_for(settings, database).run_available()
+    status = client.get(f"/v2/batches/{batch['ref']}").json()
+    stats = status["statistics"]
+    assert (stats["totalRecords"], stats["successfulRecords"], stats["failedRecords"]) == (36, 35, 1)
+    assert len(read_log(client, status)) == 1
+    found = [client.get(f"/v2.1/orders?referenceId=CRASH-{i}").json()["items"] for i in range(35)]
+    assert all(len(items) == 1 for items in found)
+
+
+def test_batches_are_invisible_to_other_tenants(client, other):
+    batch = allocate(client, gz([]))
+    assert other.get(f"/v2/batches/{batch['ref']}").status_code == 404
+    assert other.get(f"/v2/batches/inspect/{batch['ref']}").status_code == 404
+    assert other.get("/v2/batches/inspect").json()["items"] == []
+    taken = other.put(f"/v2/batches/{batch['ref']}", json={"checksum": "a" * 32, "size": 5})
+    assert taken.status_code == 201
