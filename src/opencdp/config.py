@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     batch_retention_days: int = 30
     batch_lease_seconds: int = 60
     batch_poll_seconds: float = 1.0
+    batch_in_process: bool = True
 
     @property
     def files_dir(self) -> Path:

@@ -72,7 +72,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """The embedded server closes idle sessions itself, so a single `opencdp serve` needs no worker."""
     settings: Settings = app.state.settings
-    tasks = [asyncio.create_task(_process_batches(processor_for(settings, app.state.db), settings.batch_poll_seconds))]
+    tasks = []
+    if settings.batch_in_process:
+        processor = processor_for(settings, app.state.db)
+        tasks.append(asyncio.create_task(_process_batches(processor, settings.batch_poll_seconds)))
     if settings.sweep_seconds:
         tasks.append(asyncio.create_task(_sweep_forever(app.state.db, settings.sweep_seconds)))
     yield

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import typer
 import uvicorn
@@ -10,11 +11,14 @@ from rich.console import Console
 from rich.table import Table
 
 from opencdp.api.app import processor_for
+from opencdp.cli.batch import batch_app
 from opencdp.config import Settings
 from opencdp.core import bootstrap, tenants
+from opencdp.core.batch import links
 from opencdp.core.errors import ApiError
 from opencdp.core.stream import sessions
 from opencdp.core.values import utcnow
+from opencdp.demo import write_orders
 from opencdp.store import migrate
 from opencdp.store.database import Database
 
@@ -23,6 +27,9 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Tenants and their API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
+app.add_typer(batch_app, name="batch")
+demo_app = typer.Typer(help="Generate realistic demo data.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo-data")
 console = Console()
 
 
@@ -50,6 +57,7 @@ def serve(
         raise _fail(str(error)) from None
     with db.write() as conn:
         tenant, token = bootstrap.ensure_default_tenant(conn, settings.client_key, settings.api_token)
+        links.secret(conn, settings.secret_key)
     db.dispose()
     bind_host, bind_port = host or settings.host, port or settings.port
     console.print(f"OpenCDP on [bold]http://{bind_host}:{bind_port}[/bold]  (database: {_safe(settings)})")
@@ -97,6 +105,19 @@ def worker(
             return
         if not imported:
             time.sleep(every)
+
+
+@demo_app.command("orders")
+def demo_orders(
+    count: int = typer.Option(1000, "--count", help="Records to write."),
+    out: Path = typer.Option(..., "--out", help="The .gz file to write."),
+    bad_share: float = typer.Option(0.0, "--bad-share", help="Share of bad lines, 0 to 1."),
+    seed: int = typer.Option(7, help="Same seed, same file."),
+    items: int = typer.Option(3, help="Items per retail order."),
+) -> None:
+    """A gzipped NDJSON batch file of retail and flight orders (order insert records)."""
+    truth = write_orders(out, count, bad_share=bad_share, seed=seed, items=items)
+    console.print(f"{out}: {truth.orders} orders, {truth.bad} bad lines, {out.stat().st_size:,} bytes")
 
 
 @db_app.command("upgrade")

@@ -1,0 +1,101 @@
+"""The Batch API with real processes: the CLI client against `opencdp serve`, workers killed with SIGKILL
+at random moments and restarted until the batch is done, and two workers sharing PostgreSQL."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from conftest import POSTGRES_ADMIN_URL, _admin
+from opencdp.demo import order_records, write_orders
+from opencdp.store.database import Database
+from opencdp.store.tables import orders
+from opencdp.testing import running_server
+
+KEY, TOKEN = "ck_batch", "tok_batch"
+OPENCDP = str(Path(sys.executable).with_name("opencdp"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def environment(request, tmp_path):
+    env = {**os.environ, "OPENCDP_CLIENT_KEY": KEY, "OPENCDP_API_TOKEN": TOKEN, "OPENCDP_DATA_DIR": str(tmp_path),
+           "OPENCDP_BATCH_LEASE_SECONDS": "1", "OPENCDP_LOG_LEVEL": "warning"}  # fmt: skip
+    name = None
+    if request.param == "postgresql":
+        name = f"opencdp_batch_{uuid.uuid4().hex[:10]}"
+        with _admin(POSTGRES_ADMIN_URL) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        env["OPENCDP_DATABASE_URL"] = f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    yield env
+    if name:
+        with _admin(POSTGRES_ADMIN_URL) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def cli(env, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([OPENCDP, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_cli_uploads_and_waits(environment, tmp_path):
+    file = tmp_path / "orders.gz"
+    made = cli(environment, "demo-data", "orders", "--count", "60", "--bad-share", "0.1", "--out", str(file))
+    assert made.returncode == 0, made.stderr
+    truth = write_orders(tmp_path / "again.gz", 60, bad_share=0.1)
+    with running_server(environment, tmp_path) as base:
+        env = {**environment, "OPENCDP_PUBLIC_URL": base}
+        done = cli(env, "batch", "upload", str(file), "--wait")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "error" in done.stdout and f"first of {truth.bad} failed records" in done.stdout
+        listed = cli(env, "batch", "list")
+        assert "1 batches" in listed.stdout
+        with httpx.Client(base_url=base, auth=(KEY, TOKEN)) as api:
+            good = next(r for r in order_records(60, bad_share=0.1) if isinstance(r, dict))
+            found = api.get("/v2.1/orders", params={"referenceId": good["value"]["referenceId"]}).json()["items"]
+            assert len(found) == 1
+
+
+def test_workers_killed_at_random_finish_the_batch_exactly_once(environment, tmp_path):
+    file = tmp_path / "orders.gz"
+    truth = write_orders(file, 400, bad_share=0.05, seed=11, items=2)
+    server_env = {**environment, "OPENCDP_BATCH_IN_PROCESS": "false"}
+    with running_server(server_env, tmp_path) as base:
+        env = {**environment, "OPENCDP_PUBLIC_URL": base}
+        uploaded = cli(env, "batch", "upload", str(file), "--ref", ref := str(uuid.uuid4()))
+        assert uploaded.returncode == 0, uploaded.stdout + uploaded.stderr
+        rng = random.Random(5)
+        kills = 0
+        with httpx.Client(base_url=base, auth=(KEY, TOKEN)) as api:
+            deadline = time.monotonic() + 240
+            while api.get(f"/v2/batches/{ref}").json()["status"]["code"] not in ("success", "error"):
+                assert time.monotonic() < deadline, "the batch never finished"
+                worker = subprocess.Popen([OPENCDP, "worker", "--every", "0.2"], env=env,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                time.sleep(rng.uniform(0.5, 2.5))
+                worker.send_signal(signal.SIGKILL)
+                worker.wait()
+                kills += 1
+                time.sleep(1.1)  # let the dead worker's lease lapse
+            status = api.get(f"/v2/batches/{ref}").json()
+            stats = status["statistics"]
+            assert kills >= 2
+            assert stats["totalRecords"] == truth.orders + truth.bad
+            assert (stats["successfulRecords"], stats["failedRecords"]) == (truth.orders, truth.bad)
+            log = httpx.get(status["status"]["log"]).content
+            assert len(gzip.decompress(log).splitlines()) == truth.bad
+    url = environment.get("OPENCDP_DATABASE_URL") or f"sqlite:///{tmp_path / 'opencdp.db'}"
+    db = Database(url)
+    with db.read() as conn:
+        count = conn.execute(select(func.count(), func.count(orders.c.reference_id.distinct()))).one()
+    db.dispose()
+    assert tuple(count) == (truth.orders, truth.orders), "every good record applied exactly once"
