@@ -67,7 +67,7 @@ def test_the_cli_uploads_and_waits(environment, tmp_path):
 
 def test_workers_killed_at_random_finish_the_batch_exactly_once(environment, tmp_path):
     file = tmp_path / "orders.gz"
-    truth = write_orders(file, 400, bad_share=0.05, seed=11, items=2)
+    truth = write_orders(file, 300, bad_share=0.05, seed=11, items=2)
     server_env = {**environment, "OPENCDP_BATCH_IN_PROCESS": "false"}
     with running_server(server_env, tmp_path) as base:
         env = {**environment, "OPENCDP_PUBLIC_URL": base}
@@ -76,16 +76,25 @@ def test_workers_killed_at_random_finish_the_batch_exactly_once(environment, tmp
         rng = random.Random(5)
         kills = 0
         with httpx.Client(base_url=base, auth=(KEY, TOKEN)) as api:
-            deadline = time.monotonic() + 240
-            while api.get(f"/v2/batches/{ref}").json()["status"]["code"] not in ("success", "error"):
+
+            def progress() -> tuple[str, int]:
+                shown = api.get(f"/v2/batches/{ref}").json()
+                return shown["status"]["code"], shown["statistics"]["totalRecords"]
+
+            deadline = time.monotonic() + 300
+            code, seen = progress()
+            while code not in ("success", "error"):
                 assert time.monotonic() < deadline, "the batch never finished"
                 worker = subprocess.Popen([OPENCDP, "worker", "--every", "0.2"], env=env,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-                time.sleep(rng.uniform(0.5, 2.5))
+                while progress() == (code, seen) and time.monotonic() < deadline:
+                    time.sleep(0.05)  # killed only once it has committed something, at a random moment after
+                time.sleep(rng.uniform(0, 0.4))
                 worker.send_signal(signal.SIGKILL)
                 worker.wait()
                 kills += 1
                 time.sleep(1.1)  # let the dead worker's lease lapse
+                code, seen = progress()
             status = api.get(f"/v2/batches/{ref}").json()
             stats = status["statistics"]
             assert kills >= 2
