@@ -108,3 +108,47 @@ def test_workers_killed_at_random_finish_the_batch_exactly_once(environment, tmp
         count = conn.execute(select(func.count(), func.count(orders.c.reference_id.distinct()))).one()
     db.dispose()
     assert tuple(count) == (truth.orders, truth.orders), "every good record applied exactly once"
+
+
+def test_two_workers_share_three_batches_on_postgresql(tmp_path):
+    name = f"opencdp_workers_{uuid.uuid4().hex[:10]}"
+    with _admin(POSTGRES_ADMIN_URL) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    env = {**os.environ, "OPENCDP_CLIENT_KEY": KEY, "OPENCDP_API_TOKEN": TOKEN, "OPENCDP_DATA_DIR": str(tmp_path),
+           "OPENCDP_DATABASE_URL": f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}", "OPENCDP_BATCH_IN_PROCESS": "false",
+           "OPENCDP_LOG_LEVEL": "warning"}  # fmt: skip
+    try:
+        with running_server(env, tmp_path) as base:
+            env["OPENCDP_PUBLIC_URL"] = base
+            refs = []
+            for index in range(3):
+                file = tmp_path / f"part{index}.gz"
+                write_orders(file, 120, seed=index, prefix=f"P{index}")
+                refs.append(str(uuid.uuid4()))
+                assert cli(env, "batch", "upload", str(file), "--ref", refs[-1]).returncode == 0
+            workers = [subprocess.Popen([OPENCDP, "worker", "--every", "0.2"], env=env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL) for _ in range(2)]  # fmt: skip
+            try:
+                with httpx.Client(base_url=base, auth=(KEY, TOKEN)) as api:
+                    deadline = time.monotonic() + 180
+                    while any(api.get(f"/v2/batches/{r}").json()["status"]["code"] != "success" for r in refs):
+                        assert time.monotonic() < deadline, "the batches never finished"
+                        time.sleep(0.3)
+                    for ref in refs:
+                        stats = api.get(f"/v2/batches/{ref}").json()["statistics"]
+                        assert (stats["totalRecords"], stats["successfulRecords"], stats["skippedRecords"]) == (
+                            120,
+                            120,
+                            0,
+                        )
+            finally:
+                for worker in workers:
+                    worker.terminate()
+                    worker.wait()
+        db = Database(env["OPENCDP_DATABASE_URL"])
+        with db.read() as conn:
+            assert conn.execute(select(func.count()).select_from(orders)).scalar_one() == 360
+        db.dispose()
+    finally:
+        with _admin(POSTGRES_ADMIN_URL) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
