@@ -274,3 +274,51 @@ def test_batches_are_invisible_to_other_tenants(client, other):
     assert other.get("/v2/batches/inspect").json()["items"] == []
     taken = other.put(f"/v2/batches/{batch['ref']}", json={"checksum": "a" * 32, "size": 5})
     assert taken.status_code == 201
+
+
+def test_an_expired_upload_link_is_refused(client, database, settings):
+    from datetime import timedelta
+
+    from opencdp.core.batch import links
+    from opencdp.core.values import utcnow
+
+    data = gz([])
+    batch = allocate(client, data)
+    with database.write() as conn:
+        key = links.secret(conn, None)
+    past = utcnow().replace(microsecond=0) - timedelta(seconds=5)
+    href = links.sign(
+        key, "http://testserver", "PUT", f"/v2/batches/{batch['ref']}/upload", client.tenant.client_key, past
+    )
+    assert_error(client.put(href, content=data, auth=None), 403, "Request has expired")
+    assert client.get(f"/v2/batches/{batch['ref']}").json()["status"]["code"] == "uploading"
+
+
+def test_batches_past_retention_are_purged(client, database, settings):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from opencdp.core.values import utcnow
+    from opencdp.store.tables import batches
+
+    status = run_batch(client, database, settings, [record("order", "insert", order("OLD-1")), "junk"])
+    assert status["status"]["code"] == "error"
+    with database.write() as conn:
+        conn.execute(
+            update(batches).where(batches.c.ref == status["ref"]).values(created_at=utcnow() - timedelta(days=31))
+        )
+    processor_for(settings, database).run_available()
+    assert client.get(f"/v2/batches/{status['ref']}").status_code == 404
+    assert client.get(status["status"]["log"], auth=None).status_code == 404
+
+
+def test_guest_delete_with_an_open_session_is_refused(client, database, settings):
+    key = client.tenant.client_key
+    browser = client.get("/v1.2/browser/create.json", params={"client_key": key}).json()
+    identity = {"type": "IDENTITY", "browser_id": browser["ref"], "client_key": key,
+                "identifiers": [{"provider": "email", "id": "open@example.com"}]}  # fmt: skip
+    assert client.post("/v1.2/events", json=identity).status_code == 201
+    status = run_batch(client, database, settings, [record("guest", "delete", {"email": "open@example.com"})])
+    [entry] = read_log(client, status)
+    assert (entry["code"], entry["message"]) == ("403", "Action not allowed")

@@ -84,7 +84,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def processor_for(settings: Settings, db: Database) -> Processor:
-    limits = Limits(settings.batch_max_uncompressed_size, settings.batch_max_line_size, settings.batch_lease_seconds)
+    limits = Limits(
+        settings.batch_max_uncompressed_size,
+        settings.batch_max_line_size,
+        settings.batch_lease_seconds,
+        settings.batch_retention_days,
+    )
     return Processor(db, FileStore(settings.files_dir), limits)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -123,3 +123,21 @@ def setting(conn: Connection, key: str, default: str) -> str:
     dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     conn.execute(dialect_insert(settings).values(key=key, value=default).on_conflict_do_nothing())
     return conn.execute(select(settings.c.value).where(settings.c.key == key)).scalar_one()
+
+
+def created_before(conn: Connection, cutoff: datetime, limit: int) -> list[Record]:
+    return records(
+        conn, select(batches).where(batches.c.created_at < cutoff).order_by(batches.c.created_at).limit(limit)
+    )
+
+
+def delete_batches(conn: Connection, keys: Sequence[tuple[int, str]]) -> None:
+    for tenant_id, ref in keys:
+        conn.execute(
+            delete(batch_failures).where(batch_failures.c.tenant_id == tenant_id, batch_failures.c.batch_ref == ref)
+        )
+        conn.execute(delete(batches).where(batches.c.tenant_id == tenant_id, batches.c.ref == ref))
+
+
+def forget_registrations(conn: Connection, cutoff: datetime) -> None:
+    conn.execute(delete(batch_registry).where(batch_registry.c.applied_at < cutoff))

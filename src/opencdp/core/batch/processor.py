@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 
 from opencdp.core.batch.batches import batch_ref
 from opencdp.core.batch.records import HANDLERS
+from opencdp.core.batch.retention import purge
 from opencdp.core.errors import ApiError
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import utcnow
@@ -41,6 +42,7 @@ class Limits:
     uncompressed: int
     line: int
     lease_seconds: int
+    retention_days: int = 30
 
 
 class FileRejected(Exception):
@@ -145,7 +147,9 @@ class Processor:
         self.worker = f"worker-{uuid.uuid4().hex[:12]}"
 
     def run_available(self) -> int:
-        """Process batches until none is waiting; how many were finished."""
+        """Purge what is past retention, then process batches until none is waiting; how many were finished."""
+        with self.db.write() as conn:
+            purge(conn, self.files, utcnow() - timedelta(days=self.limits.retention_days))
         done = 0
         while self.process_next():
             done += 1
