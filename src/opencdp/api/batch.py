@@ -155,17 +155,10 @@ async def allocate(request: Request, tenant: CurrentTenant, db: Db, body: JsonBo
 async def upload(request: Request, db: Db, ref: str) -> Response:
     """The signed upload: the raw .gz bytes, checked against the allocation once all have arrived."""
     settings = _settings(request)
-    params = request.query_params
-    client_key = params.get("clientKey", "")
     batch_ref = batches.batch_ref(ref) or ref
 
     def authorise(conn: Connection) -> Tenant:
-        key = links.secret(conn, settings.secret_key)
-        links.verify(key, "PUT", _path(batch_ref, "upload"), client_key, params.get("expires", ""),
-                     params.get("signature", ""), utcnow())  # fmt: skip
-        tenant = tenants.stream_tenant(conn, client_key, None)
-        if tenant is None:
-            raise ApiError("Signature does not match", status=403)
+        tenant = _signed(conn, settings, "PUT", _path(batch_ref, "upload"), request)
         batches.require(conn, tenant, batch_ref)
         return tenant
 
@@ -199,6 +192,18 @@ async def upload(request: Request, db: Db, ref: str) -> Response:
     return Response(status_code=200, headers={"ETag": f'"{md5_hex}"'})
 
 
+def _signed(conn: Connection, settings: Settings, method: str, path: str, request: Request) -> Tenant:
+    """The tenant a signed link was issued to, once its signature and expiry hold (403 otherwise)."""
+    params = request.query_params
+    client_key = params.get("clientKey", "")
+    key = links.secret(conn, settings.secret_key)
+    links.verify(key, method, path, client_key, params.get("expires", ""), params.get("signature", ""), utcnow())
+    tenant = tenants.stream_tenant(conn, client_key, None)
+    if tenant is None:
+        raise ApiError("Signature does not match", status=403)
+    return tenant
+
+
 def _md5_matches(header: str, digest: bytes) -> bool:
     value = header.strip()
     if len(value) == 32:
@@ -213,19 +218,7 @@ def _md5_matches(header: str, digest: bytes) -> bool:
 async def log(request: Request, db: Db, ref: str) -> Response:
     """The signed log: gzipped NDJSON of the failed records, served as the bytes they are."""
     settings = _settings(request)
-    params = request.query_params
-    client_key = params.get("clientKey", "")
-
-    def authorise(conn: Connection) -> Tenant:
-        key = links.secret(conn, settings.secret_key)
-        links.verify(key, "GET", _path(ref, "log"), client_key, params.get("expires", ""),
-                     params.get("signature", ""), utcnow())  # fmt: skip
-        tenant = tenants.stream_tenant(conn, client_key, None)
-        if tenant is None:
-            raise ApiError("Signature does not match", status=403)
-        return tenant
-
-    tenant = await db.reading(authorise)
+    tenant = await db.reading(lambda conn: _signed(conn, settings, "GET", _path(ref, "log"), request))
     path = files(request).path("logs", tenant.id, ref)
     if not path.exists():
         raise ApiError("Batch not found", status=404)
