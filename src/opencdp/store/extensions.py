@@ -4,24 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from opencdp.store.rows import Record, records
+from opencdp.store.rows import Record, records, to_record
 from opencdp.store.tables import extension_key_types, extensions
+
+_GET = select(extensions).where(
+    extensions.c.tenant_id == bindparam("tenant_id"),
+    extensions.c.owner_ref == bindparam("owner_ref"),
+    extensions.c.name == bindparam("name"),
+)
 
 
 def get(conn: Connection, tenant_id: int, owner_ref: str, name: str) -> Record | None:
-    found = records(
-        conn,
-        select(extensions).where(
-            extensions.c.tenant_id == tenant_id,
-            extensions.c.owner_ref == owner_ref,
-            extensions.c.name == name,
-        ),
-    )
-    return found[0] if found else None
+    row = conn.execute(_GET, {"tenant_id": tenant_id, "owner_ref": owner_ref, "name": name}).mappings().first()
+    return to_record(row) if row else None
 
 
 def of_owner(conn: Connection, tenant_id: int, owner_ref: str) -> list[Record]:
@@ -39,16 +38,19 @@ def delete_of_owners(conn: Connection, tenant_id: int, owner_refs: Iterable[str]
         conn.execute(delete(extensions).where(extensions.c.tenant_id == tenant_id, extensions.c.owner_ref.in_(refs)))
 
 
+_KEY_TYPES = select(extension_key_types.c.key, extension_key_types.c.value_type).where(
+    extension_key_types.c.tenant_id == bindparam("tenant_id"),
+    extension_key_types.c.owner_type == bindparam("owner_type"),
+    extension_key_types.c.key.in_(bindparam("keys", expanding=True)),
+)
+
+
 def key_types(conn: Connection, tenant_id: int, owner_type: str, keys: Iterable[str]) -> dict[str, str]:
     wanted = list(keys)
     if not wanted:
         return {}
-    stmt = select(extension_key_types.c.key, extension_key_types.c.value_type).where(
-        extension_key_types.c.tenant_id == tenant_id,
-        extension_key_types.c.owner_type == owner_type,
-        extension_key_types.c.key.in_(wanted),
-    )
-    return {key: value_type for key, value_type in conn.execute(stmt)}
+    params = {"tenant_id": tenant_id, "owner_type": owner_type, "keys": wanted}
+    return {key: value_type for key, value_type in conn.execute(_KEY_TYPES, params)}
 
 
 def claim_key_types(conn: Connection, tenant_id: int, owner_type: str, types: Mapping[str, str]) -> None:

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, Select, delete, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, Select, bindparam, delete, func, insert, literal, or_, select, update
 
 from opencdp.store.rows import Record, SortTerm, page, records
 from opencdp.store.tables import guest_keys, guest_merges, guests, order_people, orders
@@ -18,36 +18,39 @@ def digest(provider: str, key: str) -> str:
     return hashlib.sha256(f"{provider}\x1f{key}".encode()).hexdigest()
 
 
-def _live_holders(tenant_id: int, provider: str, key: str) -> Select[tuple[str]]:
-    return (
-        select(guests.c.ref)
-        .join(guest_keys, guest_keys.c.guest_ref == guests.c.ref)
-        .where(
-            guest_keys.c.tenant_id == tenant_id,
-            guest_keys.c.key == digest(provider, key),
-            guests.c.merged_into.is_(None),
+_LIVE_HOLDERS = (
+    select(guests.c.ref)
+    .join(guest_keys, guest_keys.c.guest_ref == guests.c.ref)
+    .where(
+        guest_keys.c.tenant_id == bindparam("tenant_id"),
+        guest_keys.c.key == bindparam("key"),
+        guests.c.merged_into.is_(None),
+    )
+)
+_FIRST_HOLDER = (
+    _LIVE_HOLDERS.where(
+        or_(
+            guest_keys.c.expires_at.is_(None),
+            guest_keys.c.expires_at > bindparam("now", type_=guest_keys.c.expires_at.type),
         )
     )
+    .where(guests.c.ref != bindparam("besides"))
+    .order_by(guests.c.created_at, guests.c.ref)
+    .limit(1)
+)
 
 
 def find_holder(
     conn: Connection, tenant_id: int, provider: str, key: str, now: datetime, *, besides: str | None = None
 ) -> str | None:
     """The earliest-created live guest (other than `besides`) holding an unexpired key."""
-    stmt = (
-        _live_holders(tenant_id, provider, key)
-        .where(or_(guest_keys.c.expires_at.is_(None), guest_keys.c.expires_at > now))
-        .order_by(guests.c.created_at, guests.c.ref)
-        .limit(1)
-    )
-    if besides is not None:
-        stmt = stmt.where(guests.c.ref != besides)
-    return conn.execute(stmt).scalar()
+    params = {"tenant_id": tenant_id, "key": digest(provider, key), "now": now, "besides": besides or ""}
+    return conn.execute(_FIRST_HOLDER, params).scalar()
 
 
 def holders(conn: Connection, tenant_id: int, provider: str, key: str) -> list[str]:
     """Every live guest holding the key, expired or not: an identifier is never handed to a second guest."""
-    return list(conn.execute(_live_holders(tenant_id, provider, key)).scalars())
+    return list(conn.execute(_LIVE_HOLDERS, {"tenant_id": tenant_id, "key": digest(provider, key)}).scalars())
 
 
 def replace_keys(conn: Connection, tenant_id: int, guest_ref: str, keys: Iterable[Key]) -> None:

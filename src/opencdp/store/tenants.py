@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
-from opencdp.store.rows import Record, records, to_columns
+from opencdp.store.rows import Record, records, to_columns, to_record
 from opencdp.store.tables import api_tokens, tenants
 
 
@@ -61,5 +61,8 @@ def revoke_token(conn: Connection, tenant_id: int, token_id: int, now: datetime)
     return conn.execute(stmt).rowcount == 1
 
 
+_BY_ID = select(tenants).where(tenants.c.id == bindparam("tenant_id"))
+
+
 def find_by_id(conn: Connection, tenant_id: int) -> Record:
-    return records(conn, select(tenants).where(tenants.c.id == tenant_id))[0]
+    return to_record(conn.execute(_BY_ID, {"tenant_id": tenant_id}).mappings().one())

@@ -175,13 +175,14 @@ def order_record(conn: Connection, tenant: Tenant, value: Mapping[str, Any], mod
         order = modify(conn, order_table, match, sent, now)
         previous_contact = people_store.first_of_role(conn, tenant.id, order["ref"], identity.CONTACT)
         previous_consumers = _consumers_of(conn, tenant, order["ref"])
-    item_refs = _write_items(conn, tenant, order, items, replace=not patch, now=now)
+    fresh = match is None
+    item_refs = _write_items(conn, tenant, order, items, replace=not patch, fresh=fresh, now=now)
     if contact is not None:
         _replace_contact(conn, tenant, order, contact, previous_contact, now)
     if consumers is not None:
         _replace_consumers(conn, tenant, order, consumers, previous_consumers, item_refs, now)
     if extension is not None:
-        _replace_extension(conn, tenant, extensions.Owner("order", order["ref"], "Order"), extension, now)
+        _replace_extension(conn, tenant, extensions.Owner("order", order["ref"], "Order"), extension, now, fresh=fresh)
     return order["ref"]
 
 
@@ -193,10 +194,13 @@ def _consumers_of(conn: Connection, tenant: Tenant, order_ref: str) -> list[Reco
 
 
 def _write_items(
-    conn: Connection, tenant: Tenant, order: Record, items: list[Any], *, replace: bool, now: datetime
+    conn: Connection, tenant: Tenant, order: Record, items: list[Any], *, replace: bool, fresh: bool, now: datetime
 ) -> dict[str, str]:
-    """Items match within the order by referenceId and keep their ref; insert drops the ones not sent."""
-    existing = {row["referenceId"]: row for row in _items_of(conn, tenant, order["ref"])}
+    """Items match within the order by referenceId and keep their ref; insert drops the ones not sent.
+
+    A `fresh` order (just created) has no items or extensions yet, so nothing is looked up for it.
+    """
+    existing = {} if fresh else {row["referenceId"]: row for row in _items_of(conn, tenant, order["ref"])}
     refs: dict[str, str] = {}
     for position, (values, extension, segments) in enumerate(items):
         if segments is not None:
@@ -213,7 +217,8 @@ def _write_items(
             item = modify(conn, order_items, kept, changes, now)
         refs[values["referenceId"]] = item["ref"]
         if extension is not None:
-            _replace_extension(conn, tenant, extensions.Owner("orderItem", item["ref"], "Order item"), extension, now)
+            owner = extensions.Owner("orderItem", item["ref"], "Order item")
+            _replace_extension(conn, tenant, owner, extension, now, fresh=kept is None)
     if replace:
         for reference, row in existing.items():
             if reference not in refs:
@@ -280,10 +285,10 @@ def _same_names(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 
 
 def _replace_extension(
-    conn: Connection, tenant: Tenant, owner: extensions.Owner, pairs: dict[str, Any], now: datetime
+    conn: Connection, tenant: Tenant, owner: extensions.Owner, pairs: dict[str, Any], now: datetime, *, fresh: bool
 ) -> None:
     try:
-        if extension_store.get(conn, tenant.id, owner.ref, "ext") is None:
+        if fresh or extension_store.get(conn, tenant.id, owner.ref, "ext") is None:
             extensions.create(conn, tenant, owner, "ext", pairs, now)
         else:
             extensions.write(conn, tenant, owner, "ext", pairs, Mode.PUT, now)
