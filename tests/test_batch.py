@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import uuid
 
+import orjson
 import pytest
 
 from batch_helpers import allocate, gz, order, read_log, record, run_batch, upload
@@ -322,3 +323,43 @@ def test_guest_delete_with_an_open_session_is_refused(client, database, settings
     status = run_batch(client, database, settings, [record("guest", "delete", {"email": "open@example.com"})])
     [entry] = read_log(client, status)
     assert (entry["code"], entry["message"]) == ("403", "Action not allowed")
+
+
+def test_no_record_value_ever_causes_an_internal_error(client, database):
+    """Whatever a record's value holds, it is applied or refused with a 4xx, never a 500."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from opencdp.core.batch.processor import apply_line
+    from opencdp.core.values import utcnow
+
+    scalars = (
+        st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False) | st.text(max_size=12)
+    )
+    values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                          max_leaves=6)  # fmt: skip
+    base = order("FUZZ-1")
+    keys = st.sampled_from([*base, "consumers", "bogus"])
+
+    @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.dictionaries(keys, values, max_size=5), st.sampled_from(["insert", "upsert", "delete"]),
+           st.sampled_from(["order", "guest", "migration"]))  # fmt: skip
+    def check(changes, mode, schema):
+        value = {**base, **changes} if schema == "order" else changes
+        line = orjson.dumps(record(schema, mode if schema != "migration" else "guest", value))
+        try:
+            with database.write() as conn:
+                code, message, _, _ = apply_line(conn, client.tenant, line, 1_048_576, utcnow())
+                raise Rollback(code, message)
+        except Rollback as outcome:
+            assert outcome.code != "500", outcome.message
+
+    check()
+
+
+class Rollback(Exception):
+    """Ends the fuzz transaction without keeping its effects."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
