@@ -51,3 +51,43 @@ def test_one_new_identifier_arriving_on_two_guests_at_once_makes_one_holder_and_
     merges = client.get(f"/opencdp/v1/guests/{holders[0]['ref']}/merges").json()["items"]
     assert len(merges) == 1
     assert {merges[0]["survivor"]["ref"], merges[0]["retired"]["ref"]} == {first, second}
+
+
+def test_the_server_answers_reads_while_another_thread_holds_the_writer(app, database, client):
+    """A long write elsewhere in the process (a batch chunk) must not freeze the event loop."""
+    import threading
+    import time
+
+    from fastapi.testclient import TestClient
+
+    order = client.post("/v2.1/orders", json=order_body()).json()
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with database.write():
+            holding.set()
+            release.wait(10)
+
+    with TestClient(app) as shared:  # one event loop for every request below
+        shared.auth = client.auth
+        holder = threading.Thread(target=hold)
+        holder.start()
+        holding.wait(5)
+        answers: dict[str, int] = {}
+        writer = threading.Thread(
+            target=lambda: answers.setdefault(
+                "write", shared.patch(order["href"], json={"status": "PENDING"}).status_code
+            )
+        )
+        writer.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert shared.get(order["href"]).status_code == 200
+        assert time.monotonic() - started < 2
+        if database.is_sqlite:  # SQLite has one writer: the patch waits for the holder; PostgreSQL need not
+            assert "write" not in answers
+        release.set()
+        writer.join(10)
+        holder.join(10)
+    assert answers["write"] == 200
+    assert client.get(order["href"]).json()["status"] == "PENDING"

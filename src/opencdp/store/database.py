@@ -52,6 +52,9 @@ class _WriterLock:
         self._path = path
         self._fd: int | None = None
 
+    def busy(self) -> bool:
+        return self._thread_lock.locked()
+
     def __enter__(self) -> None:
         self._thread_lock.acquire()
         if self._path is not None:
@@ -163,9 +166,18 @@ class Database:
         """Apply every unit queued on this event loop since the last group: one SAVEPOINT each, one COMMIT.
 
         It runs on the loop's own thread, so no second thread competes for the GIL; the requests that
-        arrive while a group commits form the next group.
+        arrive while a group commits form the next group. When another thread of this process holds the
+        writer lock (a batch import, a CLI command), the group waits on a worker thread instead, so the
+        loop goes on answering reads meanwhile.
         """
         group = self._pending.pop(loop, [])
+        if self._writer_lock.busy():
+            waiting = loop.run_in_executor(None, self._apply, group)
+            waiting.add_done_callback(lambda done: self._settle(group, done.result()))
+            return
+        self._settle(group, self._apply(group))
+
+    def _apply(self, group: list[tuple[Work[Any], asyncio.Future[Any]]]) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
         try:
             with self.write() as conn:
@@ -181,6 +193,10 @@ class Database:
                         outcomes.append((False, error))
         except Exception as error:
             outcomes = [(False, error)] * len(group)
+        return outcomes
+
+    @staticmethod
+    def _settle(group: list[tuple[Work[Any], asyncio.Future[Any]]], outcomes: list[tuple[bool, Any]]) -> None:
         for (_work, future), (ok, value) in zip(group, outcomes, strict=True):
             if future.cancelled():
                 continue
