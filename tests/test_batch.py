@@ -363,3 +363,21 @@ class Rollback(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code, self.message = code, message
+
+
+def test_an_upsert_adds_only_complete_items(client, database, settings):
+    run_batch(client, database, settings, [record("order", "insert", order("ADD-1"))])
+    item = {"referenceId": "ADD-1-2", "type": "PEN", "productId": "P", "name": "Pen", "description": "Blue",
+            "vendor": "V", "price": 2, "currencyCode": "EUR", "status": "OK", "orderedAt": "2025-03-07T17:00:00Z"}  # fmt: skip
+    head = {"referenceId": "ADD-1", "orderedAt": "2025-03-07T16:15:11Z"}
+    added = run_batch(client, database, settings, [record("order", "upsert", {**head, "orderItems": [item]})])
+    assert added["status"]["code"] == "success"
+    partial = {k: v for k, v in item.items() if k != "vendor"} | {"referenceId": "ADD-1-3"}
+    refused = run_batch(client, database, settings, [record("order", "upsert", {**head, "orderItems": [partial]})])
+    assert (
+        read_log(client, refused)[0]["message"] == "Validation error: Attribute value.orderItems[0].vendor is required"
+    )
+    [stored] = client.get("/v2.1/orders?referenceId=ADD-1").json()["items"]
+    items = client.get(f"{stored['href']}/orderItems?expand=true").json()["items"]
+    assert sorted(i["referenceId"] for i in items) == ["ADD-1-1", "ADD-1-2"]
+    assert next(i for i in items if i["referenceId"] == "ADD-1-2")["orderedAt"] == "2025-03-07T17:00:00.000Z"

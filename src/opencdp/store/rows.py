@@ -7,7 +7,7 @@ sees a column name; the conversion is mechanical and lives here alone.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -119,11 +119,3 @@ def page(
     order = [table.c[to_column(name)].desc() if desc else table.c[to_column(name)].asc() for name, desc in sort]
     rows = records(conn, stmt.order_by(*order, table.c.ref).offset(offset).limit(limit))
     return total, rows
-
-
-def refs_in(conn: Connection, table: Table, tenant_id: int, refs: Iterable[str]) -> set[str]:
-    wanted = list(refs)
-    if not wanted:
-        return set()
-    stmt = select(table.c.ref).where(table.c.tenant_id == tenant_id, table.c.ref.in_(wanted))
-    return set(conn.execute(stmt).scalars())

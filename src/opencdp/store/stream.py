@@ -25,13 +25,6 @@ def open_session(conn: Connection, tenant_id: int, browser_ref: str, channel: st
     return found[0] if found else None
 
 
-def open_sessions_of_browser(conn: Connection, tenant_id: int, browser_ref: str) -> list[Record]:
-    stmt = select(sessions).where(
-        sessions.c.tenant_id == tenant_id, sessions.c.browser_ref == browser_ref, sessions.c.status == OPEN
-    )
-    return records(conn, stmt)
-
-
 def idle_sessions(conn: Connection, tenant_id: int, cutoff: datetime, limit: int) -> list[Record]:
     """Open sessions of a tenant whose last event is older than the cutoff.
 

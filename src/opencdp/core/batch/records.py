@@ -207,8 +207,9 @@ def _write_items(
             values["flightSegments"] = segments
         kept = existing.get(values["referenceId"])
         if kept is None:
-            if replace is False and any(values.get(f.name) is None for f in BATCH_ITEM.fields if f.required):
-                values = validation("value", lambda v=values: validate(BATCH_ITEM, v, Mode.CREATE))
+            missing = next((f.name for f in BATCH_ITEM.fields if f.required and values.get(f.name) is None), None)
+            if missing is not None:  # an upsert may add an item, but only a complete one
+                raise _error(f"value.orderItems[{position}].{missing}", "is required")
             item = orders.insert_item(conn, tenant, order, values, now + timedelta(microseconds=position))
         else:
             cleared = {name: None for name in _ITEM_FIELDS} if replace else {}
@@ -381,7 +382,7 @@ def _overwrite(conn: Connection, tenant: Tenant, guest_ref: str, fields: Mapping
     guests.enrich(conn, tenant, guest_ref, {k: fields.get(k) for k in ("identifiers", "emails")}, now, customer=True)
 
 
-def _holders(conn: Connection, tenant: Tenant, value: Mapping[str, Any], now: datetime, missing: str) -> list[str]:
+def _holders(conn: Connection, tenant: Tenant, value: Mapping[str, Any], missing: str) -> list[str]:
     data = _object(value, "value")
     keys = [(i.get("provider"), i.get("id")) for i in data.get("identifiers") or [] if isinstance(i, dict)]
     if not keys and isinstance(data.get("email"), str):
@@ -406,7 +407,7 @@ def _has_open_session(conn: Connection, tenant: Tenant, guest_ref: str) -> bool:
 
 
 def guest_delete(conn: Connection, tenant: Tenant, value: Mapping[str, Any], mode: str, now: datetime) -> str:
-    found = _holders(conn, tenant, value, now, "Not Enough Identifying Info")
+    found = _holders(conn, tenant, value, "Not Enough Identifying Info")
     if not found:
         raise ApiError("Guest not found", status=404)
     target = found[0]
@@ -427,7 +428,7 @@ def migration(conn: Connection, tenant: Tenant, value: Mapping[str, Any], now: d
         side = data.get(name)
         if not isinstance(side, dict):
             raise ApiError("Identity information missing")
-        holders = _holders(conn, tenant, side, now, "Identity information missing")
+        holders = _holders(conn, tenant, side, "Identity information missing")
         live = {guests.require(conn, tenant, h)["ref"] for h in holders}
         if len(live) > 1:
             raise ApiError("Identifiers belong to different guests", status=409)
