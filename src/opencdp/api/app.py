@@ -15,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from opencdp import __version__
-from opencdp.api import batch, errors, opencdp, stream
+from opencdp.api import batch, errors, opencdp, segments, stream
 from opencdp.api.auth import BasicAuth
 from opencdp.api.responses import JsonResponse
 from opencdp.api.rest import extensions, guests, orders, people
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = db
     errors.install(app)
-    for module in (orders, people, extensions, guests, opencdp, stream, batch):
+    for module in (orders, people, extensions, guests, opencdp, segments, stream, batch):
         app.include_router(module.router)
     _mount_docs(app)
 

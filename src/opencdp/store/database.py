@@ -17,6 +17,7 @@ import asyncio
 import fcntl
 import os
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,8 +26,10 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 import orjson
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 T = TypeVar("T")
 Work = Callable[[Connection], T]
@@ -34,6 +37,11 @@ Work = Callable[[Connection], T]
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+def _unicode_lower(value: Any) -> Any:
+    """SQLite's own lower() only folds ASCII; segments compare strings in Unicode lower case."""
+    return value.lower() if isinstance(value, str) else value
 
 
 def normalize_url(url: str) -> str:
@@ -109,6 +117,7 @@ class Database:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+            dbapi_connection.create_function("opencdp_lower", 1, _unicode_lower, deterministic=True)
 
         @event.listens_for(self.engine, "begin")
         def on_begin(conn: Connection) -> None:
@@ -152,6 +161,10 @@ class Database:
         """Run a read-only unit of work. On SQLite it runs in place: WAL reads take microseconds."""
         if self.is_sqlite:
             return self._read_now(work)
+        return await anyio.to_thread.run_sync(self._read_now, work)
+
+    async def reading_long(self, work: Work[T]) -> T:
+        """A read that may take seconds (a segment preview): on a worker thread even on SQLite."""
         return await anyio.to_thread.run_sync(self._read_now, work)
 
     def _write_now(self, work: Work[T]) -> T:
@@ -216,3 +229,35 @@ def lock(conn: Connection, name: str) -> None:
     """
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(name.encode()) - 2**31})
+
+
+class DeadlineExceeded(Exception):
+    """A statement ran past the time its caller allowed."""
+
+
+@contextmanager
+def deadline(conn: Connection, seconds: float) -> Iterator[None]:
+    """Cancel the statements of this block that are still running after `seconds`.
+
+    PostgreSQL enforces a transaction-local statement timeout; SQLite is interrupted by a progress handler.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(seconds * 1000)}")
+        try:
+            yield
+        except OperationalError as error:
+            if isinstance(error.orig, psycopg.errors.QueryCanceled):
+                raise DeadlineExceeded from None
+            raise
+        return
+    raw = conn.connection.driver_connection
+    ends = time.monotonic() + seconds
+    raw.set_progress_handler(lambda: int(time.monotonic() > ends), 10_000)
+    try:
+        yield
+    except OperationalError:
+        if time.monotonic() > ends:
+            raise DeadlineExceeded from None
+        raise
+    finally:
+        raw.set_progress_handler(None, 0)

@@ -72,3 +72,12 @@ def move(conn: Connection, tenant_id: int, extension_ref: str, owner_ref: str, n
         .where(extensions.c.tenant_id == tenant_id, extensions.c.ref == extension_ref)
         .values(owner_ref=owner_ref, ref=new_ref)
     )
+
+
+def all_key_types(conn: Connection, tenant_id: int) -> dict[str, dict[str, str]]:
+    """Every key the tenant's extensions ever held, by owner type: {owner type: {key: value type}}."""
+    stmt = select(extension_key_types).where(extension_key_types.c.tenant_id == tenant_id)
+    found: dict[str, dict[str, str]] = {}
+    for row in conn.execute(stmt).mappings():
+        found.setdefault(row["owner_type"], {})[row["key"]] = row["value_type"]
+    return found

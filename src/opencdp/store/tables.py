@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -77,6 +78,7 @@ tenants = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("context_ids", Json, nullable=False, server_default="[]"),
     Column("sites", Json, nullable=False, server_default="{}"),
+    Column("segment_build_schedule", String(100), nullable=False, server_default="0 0 * * *"),
 )
 
 api_tokens = Table(
@@ -345,4 +347,127 @@ batch_registry = Table(
     Column("record_ref", REF, primary_key=True),
     Column("line_hash", String(64), primary_key=True),
     Column("applied_at", UTCDateTime, nullable=False),
+)
+
+
+# Segments (segments-exports.md §2): definitions, their builds with statistics, and the member sets kept.
+segments = Table(
+    "segments",
+    metadata,
+    Column("ref", REF, primary_key=True),
+    _tenant(),
+    Column("name", Text, nullable=False),
+    Column("description", Text),
+    Column("status", String(8), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("definition", Json, nullable=False),
+    Column("next_build_at", UTCDateTime),
+    *_stamps(),
+    Index(None, "tenant_id", "created_at"),
+    Index(None, "status", "next_build_at"),
+)
+
+segment_builds = Table(
+    "segment_builds",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ref", REF, nullable=False, unique=True),
+    _tenant(),
+    Column("segment_ref", REF, ForeignKey("segments.ref", ondelete="CASCADE"), nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("trigger", String(8), nullable=False),
+    Column("definition_version", Integer, nullable=False),
+    Column("definition", Json, nullable=False),
+    Column("as_of", UTCDateTime),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("duration_ms", Integer),
+    Column("size", Integer),
+    Column("total_guests", Integer),
+    Column("percent_of_guests", Float),
+    Column("added", Integer),
+    Column("removed", Integer),
+    Column("change_percent", Float),
+    Column("previous_build_ref", REF),
+    Column("sample", Json),
+    Column("error", Text),
+    Column("members_kept", Boolean, nullable=False, server_default="0"),
+    Column("claimed_by", String(64)),
+    Column("claim_expires", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "segment_ref", "created_at"),
+    Index(None, "status", "created_at"),
+)
+
+segment_members = Table(
+    "segment_members",
+    metadata,
+    Column("build_id", Integer, ForeignKey("segment_builds.id", ondelete="CASCADE"), primary_key=True),
+    Column("guest_ref", REF, primary_key=True),
+)
+
+# Audience exports (§4): definitions, their executions (runs) with counters and files, the delta baseline.
+audience_exports = Table(
+    "audience_exports",
+    metadata,
+    Column("ref", REF, primary_key=True),
+    _tenant(),
+    Column("friendly_id", String(64), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("segment_ref", REF, ForeignKey("segments.ref"), nullable=False),
+    Column("type", String(8), nullable=False),
+    Column("format", String(8), nullable=False),
+    Column("csv", Json, nullable=False),
+    Column("output", Json, nullable=False),
+    Column("schedule", Json, nullable=False),
+    Column("max_records_per_file", Integer, nullable=False),
+    Column("webhook", Json),
+    Column("status", String(10), nullable=False),
+    Column("next_run_at", UTCDateTime),
+    Column("baseline_ref", REF),
+    *_stamps(),
+    UniqueConstraint("tenant_id", "friendly_id"),
+    Index(None, "status", "next_run_at"),
+)
+
+export_executions = Table(
+    "export_executions",
+    metadata,
+    Column("ref", REF, primary_key=True),
+    _tenant(),
+    Column("definition_ref", REF, ForeignKey("audience_exports.ref", ondelete="CASCADE"), nullable=False),
+    Column("execution_type", String(12), nullable=False),
+    Column("definition_type", String(10), nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("build_segment", Boolean, nullable=False),
+    Column("segment_ref", REF, nullable=False),
+    Column("segment_build_ref", REF),
+    Column("dataset_date", String(10)),
+    Column("written", Integer, nullable=False, server_default="0"),
+    Column("total", Integer, nullable=False, server_default="0"),
+    Column("successes", Integer, nullable=False, server_default="0"),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("success_add", Integer, nullable=False, server_default="0"),
+    Column("success_remove", Integer, nullable=False, server_default="0"),
+    Column("errors", Json, nullable=False),
+    Column("error_logs", Json, nullable=False),
+    Column("files", Json, nullable=False),
+    Column("webhook", Json),
+    Column("webhook_due", UTCDateTime),
+    Column("claimed_by", String(64)),
+    Column("claim_expires", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("start_time", UTCDateTime),
+    Column("end_time", UTCDateTime),
+    Index(None, "definition_ref", "created_at"),
+    Index(None, "status", "created_at"),
+    Index(None, "webhook_due"),
+)
+
+# The members a delta run compares with: those of the definition's last successful run.
+export_members = Table(
+    "export_members",
+    metadata,
+    Column("execution_ref", REF, ForeignKey("export_executions.ref", ondelete="CASCADE"), primary_key=True),
+    Column("guest_ref", REF, primary_key=True),
 )
