@@ -249,7 +249,7 @@ class Compiler:
             "lte": lambda: born > born_by(value + 1),
             "lt": lambda: born > born_by(value),
         }
-        return and_(present, tests[op]())
+        return tests[op]() if op == "isEmpty" else and_(present, tests[op]())
 
     # --- where values live ---------------------------------------------------------------------------
 
@@ -262,7 +262,7 @@ class Compiler:
         if attr.type is Type.STRING_LIST:
             column = owner.c[SPECIAL_COLUMNS.get((attr.entity, attr.field)) or to_column(attr.field)]
             rows = self._json_rows(column, objects=False)
-            return Values(rows.c.value, True, select(1).select_from(rows))
+            return Values(rows.c.value, True, select(1).select_from(rows).correlate_except(rows))
         return Values(self.scalar(attr, scope), attr.type in (Type.STRING, Type.ENUM))
 
     def scalar(self, attr: Attribute, scope: dict[str, FromClause]) -> ColumnElement[Any]:
@@ -276,7 +276,7 @@ class Compiler:
             return func.coalesce(owner.c.ordered_at, scope["order"].c.ordered_at)
         if (attr.entity, attr.field) == ("order", "itemCount"):
             item = order_items.alias()
-            return select(func.count()).where(item.c.order_ref == owner.c.ref).scalar_subquery()
+            return select(func.count()).where(item.c.order_ref == owner.c.ref).correlate_except(item).scalar_subquery()
         return owner.c[to_column(attr.field)]
 
     def _extension(self, attr: Attribute, owner: FromClause) -> Values:
@@ -292,10 +292,14 @@ class Compiler:
             value = func.json_extract(ext.c.data, bindparam(None, f'$."{attr.field}"', String()))
             if attr.type is Type.STRING:
                 value = cast(value, String)
-        rows = select(1).where(
-            ext.c.tenant_id == self.tenant_id,
-            ext.c.owner_ref == owner.c.ref,
-            ext.c.name == bindparam(None, attr.group, String()),
+        rows = (
+            select(1)
+            .where(
+                ext.c.tenant_id == self.tenant_id,
+                ext.c.owner_ref == owner.c.ref,
+                ext.c.name == bindparam(None, attr.group, String()),
+            )
+            .correlate_except(ext)
         )
         return Values(value, attr.type is Type.STRING, rows)
 
@@ -310,7 +314,7 @@ class Compiler:
         expiry = field("expiryDate")
         unexpired = or_(expiry.is_(None), expiry > bindparam(None, format_timestamp(self.as_of), String()))
         wanted = field("provider") == bindparam(None, provider, String())
-        selected = select(1).select_from(rows).where(wanted, unexpired)
+        selected = select(1).select_from(rows).where(wanted, unexpired).correlate_except(rows)
         return Values(cast(field("id"), String), True, selected)
 
     def _json_rows(self, column: ColumnElement[Any], *, objects: bool) -> FromClause:
@@ -346,8 +350,10 @@ class Compiler:
         else:
             value = self.scalar(measure.attr, inner)
             if measure.fn == "countDistinct":
-                text = measure.attr.type in (Type.STRING, Type.ENUM) and measure.attr.field != "ref"
-                aggregate = func.count(func.nullif(self.lower(value) if text else value, "").distinct())
+                if measure.attr.type in (Type.STRING, Type.ENUM):
+                    exact = measure.attr.field == "ref" and measure.attr.group is None
+                    value = func.nullif(value if exact else self.lower(value), "")
+                aggregate = func.count(value.distinct())
             else:
                 aggregate = getattr(func, measure.fn)(self.numeric(value))
         result = rows.with_only_columns(aggregate).scalar_subquery()
@@ -363,32 +369,38 @@ class Compiler:
         if node.entity in ("order", "orderItem") and "order" not in scope:
             o = orders.alias()
             person = order_people.alias()
-            held = select(person.c.order_ref).where(
-                person.c.tenant_id == tenant,
-                person.c.guest_ref == scope["guest"].c.ref,
-                person.c.role.in_(ROLES[node.role]),
+            held = (
+                select(person.c.order_ref)
+                .where(
+                    person.c.tenant_id == tenant,
+                    person.c.guest_ref == scope["guest"].c.ref,
+                    person.c.role.in_(ROLES[node.role]),
+                )
+                .correlate_except(person)
             )
             if node.entity == "order":
-                return select(1).where(o.c.tenant_id == tenant, o.c.ref.in_(held)), {"order": o}, o.c.ordered_at
+                rows = select(1).where(o.c.tenant_id == tenant, o.c.ref.in_(held)).correlate_except(o)
+                return rows, {"order": o}, o.c.ordered_at
             i = order_items.alias()
             rows = select(1).select_from(i.join(o, o.c.ref == i.c.order_ref))
-            rows = rows.where(i.c.tenant_id == tenant, o.c.ref.in_(held))
+            rows = rows.where(i.c.tenant_id == tenant, o.c.ref.in_(held)).correlate_except(i, o)
             return rows, {"orderItem": i, "order": o}, func.coalesce(i.c.ordered_at, o.c.ordered_at)
         if node.entity == "orderItem":
             o = scope["order"]
             i = order_items.alias()
-            rows = select(1).where(i.c.order_ref == o.c.ref)
+            rows = select(1).where(i.c.order_ref == o.c.ref).correlate_except(i)
             return rows, {"orderItem": i, "order": o}, func.coalesce(i.c.ordered_at, o.c.ordered_at)
         if node.entity == "session":
             s = sessions.alias()
-            rows = select(1).where(s.c.tenant_id == tenant, s.c.guest_ref == scope["guest"].c.ref)
+            rows = select(1).where(s.c.tenant_id == tenant, s.c.guest_ref == scope["guest"].c.ref).correlate_except(s)
             return rows, {"session": s}, s.c.started_at
         e = events.alias()
         if "session" in scope:
-            return select(1).where(e.c.session_ref == scope["session"].c.ref), {**scope, "event": e}, e.c.created_at
+            rows = select(1).where(e.c.session_ref == scope["session"].c.ref).correlate_except(e)
+            return rows, {**scope, "event": e}, e.c.created_at
         s = sessions.alias()
         rows = select(1).select_from(e.join(s, s.c.ref == e.c.session_ref))
-        rows = rows.where(e.c.tenant_id == tenant, e.c.guest_ref == scope["guest"].c.ref)
+        rows = rows.where(e.c.tenant_id == tenant, e.c.guest_ref == scope["guest"].c.ref).correlate_except(e, s)
         return rows, {"event": e, "session": s}, e.c.created_at
 
     # --- dialect differences -------------------------------------------------------------------------
