@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from opencdp.api.app import processor_for
+from opencdp.jobs import processor_for
 
 
 def gz(lines: list[Any]) -> bytes:

@@ -72,6 +72,7 @@ def make_client(app: Any, database: Database) -> TestClient:
     client = TestClient(app, raise_server_exceptions=False, base_url="http://testserver")
     client.auth = (credentials.tenant.client_key, credentials.api_token)
     client.tenant = credentials.tenant  # type: ignore[attr-defined]
+    client.credentials = (credentials.tenant.client_key, credentials.api_token)  # type: ignore[attr-defined]
     return client
 
 

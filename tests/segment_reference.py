@@ -118,7 +118,10 @@ def _order(rng: random.Random, data: Data, tenant_id: int, guest_ref: str) -> No
         other = rng.choice(data.guests)["ref"]
         data.people.append({"orderRef": ref, "role": "consumer", "guestRef": other})
     if rng.random() < 0.5:
-        data.ext[(ref, "ext")] = {"giftWrap": rng.choice([True, False]), "storeLocation": rng.choice(["London", "Cork"])}
+        data.ext[(ref, "ext")] = {
+            "giftWrap": rng.choice([True, False]),
+            "storeLocation": rng.choice(["London", "Cork"]),
+        }
     for _ in range(rng.choice([0, 1, 2, 3])):
         item_ref = str(uuid.uuid4())
         data.items.append({
@@ -174,12 +177,16 @@ def store(conn: Any, data: Data, tenant_id: int) -> None:
         insert_row(conn, events, {**event, "browserRef": by_session[event["sessionRef"]]["browserRef"]})
     kinds = {"guest": {}, "order": {}, "orderItem": {}}
     for (owner, name), values in data.ext.items():
-        kind = "guest" if any(g["ref"] == owner for g in data.guests) else "order" if owner in data.orders else "orderItem"
+        kind = (
+            "guest" if any(g["ref"] == owner for g in data.guests) else "order" if owner in data.orders else "orderItem"
+        )
         insert_row(conn, extensions, {"ref": str(uuid.uuid4()), "tenantId": tenant_id, "ownerType": kind,
                                       "ownerRef": owner, "name": name, "data": values, "createdAt": AS_OF,
                                       "modifiedAt": AS_OF})  # fmt: skip
         for key, value in values.items():
-            kinds[kind][key] = "boolean" if isinstance(value, bool) else "string" if isinstance(value, str) else "number"
+            kinds[kind][key] = (
+                "boolean" if isinstance(value, bool) else "string" if isinstance(value, str) else "number"
+            )
     for kind, keys in kinds.items():
         for key, value_type in keys.items():
             insert_row(conn, extension_key_types, {"tenantId": tenant_id, "ownerType": kind, "key": key,

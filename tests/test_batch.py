@@ -11,7 +11,7 @@ import pytest
 
 from batch_helpers import allocate, gz, order, read_log, record, run_batch, upload
 from conftest import assert_error
-from opencdp.api.app import processor_for
+from opencdp.jobs import processor_for
 
 
 def test_the_whole_flow(client, database, settings):

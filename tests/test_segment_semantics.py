@@ -78,10 +78,24 @@ def _order(tenant_id: int, days_ago: int, price: str, **fields: Any) -> dict[str
 def hand_built(tenant_id: int) -> Data:
     """Ann: 3 recent purchases in London, gold. Bob: one big old order, DE. Cy: nothing. Dee: retired."""
     data = Data()
-    ann = _guest(tenant_id, "Ann", country="IE", emails=["Ann@Example.com"], city="Dublin",
-                 dateOfBirth=datetime(2000, 6, 1, tzinfo=UTC), identifiers=[{"provider": "CRM_ID", "id": "C-1"}])
-    bob = _guest(tenant_id, "Bob", country="DE", emails=["bob@shop.de", "b@x.org"], city="",
-                 dateOfBirth=datetime(2000, 6, 2, tzinfo=UTC), guestType="visitor")
+    ann = _guest(
+        tenant_id,
+        "Ann",
+        country="IE",
+        emails=["Ann@Example.com"],
+        city="Dublin",
+        dateOfBirth=datetime(2000, 6, 1, tzinfo=UTC),
+        identifiers=[{"provider": "CRM_ID", "id": "C-1"}],
+    )
+    bob = _guest(
+        tenant_id,
+        "Bob",
+        country="DE",
+        emails=["bob@shop.de", "b@x.org"],
+        city="",
+        dateOfBirth=datetime(2000, 6, 2, tzinfo=UTC),
+        guestType="visitor",
+    )
     cy = _guest(tenant_id, "Cy", country=None, lastName="O'Brien; DROP TABLE guests")
     dee = _guest(tenant_id, "Dee", country="IE", mergedInto=ann["ref"])
     data.guests += [ann, bob, cy, dee]  # fmt: skip
@@ -303,7 +317,7 @@ def test_sql_and_reference_evaluator_agree(generated: World, match: dict[str, An
 
 # --- injection ----------------------------------------------------------------------------------------
 
-HOSTILE = ["'; DROP TABLE guests; --", "\" OR 1=1 --", "%' OR '%'='", "\\", "ä' || (SELECT 1) || '", "$.a", "🙂'"]
+HOSTILE = ["'; DROP TABLE guests; --", '" OR 1=1 --', "%' OR '%'='", "\\", "ä' || (SELECT 1) || '", "$.a", "🙂'"]
 
 
 @pytest.mark.parametrize("value", HOSTILE)

@@ -51,7 +51,9 @@ def test_validation_errors_point_at_the_path(client):
                              {"entity": "order", "where": {"all": [{"attr": "order.status", "op": "gt", "value": 1}]}}]}}  # fmt: skip
     response = client.post("/opencdp/v1/segments", json={"name": "x", "definition": bad})
     assert_error(response, 400, "definition.match.all[1].where.all[0].op: comparator 'gt' is not valid for type enum")
-    response = client.post("/opencdp/v1/segments/validate", json={"definition": {"match": {"attr": "order.ext.giftwrap", "op": "isEmpty"}}})
+    response = client.post(
+        "/opencdp/v1/segments/validate", json={"definition": {"match": {"attr": "order.ext.giftwrap", "op": "isEmpty"}}}
+    )
     assert_error(response, 400, "definition.match.attr: unknown attribute 'order.ext.giftwrap'")
     two = {"match": {"attr": "guest.country", "entity": "order"}}
     assert_error(client.post("/opencdp/v1/segments/validate", json={"definition": two}), 400,

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     batch_lease_seconds: int = 60
     batch_poll_seconds: float = 1.0
     batch_in_process: bool = True
+    export_retention_days: int = 30
+    export_url_ttl: int = 3600
+    webhook_allow_private: bool = False
 
     @property
     def files_dir(self) -> Path:

@@ -15,16 +15,15 @@ from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from opencdp import __version__
-from opencdp.api import batch, errors, opencdp, segments, stream
+from opencdp.api import batch, errors, exports, opencdp, segments, stream
 from opencdp.api.auth import BasicAuth
 from opencdp.api.responses import JsonResponse
 from opencdp.api.rest import extensions, guests, orders, people
 from opencdp.config import Settings
-from opencdp.core.batch.processor import Limits, Processor
 from opencdp.core.stream import sessions
 from opencdp.core.values import utcnow
+from opencdp.jobs import Jobs
 from opencdp.store.database import Database
-from opencdp.store.files import FileStore
 
 log = logging.getLogger("opencdp")
 
@@ -54,7 +53,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = db
     errors.install(app)
-    for module in (orders, people, extensions, guests, opencdp, segments, stream, batch):
+    for module in (orders, people, extensions, guests, opencdp, segments, exports, stream, batch):
         app.include_router(module.router)
     _mount_docs(app)
 
@@ -63,7 +62,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         return {"status": "ok", "version": __version__}
 
     app.add_middleware(
-        BasicAuth, db=db, more_info_url=settings.more_info_url, cache_seconds=settings.auth_cache_seconds
+        BasicAuth,
+        db=db,
+        more_info_url=settings.more_info_url,
+        cache_seconds=settings.auth_cache_seconds,
+        secret_key=settings.secret_key,
     )
     return app
 
@@ -74,8 +77,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     tasks = []
     if settings.batch_in_process:
-        processor = processor_for(settings, app.state.db)
-        tasks.append(asyncio.create_task(_process_batches(processor, settings.batch_poll_seconds)))
+        jobs = Jobs(settings, app.state.db)
+        tasks.append(asyncio.create_task(_run_jobs(jobs, settings.batch_poll_seconds)))
     if settings.sweep_seconds:
         tasks.append(asyncio.create_task(_sweep_forever(app.state.db, settings.sweep_seconds)))
     yield
@@ -83,25 +86,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         task.cancel()
 
 
-def processor_for(settings: Settings, db: Database) -> Processor:
-    limits = Limits(
-        settings.batch_max_uncompressed_size,
-        settings.batch_max_line_size,
-        settings.batch_lease_seconds,
-        settings.batch_retention_days,
-    )
-    return Processor(db, FileStore(settings.files_dir), limits)
-
-
-async def _process_batches(processor: Processor, idle: float) -> None:
-    """The embedded server imports uploaded batches itself, on a worker thread, one batch at a time."""
+async def _run_jobs(jobs: Jobs, idle: float) -> None:
+    """The embedded server does its background work itself, on a worker thread, one pass at a time."""
     while True:
         try:
-            done = await anyio.to_thread.run_sync(processor.run_available)
-        except Exception:  # the store may be down; the batch's claim lapses and it is resumed later
-            log.exception("batch processing failed")
-            done = 0
-        if not done:
+            done = await anyio.to_thread.run_sync(jobs.run_pass)
+            busy = done.anything
+        except Exception:  # the store may be down; claims lapse and the work is resumed later
+            log.exception("background work failed")
+            busy = False
+        if not busy:
             await asyncio.sleep(idle)
 
 

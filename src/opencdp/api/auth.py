@@ -16,11 +16,15 @@ import anyio.to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from opencdp.api.responses import JsonResponse, error_body
+from opencdp.core import oauth
+from opencdp.core.batch import links
 from opencdp.core.tenants import Tenant, authenticate, hash_token
+from opencdp.core.values import utcnow
 from opencdp.store.database import Database
 
 PROTECTED_PREFIXES = ("/v2.1", "/v2/", "/opencdp/")
 SIGNED_SUFFIXES = ("/upload", "/log")
+BEARER_PREFIX = "/v2/audienceExports/"
 UNAUTHORIZED_MESSAGE = (
     "Authentication credentials are required to access the resource. All requests must be authenticated."
 )
@@ -38,8 +42,11 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
 
 
 class BasicAuth:
-    def __init__(self, app: ASGIApp, db: Database, more_info_url: str, cache_seconds: float) -> None:
+    def __init__(
+        self, app: ASGIApp, db: Database, more_info_url: str, cache_seconds: float, secret_key: str | None = None
+    ) -> None:
         self.app = app
+        self.secret_key = secret_key
         self.db = db
         self.more_info_url = more_info_url
         self.cache_seconds = cache_seconds
@@ -52,6 +59,8 @@ class BasicAuth:
         header = _header(scope, b"authorization")
         credentials = parse_basic(header)
         tenant = await self._tenant(*credentials) if credentials else None
+        if tenant is None and header and header[:7].lower() == "bearer " and scope["path"].startswith(BEARER_PREFIX):
+            tenant = await anyio.to_thread.run_sync(self._bearer, header[7:].strip())
         if tenant is None:
             await self._deny(scope, receive, send)
             return
@@ -74,6 +83,10 @@ class BasicAuth:
         if tenant is not None and self.cache_seconds > 0:
             self._cache[key] = (tenant, time.monotonic() + self.cache_seconds)
         return tenant
+
+    def _bearer(self, token: str) -> Tenant | None:
+        with self.db.read() as conn:
+            return oauth.verify(conn, links.secret(conn, self.secret_key), token, utcnow())
 
     def _lookup(self, client_key: str, token: str) -> Tenant | None:
         with self.db.read() as conn:

@@ -10,15 +10,13 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from opencdp.api.app import processor_for
 from opencdp.cli.batch import batch_app
 from opencdp.config import Settings
 from opencdp.core import bootstrap, tenants
 from opencdp.core.batch import links
 from opencdp.core.errors import ApiError
-from opencdp.core.stream import sessions
-from opencdp.core.values import utcnow
 from opencdp.demo import write_orders
+from opencdp.jobs import Jobs
 from opencdp.store import migrate
 from opencdp.store.database import Database
 
@@ -86,24 +84,24 @@ def _safe(settings: Settings) -> str:
 @app.command()
 def worker(
     every: float = typer.Option(1.0, help="Seconds to wait when there is nothing to do."),
-    once: bool = typer.Option(False, help="Sweep once and exit."),
+    once: bool = typer.Option(False, help="Do one pass and exit."),
 ) -> None:
-    """Background work for deployments of several processes: import uploaded batches and close idle
-    sessions. Any number of workers may share one PostgreSQL database; each batch has one worker."""
+    """Background work for deployments of several processes: batch imports, segment builds, audience
+    exports and their webhooks, schedules, idle sessions. Any number of workers may share one PostgreSQL
+    database; each job is claimed by one worker."""
     settings = Settings()
-    db = _database(settings)
-    processor = processor_for(settings, db)
+    jobs = Jobs(settings, _database(settings))
     while True:
-        with db.write() as conn:
-            closed = sessions.sweep(conn, utcnow())
+        closed = jobs.sweep_sessions()
         if closed:
             console.print(f"closed {closed} idle sessions")
-        imported = processor.run_available()
-        if imported:
-            console.print(f"finished {imported} batches")
+        done = jobs.run_pass()
+        for name in ("batches", "builds", "exports", "webhooks"):
+            if getattr(done, name):
+                console.print(f"finished {getattr(done, name)} {name}")
         if once:
             return
-        if not imported:
+        if not done.anything:
             time.sleep(every)
 
 

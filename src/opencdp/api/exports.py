@@ -1,0 +1,304 @@
+"""Audience exports: `/opencdp/v1/exports` (§4.4), Sitecore's `/v2/audienceExports` listings (§4.5), the
+OAuth token endpoint, and the signed file downloads.
+"""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+
+from opencdp.api.deps import CurrentTenant, Db, JsonBody, base_url
+from opencdp.api.responses import JsonResponse
+from opencdp.api.rest import openapi
+from opencdp.api.rest.collections import build as collection
+from opencdp.api.rest.collections import parse_page
+from opencdp.api.rest.reply import no_content, ok
+from opencdp.config import Settings
+from opencdp.core import oauth
+from opencdp.core.batch import links
+from opencdp.core.errors import ApiError, InvalidParameter, NotFound
+from opencdp.core.exports import definitions, listing
+from opencdp.core.exports.records import Shape, csv_cells, csv_columns, csv_line, fetch
+from opencdp.core.exports.runs import directory
+from opencdp.core.exports.writers import parquet_available
+from opencdp.core.segments import builds, segments
+from opencdp.core.tenants import Tenant
+from opencdp.core.values import format_timestamp, utcnow
+from opencdp.store import exports as store
+from opencdp.store.files import FileStore
+from opencdp.store.rows import Record
+
+router = APIRouter(tags=["exports"])
+OBJECT = {"type": "object"}
+PREFIX = "/opencdp/v1/exports"
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _policy(request: Request) -> definitions.Policy:
+    return definitions.Policy(parquet_available(), _settings(request).webhook_allow_private)
+
+
+def render(request: Request, found: Record, last: Record | None) -> dict[str, Any]:
+    webhook = found.get("webhook")
+    return {
+        "ref": found["ref"],
+        "href": f"{base_url(request)}{PREFIX}/{found['ref']}",
+        "friendlyId": found["friendlyId"],
+        "name": found["name"],
+        "segmentRef": found["segmentRef"],
+        "type": found["type"],
+        "format": found["format"],
+        "csv": found["csv"],
+        "output": found["output"],
+        "schedule": found["schedule"],
+        "maxRecordsPerFile": found["maxRecordsPerFile"],
+        "webhook": {"url": webhook["url"]} if webhook else None,  # the secret is write-only
+        "status": found["status"],
+        "nextRunAt": format_timestamp(found["nextRunAt"]) if found.get("nextRunAt") else None,
+        "lastExecution": {"executionRef": last["ref"], "status": last["status"]} if last else None,
+        "createdAt": format_timestamp(found["createdAt"]),
+        "modifiedAt": format_timestamp(found["modifiedAt"]),
+    }
+
+
+async def _reply(request: Request, db: Any, found: Record, status: int = 200) -> Response:
+    last = await db.reading(lambda conn: store.latest_executions(conn, [found["ref"]]).get(found["ref"]))
+    return JsonResponse(render(request, found, last), status_code=status)
+
+
+def _envelope(request: Request, offset: int, limit: int, total: int, items: list[Any]) -> dict[str, Any]:
+    path = base_url(request) + request.url.path
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "limit")]
+    return {**collection(path, kept, offset, limit, total, items), "total": total}
+
+
+@router.get(PREFIX, summary="Audience export definitions", responses=openapi.responses(openapi.collection(OBJECT)))
+async def list_exports(request: Request, tenant: CurrentTenant, db: Db) -> Response:
+    page = parse_page(request, ())
+
+    def work(conn: Any) -> tuple[int, list[Record], dict[str, Record]]:
+        total, found = store.page_definitions(conn, tenant.id, page.offset, page.limit)
+        return total, found, store.latest_executions(conn, [f["ref"] for f in found])
+
+    total, found, last = await db.reading(work)
+    items = [render(request, f, last.get(f["ref"])) for f in found]
+    return ok(_envelope(request, page.offset, page.limit, total, items))
+
+
+@router.post(PREFIX, summary="Create an audience export", responses=openapi.responses(OBJECT, 400, 409))
+async def create_export(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody) -> Response:
+    policy = _policy(request)
+    found = await db.writing(lambda conn: definitions.create(conn, tenant, body, policy, utcnow()))
+    return await _reply(request, db, found, 201)
+
+
+@router.get(PREFIX + "/{ident}", summary="An audience export", responses=openapi.responses(OBJECT, 404))
+async def get_export(request: Request, tenant: CurrentTenant, db: Db, ident: str) -> Response:
+    found = await db.reading(lambda conn: definitions.require(conn, tenant, ident))
+    return await _reply(request, db, found)
+
+
+@router.put(PREFIX + "/{ident}", summary="Replace an audience export", responses=openapi.responses(OBJECT, 400, 409))
+async def put_export(request: Request, tenant: CurrentTenant, db: Db, ident: str, body: JsonBody) -> Response:
+    policy = _policy(request)
+    found = await db.writing(lambda conn: definitions.replace(conn, tenant, ident, body, policy, utcnow()))
+    return await _reply(request, db, found)
+
+
+@router.delete(PREFIX + "/{ident}", summary="Delete an audience export with its runs and files", status_code=204)
+async def delete_export(request: Request, tenant: CurrentTenant, db: Db, ident: str) -> Response:
+    def work(conn: Any) -> list[Record]:
+        definition = definitions.require(conn, tenant, ident)
+        _total, runs = store.page_executions(conn, tenant.id, definition["ref"], 0, 1_000_000)
+        definitions.delete(conn, tenant, ident)
+        return runs
+
+    runs = await db.writing(work)
+    files = FileStore(_settings(request).files_dir)
+    for run in runs:
+        shutil.rmtree(directory(files, run["ref"]), ignore_errors=True)
+    return no_content()
+
+
+@router.post(PREFIX + "/{ident}/start", summary="Turn the schedule on", responses=openapi.responses(OBJECT, 409))
+async def start_export(request: Request, tenant: CurrentTenant, db: Db, ident: str) -> Response:
+    found = await db.writing(lambda conn: definitions.start(conn, tenant, ident, utcnow()))
+    return await _reply(request, db, found)
+
+
+@router.post(PREFIX + "/{ident}/pause", summary="Turn the schedule off", responses=openapi.responses(OBJECT, 409))
+async def pause_export(request: Request, tenant: CurrentTenant, db: Db, ident: str) -> Response:
+    found = await db.writing(lambda conn: definitions.pause(conn, tenant, ident, utcnow()))
+    return await _reply(request, db, found)
+
+
+@router.post(PREFIX + "/{ident}/run", summary="Run now", status_code=202, responses=openapi.responses(OBJECT, 400))
+async def run_export(request: Request, tenant: CurrentTenant, db: Db, ident: str) -> Response:
+    raw = await request.body()
+    options: Any = {}
+    if raw.strip():
+        try:
+            options = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise ApiError("Unable to parse JSON string") from None
+    if not isinstance(options, dict) or set(options) - {"buildSegment"}:
+        raise ApiError("buildSegment: the body may only hold buildSegment")
+    build_segment = options.get("buildSegment", False)
+    if not isinstance(build_segment, bool):
+        raise ApiError("buildSegment: value must be a boolean")
+
+    def work(conn: Any) -> tuple[Record, Record]:
+        definition = definitions.require(conn, tenant, ident)
+        return definitions.run(conn, tenant, ident, build_segment, False, utcnow()), definition
+
+    execution, definition = await db.writing(work)
+    return JsonResponse(listing.execution(base_url(request), execution, definition, tenant), status_code=202)
+
+
+@router.get(PREFIX + "/{ident}/preview", summary="The first records as they would be written",
+            response_class=PlainTextResponse)  # fmt: skip
+async def preview_export(tenant: CurrentTenant, db: Db, ident: str, limit: int = 5) -> Response:
+    if not 1 <= limit <= 20:
+        raise InvalidParameter("limit", "must be between 1 and 20")
+
+    def work(conn: Any) -> tuple[Record, list[Record]]:
+        definition = definitions.require(conn, tenant, ident)
+        segment = segments.require(conn, tenant, definition["segmentRef"])
+        parsed = segments.check_definition(conn, tenant, segment["definition"])
+        query = builds.compiler(conn, tenant, utcnow()).members(parsed)
+        refs = list(conn.execute(query.order_by(query.selected_columns[0]).limit(limit)).scalars())
+        found = fetch(conn, tenant.id, refs, Shape.of(definition["output"]))
+        return definition, [found[ref] for ref in refs if ref in found]
+
+    definition, found = await db.reading_long(work)
+    shape = Shape.of(definition["output"])
+    if definition["format"] == "csv":
+        csv = definition["csv"]
+        lines = [csv_line(csv_cells(record, shape), csv["delimiter"], csv["quoteAll"]) for record in found]
+        if csv["header"]:
+            lines.insert(0, csv_line(csv_columns(shape), csv["delimiter"], csv["quoteAll"]))
+    else:
+        lines = [orjson.dumps(record) + b"\n" for record in found]
+    return PlainTextResponse(b"".join(lines).decode())
+
+
+@router.get(PREFIX + "/{ident}/executions", summary="Runs, newest first", responses=openapi.responses(OBJECT))
+async def list_executions(request: Request, tenant: CurrentTenant, db: Db, ident: str) -> Response:
+    page = parse_page(request, ())
+
+    def work(conn: Any) -> tuple[Record, int, list[Record]]:
+        definition = definitions.require(conn, tenant, ident)
+        return definition, *store.page_executions(conn, tenant.id, definition["ref"], page.offset, page.limit)
+
+    definition, total, found = await db.reading(work)
+    items = [listing.execution(base_url(request), f, definition, tenant) for f in found]
+    return ok(_envelope(request, page.offset, page.limit, total, items))
+
+
+def _execution(conn: Any, tenant: Tenant, ref: str, ident: str | None = None) -> tuple[Record, Record]:
+    found = store.get_execution(conn, tenant.id, ref.lower())
+    definition = definitions.require(conn, tenant, found["definitionRef"]) if found else None
+    if (
+        found is None
+        or definition is None
+        or (ident is not None and ident not in (definition["ref"], definition["friendlyId"]))
+    ):
+        raise NotFound(f"Execution {ref} for client key {tenant.client_key} was not found")
+    return found, definition
+
+
+@router.get(PREFIX + "/{ident}/executions/{execution_ref}", summary="A run", responses=openapi.responses(OBJECT, 404))
+async def get_execution(request: Request, tenant: CurrentTenant, db: Db, ident: str, execution_ref: str) -> Response:
+    found, definition = await db.reading(lambda conn: _execution(conn, tenant, execution_ref, ident))
+    return ok(listing.execution(base_url(request), found, definition, tenant))
+
+
+async def _listing(request: Request, db: Any, tenant: Tenant, found: Record, definition: Record) -> Response:
+    settings = _settings(request)
+    key = await db.reading(lambda conn: links.secret(conn, settings.secret_key))
+    now = utcnow()
+    return ok(listing.listing(key, base_url(request), found, definition, tenant, settings.export_url_ttl, now))
+
+
+@router.get(PREFIX + "/{ident}/executions/{execution_ref}/files", summary="A run's files (signed links)",
+            responses=openapi.responses(OBJECT, 404, 410))  # fmt: skip
+async def execution_files(request: Request, tenant: CurrentTenant, db: Db, ident: str, execution_ref: str) -> Response:
+    found, definition = await db.reading(lambda conn: _execution(conn, tenant, execution_ref, ident))
+    return await _listing(request, db, tenant, found, definition)
+
+
+# --- Sitecore's read API --------------------------------------------------------------------------------
+
+
+@router.get("/v2/audienceExports/definitions/{ident}/latestExport", summary="Files of the newest successful run",
+            responses=openapi.responses(OBJECT, 404, 410))  # fmt: skip
+async def latest_export(request: Request, tenant: CurrentTenant, db: Db, ident: str) -> Response:
+    def work(conn: Any) -> tuple[Record, Record]:
+        definition = definitions.require(conn, tenant, ident)
+        found = store.latest_success(conn, definition["ref"])
+        if found is None:
+            raise NotFound(f"Audience export {ident} has no successful run")
+        return found, definition
+
+    found, definition = await db.reading(work)
+    return await _listing(request, db, tenant, found, definition)
+
+
+@router.get("/v2/audienceExports/definitions/{ident}/reports", summary="Reports of finished runs",
+            responses=openapi.responses(OBJECT, 404))  # fmt: skip
+async def reports(tenant: CurrentTenant, db: Db, ident: str) -> Response:
+    def work(conn: Any) -> list[dict[str, Any]]:
+        definition = definitions.require(conn, tenant, ident)
+        live = segments.require(conn, tenant, definition["segmentRef"])["status"] == "live"
+        _total, found = store.page_executions(conn, tenant.id, definition["ref"], 0, 100, finished=True)
+        return [listing.report(f, definition, tenant, live) for f in found]
+
+    return JsonResponse(await db.reading(work))
+
+
+@router.get("/v2/audienceExports/executions/{execution_ref}/export", summary="Files of a run",
+            responses=openapi.responses(OBJECT, 404, 410))  # fmt: skip
+async def execution_export(request: Request, tenant: CurrentTenant, db: Db, execution_ref: str) -> Response:
+    found, definition = await db.reading(lambda conn: _execution(conn, tenant, execution_ref))
+    return await _listing(request, db, tenant, found, definition)
+
+
+@router.post("/oauth/token", summary="A bearer token for the audience export read API")
+async def token(request: Request, db: Db) -> Response:
+    # RFC 6749 sends a urlencoded form; the standard library parses it without python-multipart
+    form = {key: values[-1] for key, values in parse_qs((await request.body()).decode("latin-1")).items()}
+    if form.get("grant_type") != "client_credentials":
+        return JsonResponse({"error": "unsupported_grant_type"}, status_code=400)
+    client_id, secret = form.get("client_id"), form.get("client_secret")
+    if not isinstance(client_id, str) or not isinstance(secret, str):
+        return JsonResponse({"error": "invalid_client"}, status_code=401)
+    settings = _settings(request)
+
+    def work(conn: Any) -> dict[str, Any] | None:
+        return oauth.issue(conn, links.secret(conn, settings.secret_key), client_id, secret, utcnow())
+
+    issued = await db.reading(work)
+    if issued is None:
+        return JsonResponse({"error": "invalid_client"}, status_code=401)
+    return JsonResponse(issued, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/files/exports/{execution_ref}/{name}", include_in_schema=False)
+async def download(
+    request: Request, db: Db, execution_ref: str, name: str, expires: str = "", sig: str = ""
+) -> Response:
+    settings = _settings(request)
+    key = await db.reading(lambda conn: links.secret(conn, settings.secret_key))
+    listing.check_file_link(key, execution_ref, name, expires, sig, utcnow())
+    path = directory(FileStore(settings.files_dir), execution_ref) / name
+    if "/" in name or name.startswith(".") or not path.is_file():
+        raise ApiError("The file has expired.", status=410)
+    return FileResponse(path, media_type="application/octet-stream", filename=name)

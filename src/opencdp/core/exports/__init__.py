@@ -1,0 +1,1 @@
+"""Audience exports: definitions, runs that write gzipped files, listings, webhooks."""

@@ -1,0 +1,133 @@
+"""What the outside sees of export runs: executions, the Sitecore-shaped file listings and reports (§4.5),
+and the signed, expiring download links of the files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from opencdp.core.errors import ApiError, NotFound
+from opencdp.core.tenants import Tenant
+from opencdp.core.values import format_timestamp
+from opencdp.store.rows import Record
+
+
+def _stamp(value: datetime | None) -> str | None:
+    return format_timestamp(value) if value else None
+
+
+def file_signature(key: bytes, execution_ref: str, name: str, expires: int) -> str:
+    return hmac.new(key, f"exports\n{execution_ref}\n{name}\n{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def file_url(key: bytes, base: str, execution_ref: str, name: str, expires: int) -> str:
+    sig = file_signature(key, execution_ref, name, expires)
+    return f"{base}/files/exports/{execution_ref}/{quote(name)}?expires={expires}&sig={sig}"
+
+
+def check_file_link(key: bytes, execution_ref: str, name: str, expires: str, sig: str, now: datetime) -> None:
+    """403 for a link that was altered or has expired."""
+    try:
+        moment = int(expires)
+    except ValueError:
+        raise ApiError("Signature does not match", status=403) from None
+    if not hmac.compare_digest(file_signature(key, execution_ref, name, moment), sig):
+        raise ApiError("Signature does not match", status=403)
+    if datetime.fromtimestamp(moment, UTC) < now:
+        raise ApiError("Request has expired", status=403)
+
+
+def execution(base: str, found: Record, definition: Record, tenant: Tenant) -> dict[str, Any]:
+    return {
+        "executionRef": found["ref"],
+        "href": f"{base}/opencdp/v1/exports/{definition['ref']}/executions/{found['ref']}",
+        "definitionRef": definition["ref"],
+        "friendlyId": definition["friendlyId"],
+        "clientKey": tenant.client_key,
+        "executionType": found["executionType"],
+        "definitionType": found["definitionType"],
+        "status": found["status"],
+        "segmentRef": found["segmentRef"],
+        "segmentBuildRef": found.get("segmentBuildRef"),
+        "datasetDate": found.get("datasetDate"),
+        "progress": {"written": found["written"], "total": found["total"]},
+        "total": found["total"],
+        "successes": found["successes"],
+        "failures": found["failures"],
+        "successAdd": found["successAdd"],
+        "successRemove": found["successRemove"],
+        "errors": found["errors"],
+        "errorLogs": found["errorLogs"],
+        "webhook": found.get("webhook"),
+        "createdAt": _stamp(found["createdAt"]),
+        "startTime": _stamp(found.get("startTime")),
+        "endTime": _stamp(found.get("endTime")),
+    }
+
+
+def files_of(found: Record) -> list[dict[str, Any]]:
+    """A successful run's files (404 otherwise), add files first; 410 once retention removed them."""
+    if found["status"] != "success":
+        raise NotFound(f"Execution {found['ref']} has no files: it is {found['status']}")
+    if not found["files"]:
+        raise ApiError("The files of this export have expired.", status=410)
+    order = {"add": 0, None: 0, "remove": 1}
+    return sorted(found["files"], key=lambda f: (order[f.get("deltaAction")], f["name"]))
+
+
+def listing(
+    key: bytes, base: str, found: Record, definition: Record, tenant: Tenant, ttl: int, now: datetime
+) -> dict[str, Any]:
+    expiry = (now + timedelta(seconds=ttl)).replace(microsecond=0)
+    expires = int(expiry.timestamp())
+    exports = []
+    for file in files_of(found):
+        shown = {
+            "url": file_url(key, base, found["ref"], file["name"], expires),
+            "sizeKB": math.ceil(file["size"] / 1024),
+        }
+        if file.get("deltaAction"):
+            shown["deltaAction"] = file["deltaAction"]
+        exports.append(shown)
+    return {
+        "executionRef": found["ref"],
+        "definitionRef": definition["ref"],
+        "friendlyId": definition["friendlyId"],
+        "clientKey": tenant.client_key,
+        "expireAt": format_timestamp(expiry),
+        "numberOfFiles": len(exports),
+        "totalSizeKB": sum(e["sizeKB"] for e in exports),
+        "exports": exports,
+    }
+
+
+def report(found: Record, definition: Record, tenant: Tenant, segment_live: bool) -> dict[str, Any]:
+    return {
+        "clientKey": tenant.client_key,
+        "executionRef": found["ref"],
+        "definitionRef": definition["ref"],
+        "friendlyId": definition["friendlyId"],
+        "executionType": found["executionType"],
+        "definitionType": found["definitionType"],
+        "status": found["status"].upper(),
+        "segmentExecutionType": "LIVE" if segment_live else "ON_DEMAND",
+        "total": found["total"],
+        "successes": found["successes"],
+        "failures": found["failures"],
+        "successAdd": found["successAdd"],
+        "successRemove": found["successRemove"],
+        "filterMatchedGuests": found["total"],
+        "filterNotMatchedGuests": 0,
+        "filterFailures": 0,
+        "programmableErrors": found["errors"],
+        "filterErrors": [],
+        "errorLogs": found["errorLogs"],
+        "datasetDate": found.get("datasetDate"),
+        "startTime": _stamp(found.get("startTime")),
+        "endTime": _stamp(found.get("endTime")),
+    }

@@ -1,0 +1,211 @@
+"""Export files (segments-exports.md §4.3): gzipped CSV or NDJSON, or Parquet with its gzip codec, split
+every `maxRecordsPerFile` records. Records stream through; nothing holds more than one Parquet row group.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+import orjson
+
+from opencdp.core.exports.records import Shape, csv_cells, csv_columns, csv_line
+from opencdp.core.values import parse_timestamp
+
+PARQUET_ROW_GROUP = 10_000
+TIMESTAMPS = ("dateOfBirth", "firstSeen", "lastSeen", "createdAt", "modifiedAt", "orderedAt")
+MONEY = ("price", "originalPrice")
+LISTS = ("emails", "phoneNumbers", "street")
+
+try:  # Parquet is optional: a server without pyarrow refuses the format (400) instead of failing runs
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+except ImportError:  # pragma: no cover - the test environment installs pyarrow
+    pa = None
+    pq = None
+
+
+def parquet_available() -> bool:
+    return pa is not None
+
+
+@dataclass(frozen=True)
+class Options:
+    format: str
+    delimiter: str = ","
+    header: bool = True
+    quote_all: bool = False
+
+
+class RecordFile(Protocol):
+    def write(self, record: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _NdjsonFile:
+    def __init__(self, path: Path) -> None:
+        self.out: BinaryIO = gzip.open(path, "wb", compresslevel=6)  # noqa: SIM115 - closed by close()
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.out.write(orjson.dumps(record) + b"\n")
+
+    def close(self) -> None:
+        self.out.close()
+
+
+class _CsvFile:
+    def __init__(self, path: Path, shape: Shape, options: Options) -> None:
+        self.out: BinaryIO = gzip.open(path, "wb", compresslevel=6)  # noqa: SIM115 - closed by close()
+        self.shape, self.options = shape, options
+        if options.header:
+            self.out.write(csv_line(csv_columns(shape), options.delimiter, options.quote_all))
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.out.write(csv_line(csv_cells(record, self.shape), self.options.delimiter, self.options.quote_all))
+
+    def close(self) -> None:
+        self.out.close()
+
+
+class _ParquetFile:
+    def __init__(self, path: Path, shape: Shape, key_types: Mapping[str, str]) -> None:
+        self.schema = parquet_schema(shape, key_types)
+        self.writer = pq.ParquetWriter(path, self.schema, compression="gzip")
+        self.rows: list[dict[str, Any]] = []
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.rows.append(_typed(record))
+        if len(self.rows) >= PARQUET_ROW_GROUP:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.rows:
+            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
+            self.rows = []
+
+    def close(self) -> None:
+        self._flush()
+        self.writer.close()
+
+
+def _typed(record: dict[str, Any]) -> dict[str, Any]:
+    """An NDJSON record as Parquet columns want it: real timestamps, order and item `ext` as JSON text."""
+    shown = _timestamps(record)
+    if "orders" in record:
+        shown["orders"] = [
+            {
+                **_timestamps(order, json_ext=True),
+                "items": [_timestamps(item, json_ext=True) for item in order["items"]],
+            }
+            for order in record["orders"]
+        ]
+    return shown
+
+
+def _timestamps(values: dict[str, Any], *, json_ext: bool = False) -> dict[str, Any]:
+    shown = {key: parse_timestamp(v) if key in TIMESTAMPS and isinstance(v, str) else v for key, v in values.items()}
+    if json_ext and "ext" in shown:
+        shown["ext"] = orjson.dumps(shown["ext"]).decode()
+    return shown
+
+
+def _field_type(name: str) -> Any:
+    if name in TIMESTAMPS:
+        return pa.timestamp("ms", tz="UTC")
+    if name in MONEY:
+        return pa.float64()
+    if name == "quantity":
+        return pa.int64()
+    if name in LISTS:
+        return pa.list_(pa.string())
+    return pa.string()
+
+
+def parquet_schema(shape: Shape, key_types: Mapping[str, str]) -> Any:
+    value_types = {"string": pa.string(), "number": pa.float64(), "boolean": pa.bool_()}
+    fields = [pa.field("ref", pa.string())]
+    fields += [pa.field(name, _field_type(name)) for name in shape.guest]
+    if shape.identifiers:
+        fields.append(pa.field("identifiers", pa.struct([(p, pa.list_(pa.string())) for p in shape.identifiers])))
+    if shape.extensions:
+        groups: dict[str, list[Any]] = {}
+        for group, key in shape.extensions:
+            groups.setdefault(group, []).append((key, value_types.get(key_types.get(key, "string"), pa.string())))
+        fields.append(pa.field("extensions", pa.struct([(g, pa.struct(keys)) for g, keys in groups.items()])))
+    if shape.orders is not None:
+        ext = [("ext", pa.string())] if shape.orders["extensions"] else []
+        item = pa.struct([(name, _field_type(name)) for name in shape.orders["itemFields"]] + ext)
+        order = pa.struct(
+            [(name, _field_type(name)) for name in shape.orders["fields"]] + ext + [("items", pa.list_(item))]
+        )
+        fields.append(pa.field("orders", pa.list_(order)))
+    return pa.schema(fields)
+
+
+@dataclass
+class WrittenFile:
+    name: str
+    size: int
+    records: int
+    delta_action: str | None
+
+
+class FileSeries:
+    """The files of one part of a run (everything, or the add or remove side of a delta)."""
+
+    def __init__(
+        self,
+        directory: Path,
+        stem: str,
+        shape: Shape,
+        options: Options,
+        max_records: int,
+        key_types: Mapping[str, str],
+        delta_action: str | None = None,
+    ) -> None:
+        self.directory, self.stem, self.shape, self.options = directory, stem, shape, options
+        self.max_records, self.key_types, self.delta_action = max_records, key_types, delta_action
+        self.files: list[WrittenFile] = []
+        self.current: RecordFile | None = None
+        self.count = 0
+
+    def _open(self) -> None:
+        n = len(self.files) + 1
+        part = f"-{self.delta_action}" if self.delta_action else ""
+        suffix = ".parquet" if self.options.format == "parquet" else f".{self.options.format}.gz"
+        name = f"{self.stem}{part}-{n}{suffix}"
+        path = self.directory / name
+        if self.options.format == "parquet":
+            self.current = _ParquetFile(path, self.shape, self.key_types)
+        elif self.options.format == "csv":
+            self.current = _CsvFile(path, self.shape, self.options)
+        else:
+            self.current = _NdjsonFile(path)
+        self.files.append(WrittenFile(name, 0, 0, self.delta_action))
+        self.count = 0
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.current is None or self.count >= self.max_records:
+            self._close_current()
+            self._open()
+        assert self.current is not None
+        self.current.write(record)
+        self.count += 1
+        self.files[-1].records += 1
+
+    def _close_current(self) -> None:
+        if self.current is not None:
+            self.current.close()
+            self.files[-1].size = (self.directory / self.files[-1].name).stat().st_size
+            self.current = None
+
+    def close(self) -> list[WrittenFile]:
+        """Finish the last file; a series always leaves at least one (maybe empty) file behind."""
+        if not self.files:
+            self._open()
+        self._close_current()
+        return self.files

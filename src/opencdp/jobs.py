@@ -1,0 +1,70 @@
+"""Background work, one pass at a time: scheduled builds and runs, batch imports, segment builds,
+audience exports, webhooks and retention. The embedded server runs passes itself; `opencdp worker`
+runs them on other machines, any number of them against one PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from opencdp.config import Settings
+from opencdp.core.batch.processor import Limits, Processor
+from opencdp.core.exports import definitions as export_definitions
+from opencdp.core.exports.runs import Exporter, purge
+from opencdp.core.exports.webhooks import Webhooks
+from opencdp.core.segments.builds import Builder, queue_scheduled
+from opencdp.core.stream import sessions
+from opencdp.core.values import utcnow
+from opencdp.store.database import Database
+from opencdp.store.files import FileStore
+
+
+def processor_for(settings: Settings, db: Database) -> Processor:
+    limits = Limits(
+        settings.batch_max_uncompressed_size,
+        settings.batch_max_line_size,
+        settings.batch_lease_seconds,
+        settings.batch_retention_days,
+    )
+    return Processor(db, FileStore(settings.files_dir), limits)
+
+
+@dataclass
+class Done:
+    scheduled: int = 0
+    batches: int = 0
+    builds: int = 0
+    exports: int = 0
+    webhooks: int = 0
+
+    @property
+    def anything(self) -> bool:
+        return any((self.batches, self.builds, self.exports, self.webhooks))
+
+
+class Jobs:
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings, self.db = settings, db
+        self.files = FileStore(settings.files_dir)
+        self.processor = processor_for(settings, db)
+        self.builder = Builder(db)
+        self.exporter = Exporter(db, self.files)
+        base = settings.public_url or f"http://{settings.host}:{settings.port}"
+        self.webhooks = Webhooks(db, base)
+
+    def run_pass(self) -> Done:
+        now = utcnow()
+        done = Done()
+        with self.db.write() as conn:
+            done.scheduled = queue_scheduled(conn, now) + export_definitions.queue_scheduled(conn, now)
+            purge(conn, self.files, now - timedelta(days=self.settings.export_retention_days))
+        done.batches = self.processor.run_available()
+        done.builds = self.builder.run_available()
+        done.exports = self.exporter.run_available()
+        done.webhooks = self.webhooks.deliver_due()
+        return done
+
+    def sweep_sessions(self) -> int:
+        with self.db.write() as conn:
+            return sessions.sweep(conn, utcnow())

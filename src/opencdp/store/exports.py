@@ -1,0 +1,248 @@
+"""Audience export definitions, executions, delta baselines, and the reads an export run streams through."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Select, and_, cast, delete, exists, func, insert, literal, or_, select, true, update
+from sqlalchemy.dialects.postgresql import JSONB
+
+from opencdp.store.rows import Record, records, to_columns, to_record
+from opencdp.store.tables import (
+    audience_exports,
+    export_executions,
+    export_members,
+    extensions,
+    guests,
+    order_items,
+    order_people,
+    orders,
+    segment_builds,
+    segment_members,
+)
+
+ACTIVE = ("pending", "running")
+MAX_ITEMS = 100
+
+
+def find_definition(conn: Connection, tenant_id: int, ident: str) -> Record | None:
+    table = audience_exports
+    stmt = select(table).where(
+        table.c.tenant_id == tenant_id, or_(table.c.ref == ident.lower(), table.c.friendly_id == ident)
+    )
+    found = records(conn, stmt.limit(1))
+    return found[0] if found else None
+
+
+def page_definitions(conn: Connection, tenant_id: int, offset: int, limit: int) -> tuple[int, list[Record]]:
+    stmt = select(audience_exports).where(audience_exports.c.tenant_id == tenant_id)
+    total = conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    order = (audience_exports.c.created_at.desc(), audience_exports.c.ref)
+    return total, records(conn, stmt.order_by(*order).offset(offset).limit(limit))
+
+
+def due_definitions(conn: Connection, now: datetime) -> list[Record]:
+    table = audience_exports
+    stmt = select(table).where(table.c.status == "scheduled", table.c.next_run_at <= now).limit(100)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return records(conn, stmt)
+
+
+def set_next_run(conn: Connection, ref: str, at: datetime | None) -> None:
+    conn.execute(update(audience_exports).where(audience_exports.c.ref == ref).values(next_run_at=at))
+
+
+def set_baseline(conn: Connection, definition_ref: str, execution_ref: str) -> None:
+    conn.execute(
+        update(audience_exports).where(audience_exports.c.ref == definition_ref).values(baseline_ref=execution_ref)
+    )
+
+
+def known_providers(conn: Connection, tenant_id: int, providers: Sequence[str]) -> set[str]:
+    """The providers some guest of the tenant holds an identifier of."""
+    known = set()
+    for provider in dict.fromkeys(providers):
+        if conn.dialect.name == "postgresql":
+            held = guests.c.identifiers.op("@>")(cast(literal([{"provider": provider}], JSONB), JSONB))
+            stmt = select(exists().where(guests.c.tenant_id == tenant_id, held))
+        else:
+            each = func.json_each(guests.c.identifiers).table_valued("value").alias()
+            matched = func.json_extract(each.c.value, "$.provider") == provider
+            rows = select(1).select_from(guests.join(each, true())).where(guests.c.tenant_id == tenant_id, matched)
+            stmt = select(exists(rows))
+        if conn.execute(stmt).scalar():
+            known.add(provider)
+    return known
+
+
+# --- executions ---------------------------------------------------------------------------------------
+
+
+def get_execution(conn: Connection, tenant_id: int, ref: str) -> Record | None:
+    stmt = select(export_executions).where(export_executions.c.tenant_id == tenant_id, export_executions.c.ref == ref)
+    row = conn.execute(stmt).mappings().first()
+    return to_record(row) if row else None
+
+
+def update_execution(conn: Connection, ref: str, values: dict[str, Any]) -> None:
+    conn.execute(update(export_executions).where(export_executions.c.ref == ref).values(to_columns(values)))
+
+
+def active_execution(conn: Connection, definition_ref: str) -> Record | None:
+    table = export_executions
+    stmt = select(table).where(table.c.definition_ref == definition_ref, table.c.status.in_(ACTIVE))
+    found = records(conn, stmt.order_by(table.c.created_at).limit(1))
+    return found[0] if found else None
+
+
+def page_executions(
+    conn: Connection, tenant_id: int, definition_ref: str, offset: int, limit: int, finished: bool = False
+) -> tuple[int, list[Record]]:
+    table = export_executions
+    stmt = select(table).where(table.c.tenant_id == tenant_id, table.c.definition_ref == definition_ref)
+    if finished:
+        stmt = stmt.where(table.c.status.in_(("success", "failed")))
+    total = conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    order = (table.c.created_at.desc(), table.c.ref)
+    return total, records(conn, stmt.order_by(*order).offset(offset).limit(limit))
+
+
+def latest_executions(conn: Connection, definition_refs: Sequence[str]) -> dict[str, Record]:
+    if not definition_refs:
+        return {}
+    table = export_executions
+    stmt = select(table).where(table.c.definition_ref.in_(list(definition_refs))).order_by(table.c.created_at)
+    return {execution["definitionRef"]: execution for execution in records(conn, stmt)}
+
+
+def latest_success(conn: Connection, definition_ref: str) -> Record | None:
+    table = export_executions
+    stmt = select(table).where(table.c.definition_ref == definition_ref, table.c.status == "success")
+    found = records(conn, stmt.order_by(table.c.end_time.desc()).limit(1))
+    return found[0] if found else None
+
+
+def claim_execution(conn: Connection, worker: str, now: datetime, lease_until: datetime) -> Record | None:
+    """The oldest runnable execution: pending with its segment build (if any) finished, or abandoned mid-run."""
+    table = export_executions
+    build_done = or_(
+        table.c.segment_build_ref.is_(None),
+        exists().where(
+            segment_builds.c.ref == table.c.segment_build_ref, segment_builds.c.status.in_(("success", "failed"))
+        ),
+    )
+    ready = or_(
+        and_(table.c.status == "pending", build_done), and_(table.c.status == "running", table.c.claim_expires < now)
+    )
+    stmt = select(table).where(ready).order_by(table.c.created_at).limit(1)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=table, skip_locked=True)
+    found = records(conn, stmt)
+    if not found:
+        return None
+    changes = {"status": "running", "claimedBy": worker, "claimExpires": lease_until}
+    update_execution(conn, found[0]["ref"], changes)
+    return {**found[0], **changes}
+
+
+def expired_executions(conn: Connection, before: datetime) -> list[Record]:
+    table = export_executions
+    stmt = select(table.c.ref, table.c.tenant_id, table.c.files).where(table.c.end_time < before)
+    return [found for found in records(conn, stmt) if found["files"]]
+
+
+def due_webhooks(conn: Connection, now: datetime) -> list[Record]:
+    table = export_executions
+    stmt = select(table).where(table.c.webhook_due <= now).order_by(table.c.webhook_due).limit(20)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return records(conn, stmt)
+
+
+# --- members ------------------------------------------------------------------------------------------
+
+
+def build_members(build_id: int) -> Select[Any]:
+    return select(segment_members.c.guest_ref.label("ref")).where(segment_members.c.build_id == build_id)
+
+
+def baseline_members(execution_ref: str | None) -> Select[Any]:
+    return select(export_members.c.guest_ref.label("ref")).where(export_members.c.execution_ref == execution_ref)
+
+
+def minus(left: Select[Any], right: Select[Any]) -> Select[Any]:
+    """Refs of `left` that `right` lacks."""
+    wanted = left.subquery()
+    other = right.subquery()
+    return select(wanted.c.ref).where(~exists().where(other.c.ref == wanted.c.ref))
+
+
+def count(conn: Connection, refs: Select[Any]) -> int:
+    return conn.execute(select(func.count()).select_from(refs.subquery())).scalar_one()
+
+
+def chunk(conn: Connection, refs: Select[Any], after: str, size: int) -> list[str]:
+    """The next refs in ref order: keyset paging, so a long export never re-reads what it wrote."""
+    found = refs.subquery()
+    stmt = select(found.c.ref).where(found.c.ref > after).order_by(found.c.ref).limit(size)
+    return list(conn.execute(stmt).scalars())
+
+
+def save_baseline(conn: Connection, execution_ref: str, build_id: int) -> None:
+    rows = select(literal(execution_ref), segment_members.c.guest_ref).where(segment_members.c.build_id == build_id)
+    conn.execute(insert(export_members).from_select(["execution_ref", "guest_ref"], rows))
+
+
+def drop_baseline(conn: Connection, execution_ref: str) -> None:
+    conn.execute(delete(export_members).where(export_members.c.execution_ref == execution_ref))
+
+
+# --- what a record shows ------------------------------------------------------------------------------
+
+
+def guests_by_ref(conn: Connection, tenant_id: int, refs: Sequence[str]) -> dict[str, Record]:
+    stmt = select(guests).where(guests.c.tenant_id == tenant_id, guests.c.ref.in_(list(refs)))
+    return {guest["ref"]: guest for guest in records(conn, stmt)}
+
+
+def extension_data(conn: Connection, tenant_id: int, owner_refs: Sequence[str]) -> dict[tuple[str, str], Any]:
+    if not owner_refs:
+        return {}
+    stmt = select(extensions.c.owner_ref, extensions.c.name, extensions.c.data).where(
+        extensions.c.tenant_id == tenant_id, extensions.c.owner_ref.in_(list(owner_refs))
+    )
+    return {(row.owner_ref, row.name): row.data for row in conn.execute(stmt)}
+
+
+def recent_orders(conn: Connection, tenant_id: int, guest_refs: Sequence[str], limit: int) -> list[Record]:
+    """Each guest's last `limit` orders as contact, newest first, tagged with `guestRef`."""
+    rank = func.row_number().over(
+        partition_by=order_people.c.guest_ref, order_by=(orders.c.ordered_at.desc(), orders.c.ref)
+    )
+    ranked = (
+        select(orders, order_people.c.guest_ref.label("guest_ref"), rank.label("position"))
+        .join(order_people, order_people.c.order_ref == orders.c.ref)
+        .where(
+            order_people.c.tenant_id == tenant_id,
+            order_people.c.role == "contact",
+            order_people.c.guest_ref.in_(list(guest_refs)),
+        )
+        .subquery()
+    )
+    stmt = select(ranked).where(ranked.c.position <= limit).order_by(ranked.c.guest_ref, ranked.c.position)
+    return records(conn, stmt)
+
+
+def items_of(conn: Connection, order_refs: Sequence[str]) -> list[Record]:
+    """Up to 100 items of each order, in the order they were added."""
+    if not order_refs:
+        return []
+    rank = func.row_number().over(
+        partition_by=order_items.c.order_ref, order_by=(order_items.c.created_at, order_items.c.ref)
+    )
+    ranked = select(order_items, rank.label("position")).where(order_items.c.order_ref.in_(list(order_refs))).subquery()
+    stmt = select(ranked).where(ranked.c.position <= MAX_ITEMS).order_by(ranked.c.order_ref, ranked.c.position)
+    return records(conn, stmt)
