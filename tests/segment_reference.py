@@ -15,6 +15,7 @@ from typing import Any
 
 from opencdp.core.segments.catalogue import NEGATIVE, Attribute, Type
 from opencdp.core.segments.definition import Definition, Entity, Group, Node, Not, Rule, resolve
+from opencdp.core.stream.sessions import empty_cart
 from opencdp.core.values import format_timestamp
 from opencdp.store.rows import insert_row
 from opencdp.store.segment_sql import years_before
@@ -31,6 +32,8 @@ from opencdp.store.tables import (
 )
 
 AS_OF = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+# Open sessions of this data set must not be closed by the sweeps other tests run on the shared database.
+NEVER_IDLE = datetime(2100, 1, 1, tzinfo=UTC)
 WORDS = ("Ann", "ann", "ÄNNE", "Bob", "o'Brien", "50%_off", "Zoë", "")
 COUNTRIES = ("IE", "GB", "DE", None)
 CURRENCIES = ("EUR", "EUR", "GBP")
@@ -141,10 +144,10 @@ def _session(rng: random.Random, data: Data, tenant_id: int, guest_ref: str) -> 
     session = {
         "ref": ref, "tenantId": tenant_id, "guestRef": guest_ref, "browserRef": None,
         "channel": rng.choice(["WEB", "MOBILE_APP"]), "pointOfSale": "shop.ie",
-        "status": "OPEN" if cart_type is None else "CLOSED", "startedAt": start, "lastEventAt": start,
+        "status": "OPEN" if cart_type is None else "CLOSED", "startedAt": start, "lastEventAt": start if cart_type else NEVER_IDLE,
         "closedAt": None if cart_type is None else start, "closeReason": None if cart_type is None else "TIMEOUT",
         "cartType": cart_type, "abandonedRevenue": Decimal("80") if cart_type == "ABANDONED" else None,
-        "abandonedCurrency": "EUR" if cart_type == "ABANDONED" else None, "eventCount": 0, "cart": {},
+        "abandonedCurrency": "EUR" if cart_type == "ABANDONED" else None, "eventCount": 0, "cart": empty_cart(),
     }  # fmt: skip
     data.sessions.append(session)
     for _ in range(rng.choice([0, 1, 3])):

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from opencdp.cli.batch import batch_app
+from opencdp.cli.segments import export_app, segment_app
 from opencdp.config import Settings
 from opencdp.core import bootstrap, tenants
 from opencdp.core.batch import links
@@ -26,6 +27,8 @@ tenant_app = typer.Typer(help="Tenants and their API tokens.", no_args_is_help=T
 app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(batch_app, name="batch")
+app.add_typer(segment_app, name="segment")
+app.add_typer(export_app, name="export")
 demo_app = typer.Typer(help="Generate realistic demo data.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo-data")
 console = Console()

@@ -1,0 +1,97 @@
+"""`opencdp segment ...` and `opencdp export ...` against a real `opencdp serve` that builds and exports
+in the background itself, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import gzip
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from opencdp.cli.main import app
+from opencdp.core.tenants import create_tenant
+from opencdp.store.database import Database
+from opencdp.testing import running_server
+
+
+@pytest.fixture(scope="module")
+def server(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    with database.write() as conn:
+        credentials = create_tenant(conn, f"cli-{uuid.uuid4().hex[:8]}")
+    key, token = credentials.tenant.client_key, credentials.api_token
+    env = {"OPENCDP_DATABASE_URL": database.url, "OPENCDP_BATCH_POLL_SECONDS": "0.2"}
+    with running_server(env, tmp_path_factory.mktemp("cli-server")) as base:
+        with httpx.Client(base_url=base, auth=(key, token)) as client:
+            for n, country in enumerate(["IE", "IE", "DE"]):
+                body = {"guestType": "customer", "firstName": f"G{n}", "country": country, "emails": [f"g{n}@x.ie"]}
+                assert client.post("/v2.1/guests", json=body).status_code == 201
+        yield {"OPENCDP_URL": base, "OPENCDP_CLIENT_KEY": key, "OPENCDP_API_TOKEN": token}
+
+
+def cli(server: dict[str, Any], *args: str) -> Any:
+    return CliRunner().invoke(app, list(args), env=server)
+
+
+def test_segment_commands(server, tmp_path):
+    definition = tmp_path / "irish.json"
+    definition.write_text('{"match": {"attr": "guest.country", "op": "equals", "value": "IE"}}')
+    created = cli(server, "segment", "create", "--file", str(definition), "--name", "Irish")
+    assert created.exit_code == 0, created.output
+    ref = created.output.strip()
+    assert cli(server, "segment", "validate", str(definition)).output.strip() == "valid"
+    assert "2 of" in cli(server, "segment", "preview", str(definition)).output
+    built = cli(server, "segment", "build", ref, "--wait")
+    assert built.exit_code == 0 and "size 2  added 2  removed 0" in built.output, built.output
+    out = tmp_path / "members.csv"
+    assert cli(server, "segment", "members", ref, "--format", "csv", "-o", str(out)).exit_code == 0
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("ref,guestType") and len(lines) == 3
+    as_json = cli(server, "segment", "members", ref)
+    assert {orjson.loads(line)["firstName"] for line in as_json.output.splitlines()} == {"G0", "G1"}
+    assert "Irish" in cli(server, "segment", "list").output
+    assert cli(server, "segment", "start", ref).output.strip().endswith("live")
+    assert cli(server, "segment", "pause", ref).output.strip().endswith("paused")
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"match": {"attr": "guest.shoeSize", "op": "isEmpty"}}')
+    refused = cli(server, "segment", "validate", str(bad))
+    assert refused.exit_code == 2 and "unknown attribute 'guest.shoeSize'" in refused.output
+    assert cli(server, "segment", "build", str(uuid.uuid4())).exit_code == 3
+    wrong = cli({**server, "OPENCDP_API_TOKEN": "nope"}, "segment", "list")
+    assert wrong.exit_code == 3
+
+
+def test_export_commands(server, tmp_path):
+    definition = tmp_path / "irish.json"
+    definition.write_text(
+        '{"name": "Irish export", "definition": {"match": {"attr": "guest.country", "op": "equals", "value": "IE"}}}'
+    )
+    ref = cli(server, "segment", "create", "--file", str(definition)).output.strip()
+    body = {
+        "name": "Irish",
+        "friendlyId": "irish_cli",
+        "segmentRef": ref,
+        "format": "ndjson",
+        "output": {"guest": ["firstName"]},
+    }
+    with httpx.Client(
+        base_url=server["OPENCDP_URL"], auth=(server["OPENCDP_CLIENT_KEY"], server["OPENCDP_API_TOKEN"])
+    ) as client:
+        assert client.post("/opencdp/v1/exports", json=body).status_code == 201
+    ran = cli(server, "export", "run", "irish_cli", "--build-segment", "--wait")
+    assert ran.exit_code == 0 and "success" in ran.output and "total 2" in ran.output, ran.output
+    listing = cli(server, "export", "files", "--latest", "irish_cli", "--download", str(tmp_path / "files"))
+    assert listing.exit_code == 0, listing.output
+    (downloaded,) = list((tmp_path / "files").iterdir())
+    assert downloaded.name.startswith("irish_cli-") and downloaded.name.endswith("-1.ndjson.gz")
+    records = [orjson.loads(line) for line in gzip.decompress(downloaded.read_bytes()).splitlines()]
+    assert sorted(r["firstName"] for r in records) == ["G0", "G1"]
+    as_json = cli(server, "export", "files", "--latest", "irish_cli", "--json")
+    assert orjson.loads(as_json.output)["numberOfFiles"] == 1
+    assert cli(server, "export", "run", "nope_nope", "--wait").exit_code == 3
