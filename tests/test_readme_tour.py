@@ -17,7 +17,7 @@ from conftest import POSTGRES_ADMIN_URL, _admin
 from opencdp.testing import running_server
 
 ROOT = Path(__file__).parent.parent
-DOCS_WITH_EXAMPLES = ("rest-api.md", "stream-api.md", "batch-api.md")
+DOCS_WITH_EXAMPLES = ("rest-api.md", "stream-api.md", "batch-api.md", "segments-exports.md")
 
 
 def bash_blocks(text: str) -> str:

@@ -171,7 +171,13 @@ class Compiler:
 
     def comparison(self, attr: Attribute, op: str, value: Any) -> Predicate:
         kind = attr.type
-        if kind in (Type.STRING, Type.STRING_LIST, Type.ENUM):
+        if kind is Type.ENUM:
+            # stored enum values are canonical, so they compare exactly (and an index can serve them)
+            canonical = {choice.lower(): choice for choice in attr.values}
+            if op == "equals":
+                return lambda v: v == bindparam(None, canonical[value], String())
+            return lambda v: v.in_([canonical[one] for one in value])
+        if kind in (Type.STRING, Type.STRING_LIST):
             exact = attr.field == "ref" and attr.group is None
             return self._text(op, value, exact)
         if kind is Type.BOOLEAN:
