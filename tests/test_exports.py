@@ -358,3 +358,32 @@ def test_tenants_and_credentials(client, other, anonymous, irish):
     assert other.post("/opencdp/v1/exports/mine_one/run").status_code == 404
     foreign = {"name": "x", "segmentRef": irish["segment"]}
     assert other.post("/opencdp/v1/exports", json=foreign).status_code == 400
+
+
+def test_scheduled_runs_fire_once_per_slot_and_a_new_type_restarts_the_delta(client, database, settings, irish):
+    from opencdp.core.exports import definitions as export_definitions
+
+    weekly = {"type": "weekly", "day": "monday", "time": "06:30"}
+    define(client, irish["segment"], friendlyId="weekly_one", type="delta", format="ndjson", schedule=weekly,
+           output={"guest": ["firstName"]})  # fmt: skip
+    started = client.post("/opencdp/v1/exports/weekly_one/start").json()
+    assert started["nextRunAt"].endswith("T06:30:00.000Z")
+    later = utcnow() + timedelta(days=15)  # two slots missed: one catch-up run
+    with database.write() as conn:
+        assert export_definitions.queue_scheduled(conn, later) == 1
+    with database.write() as conn:
+        assert export_definitions.queue_scheduled(conn, later) == 0
+    Builder(database).run_available()
+    Exporter(database, FileStore(settings.files_dir)).run_available()
+    runs = client.get("/opencdp/v1/exports/weekly_one/executions").json()["items"]
+    assert [(r["executionType"], r["status"], r["successAdd"]) for r in runs] == [("SCHEDULED", "success", 2)]
+    again = run(client, database, settings, "weekly_one")
+    assert (again["successAdd"], again["successRemove"]) == (0, 0)
+    client.post("/opencdp/v1/exports/weekly_one/pause")
+    body = {"name": "Gold members", "segmentRef": irish["segment"], "type": "full", "format": "ndjson",
+            "output": {"guest": ["firstName"]}}  # fmt: skip
+    assert client.put("/opencdp/v1/exports/weekly_one", json=body).status_code == 200
+    body["type"] = "delta"
+    assert client.put("/opencdp/v1/exports/weekly_one", json=body).status_code == 200
+    fresh = run(client, database, settings, "weekly_one")
+    assert fresh["successAdd"] == 2  # the baseline went with the type change

@@ -6,10 +6,25 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, cast, delete, exists, func, insert, literal, or_, select, true, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    Table,
+    and_,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
-from opencdp.store.rows import Record, records, to_columns, to_record
+from opencdp.store.rows import Record, records, to_column, to_columns, to_record
 from opencdp.store.tables import (
     audience_exports,
     export_executions,
@@ -22,6 +37,7 @@ from opencdp.store.tables import (
     segment_builds,
     segment_members,
 )
+from opencdp.store.types import UTCDateTime
 
 ACTIVE = ("pending", "running")
 MAX_ITEMS = 100
@@ -203,9 +219,28 @@ def drop_baseline(conn: Connection, execution_ref: str) -> None:
 # --- what a record shows ------------------------------------------------------------------------------
 
 
-def guests_by_ref(conn: Connection, tenant_id: int, refs: Sequence[str]) -> dict[str, Record]:
-    stmt = select(guests).where(guests.c.tenant_id == tenant_id, guests.c.ref.in_(list(refs)))
-    return {guest["ref"]: guest for guest in records(conn, stmt)}
+def _wire_time(conn: Connection, column: Any) -> Any:
+    """A timestamp already in the wire's form (UTC, milliseconds, Z), formatted by the database."""
+    if conn.dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+    return func.strftime("%Y-%m-%dT%H:%M:%fZ", column)
+
+
+def _columns(conn: Connection, table: Table, fields: Sequence[str]) -> list[Any]:
+    """The asked fields under their wire names; timestamps come out as wire text, not datetimes to format."""
+    shown = []
+    for name in dict.fromkeys(fields):
+        column = table.c[to_column(name)]
+        value = _wire_time(conn, column) if isinstance(column.type, UTCDateTime) else column
+        shown.append(value.label(name))
+    return shown
+
+
+def guests_by_ref(conn: Connection, tenant_id: int, refs: Sequence[str], fields: Sequence[str]) -> dict[str, Record]:
+    """Only the asked guest fields of a chunk of guests (`email` reads `emails`)."""
+    wanted = ["ref", *("emails" if name == "email" else name for name in fields)]
+    stmt = select(*_columns(conn, guests, wanted)).where(guests.c.tenant_id == tenant_id, guests.c.ref.in_(list(refs)))
+    return {row["ref"]: dict(row) for row in conn.execute(stmt).mappings()}
 
 
 def extension_data(conn: Connection, tenant_id: int, owner_refs: Sequence[str]) -> dict[tuple[str, str], Any]:
@@ -217,13 +252,19 @@ def extension_data(conn: Connection, tenant_id: int, owner_refs: Sequence[str]) 
     return {(row.owner_ref, row.name): row.data for row in conn.execute(stmt)}
 
 
-def recent_orders(conn: Connection, tenant_id: int, guest_refs: Sequence[str], limit: int) -> list[Record]:
-    """Each guest's last `limit` orders as contact, newest first, tagged with `guestRef`."""
+def recent_orders(
+    conn: Connection, tenant_id: int, guest_refs: Sequence[str], limit: int, fields: Sequence[str]
+) -> list[Record]:
+    """Each guest's last `limit` orders as contact, newest first: `guestRef`, `ref` and the asked fields."""
     rank = func.row_number().over(
         partition_by=order_people.c.guest_ref, order_by=(orders.c.ordered_at.desc(), orders.c.ref)
     )
     ranked = (
-        select(orders, order_people.c.guest_ref.label("guest_ref"), rank.label("position"))
+        select(
+            *_columns(conn, orders, ["ref", *fields]),
+            order_people.c.guest_ref.label("guestRef"),
+            rank.label("position"),
+        )
         .join(order_people, order_people.c.order_ref == orders.c.ref)
         .where(
             order_people.c.tenant_id == tenant_id,
@@ -232,17 +273,21 @@ def recent_orders(conn: Connection, tenant_id: int, guest_refs: Sequence[str], l
         )
         .subquery()
     )
-    stmt = select(ranked).where(ranked.c.position <= limit).order_by(ranked.c.guest_ref, ranked.c.position)
-    return records(conn, stmt)
+    stmt = select(ranked).where(ranked.c.position <= limit).order_by(ranked.c.guestRef, ranked.c.position)
+    return [dict(row) for row in conn.execute(stmt).mappings()]
 
 
-def items_of(conn: Connection, order_refs: Sequence[str]) -> list[Record]:
-    """Up to 100 items of each order, in the order they were added."""
+def items_of(conn: Connection, order_refs: Sequence[str], fields: Sequence[str]) -> list[Record]:
+    """Up to 100 items of each order, in the order they were added: `orderRef`, `ref` and the asked fields."""
     if not order_refs:
         return []
     rank = func.row_number().over(
         partition_by=order_items.c.order_ref, order_by=(order_items.c.created_at, order_items.c.ref)
     )
-    ranked = select(order_items, rank.label("position")).where(order_items.c.order_ref.in_(list(order_refs))).subquery()
-    stmt = select(ranked).where(ranked.c.position <= MAX_ITEMS).order_by(ranked.c.order_ref, ranked.c.position)
-    return records(conn, stmt)
+    ranked = (
+        select(*_columns(conn, order_items, ["ref", "orderRef", *fields]), rank.label("position"))
+        .where(order_items.c.order_ref.in_(list(order_refs)))
+        .subquery()
+    )
+    stmt = select(ranked).where(ranked.c.position <= MAX_ITEMS).order_by(ranked.c.orderRef, ranked.c.position)
+    return [dict(row) for row in conn.execute(stmt).mappings()]

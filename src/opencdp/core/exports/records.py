@@ -58,16 +58,18 @@ def guest_value(guest: Record, field: str) -> Any:
 
 def fetch(conn: Connection, tenant_id: int, refs: Sequence[str], shape: Shape) -> dict[str, Record]:
     """The records of a chunk of guests, keyed by ref; a guest deleted since the build is absent."""
-    found = store.guests_by_ref(conn, tenant_id, refs)
+    fields = [*shape.guest, "identifiers"] if shape.identifiers else list(shape.guest)
+    found = store.guests_by_ref(conn, tenant_id, refs, fields)
     groups = {group for group, _key in shape.extensions}
     owners: list[str] = list(found) if groups else []
     orders_of: dict[str, list[Record]] = {}
     items_of: dict[str, list[Record]] = {}
     if shape.orders is not None and found:
-        for order in store.recent_orders(conn, tenant_id, list(found), shape.orders["limit"]):
+        wanted = shape.orders
+        for order in store.recent_orders(conn, tenant_id, list(found), wanted["limit"], wanted["fields"]):
             orders_of.setdefault(order["guestRef"], []).append(order)
         order_refs = [order["ref"] for listed in orders_of.values() for order in listed]
-        for item in store.items_of(conn, order_refs):
+        for item in store.items_of(conn, order_refs, wanted["itemFields"]):
             items_of.setdefault(item["orderRef"], []).append(item)
         if shape.orders["extensions"]:
             owners += order_refs + [item["ref"] for listed in items_of.values() for item in listed]

@@ -29,7 +29,7 @@ from opencdp.store.rows import Record, get_row
 from opencdp.store.tables import audience_exports
 
 log = logging.getLogger("opencdp.exports")
-CHUNK = 1000
+CHUNK = 5000
 GONE = "guest no longer exists"
 
 
@@ -139,15 +139,15 @@ class Exporter:
                 found = fetch(conn, tenant_id, chunk, shape) if chunk else {}
             if not chunk:
                 return
-            for ref in chunk:
-                record = found.get(ref)
-                if record is None and part != "remove":
-                    counters.failures += 1
-                    continue
-                out.write(record or gone(ref))
-                counters.successes += 1
-                counters.success_add += part == "add"
-                counters.success_remove += part == "remove"
+            if part == "remove":
+                records = [found.get(ref) or gone(ref) for ref in chunk]
+            else:
+                records = [found[ref] for ref in chunk if ref in found]
+                counters.failures += len(chunk) - len(records)
+            out.write(records)
+            counters.successes += len(records)
+            counters.success_add += len(records) if part == "add" else 0
+            counters.success_remove += len(records) if part == "remove" else 0
             counters.written += len(chunk)
             after = chunk[-1]
             with self.db.write() as conn:

@@ -41,7 +41,7 @@ class Options:
 
 
 class RecordFile(Protocol):
-    def write(self, record: dict[str, Any]) -> None: ...
+    def write(self, records: list[dict[str, Any]]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -50,8 +50,8 @@ class _NdjsonFile:
     def __init__(self, path: Path) -> None:
         self.out: BinaryIO = gzip.open(path, "wb", compresslevel=6)  # noqa: SIM115 - closed by close()
 
-    def write(self, record: dict[str, Any]) -> None:
-        self.out.write(orjson.dumps(record) + b"\n")
+    def write(self, records: list[dict[str, Any]]) -> None:
+        self.out.write(b"".join(orjson.dumps(record) + b"\n" for record in records))
 
     def close(self) -> None:
         self.out.close()
@@ -64,8 +64,9 @@ class _CsvFile:
         if options.header:
             self.out.write(csv_line(csv_columns(shape), options.delimiter, options.quote_all))
 
-    def write(self, record: dict[str, Any]) -> None:
-        self.out.write(csv_line(csv_cells(record, self.shape), self.options.delimiter, self.options.quote_all))
+    def write(self, records: list[dict[str, Any]]) -> None:
+        delimiter, quote_all = self.options.delimiter, self.options.quote_all
+        self.out.write(b"".join(csv_line(csv_cells(record, self.shape), delimiter, quote_all) for record in records))
 
     def close(self) -> None:
         self.out.close()
@@ -77,8 +78,8 @@ class _ParquetFile:
         self.writer = pq.ParquetWriter(path, self.schema, compression="gzip")
         self.rows: list[dict[str, Any]] = []
 
-    def write(self, record: dict[str, Any]) -> None:
-        self.rows.append(_typed(record))
+    def write(self, records: list[dict[str, Any]]) -> None:
+        self.rows += [_typed(record) for record in records]
         if len(self.rows) >= PARQUET_ROW_GROUP:
             self._flush()
 
@@ -188,14 +189,17 @@ class FileSeries:
         self.files.append(WrittenFile(name, 0, 0, self.delta_action))
         self.count = 0
 
-    def write(self, record: dict[str, Any]) -> None:
-        if self.current is None or self.count >= self.max_records:
-            self._close_current()
-            self._open()
-        assert self.current is not None
-        self.current.write(record)
-        self.count += 1
-        self.files[-1].records += 1
+    def write(self, records: list[dict[str, Any]]) -> None:
+        """Append records, starting a new file whenever the current one holds `max_records`."""
+        while records:
+            if self.current is None or self.count >= self.max_records:
+                self._close_current()
+                self._open()
+            assert self.current is not None
+            taken, records = records[: self.max_records - self.count], records[self.max_records - self.count :]
+            self.current.write(taken)
+            self.count += len(taken)
+            self.files[-1].records += len(taken)
 
     def _close_current(self) -> None:
         if self.current is not None:
