@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -19,6 +20,9 @@ from opencdp.api import batch, errors, exports, opencdp, segments, stream
 from opencdp.api.auth import BasicAuth
 from opencdp.api.responses import JsonResponse
 from opencdp.api.rest import extensions, guests, orders, people
+from opencdp.api.ui import guests as ui_guests
+from opencdp.api.ui import signin, work
+from opencdp.api.ui.security import SignInNeeded, login_redirect
 from opencdp.config import Settings
 from opencdp.core.stream import sessions
 from opencdp.core.values import utcnow
@@ -26,6 +30,7 @@ from opencdp.jobs import Jobs
 from opencdp.store.database import Database
 
 log = logging.getLogger("opencdp")
+UI_STATIC = Path(__file__).parent / "ui" / "static"
 
 DESCRIPTION = """
 OpenCDP speaks Sitecore CDP's order-side wire formats (data model 2.1).
@@ -55,6 +60,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     errors.install(app)
     for module in (orders, people, extensions, guests, opencdp, segments, exports, stream, batch):
         app.include_router(module.router)
+    for module in (signin, ui_guests, work):
+        app.include_router(module.router)
+    app.mount("/ui/static", StaticFiles(directory=UI_STATIC), name="ui-static")
+    app.add_exception_handler(SignInNeeded, lambda _request, exc: login_redirect(exc))  # type: ignore[arg-type]
     _mount_docs(app)
 
     @app.get("/healthz", include_in_schema=False)

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from opencdp.api.responses import JsonResponse, error_body
+from opencdp.api.ui.templates import error_page
 from opencdp.core.errors import ApiError
 
 log = logging.getLogger("opencdp")
@@ -24,6 +25,8 @@ def _more_info(request: Request) -> str:
 def error_response(
     request: Request, status: int, message: str, developer: str, headers: dict[str, str] | None = None
 ) -> Response:
+    if request.url.path.startswith("/ui/") and not request.url.path.startswith("/ui/static/"):
+        return error_page(request, status, message)  # the console answers people, not programs
     return JsonResponse(error_body(status, status, message, developer, _more_info(request)), status, headers=headers)
 
 

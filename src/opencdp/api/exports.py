@@ -23,10 +23,9 @@ from opencdp.core import oauth
 from opencdp.core.batch import links
 from opencdp.core.errors import ApiError, InvalidParameter, NotFound
 from opencdp.core.exports import definitions, listing
-from opencdp.core.exports.records import Shape, csv_cells, csv_columns, csv_line, fetch
 from opencdp.core.exports.runs import directory
 from opencdp.core.exports.writers import parquet_available
-from opencdp.core.segments import builds, segments
+from opencdp.core.segments import segments
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import format_timestamp, utcnow
 from opencdp.store import exports as store
@@ -169,25 +168,8 @@ async def preview_export(tenant: CurrentTenant, db: Db, ident: str, limit: int =
     if not 1 <= limit <= 20:
         raise InvalidParameter("limit", "must be between 1 and 20")
 
-    def work(conn: Any) -> tuple[Record, list[Record]]:
-        definition = definitions.require(conn, tenant, ident)
-        segment = segments.require(conn, tenant, definition["segmentRef"])
-        parsed = segments.check_definition(conn, tenant, segment["definition"])
-        query = builds.compiler(conn, tenant, utcnow()).members(parsed)
-        refs = list(conn.execute(query.order_by(query.selected_columns[0]).limit(limit)).scalars())
-        found = fetch(conn, tenant.id, refs, Shape.of(definition["output"]))
-        return definition, [found[ref] for ref in refs if ref in found]
-
-    definition, found = await db.reading_long(work)
-    shape = Shape.of(definition["output"])
-    if definition["format"] == "csv":
-        csv = definition["csv"]
-        lines = [csv_line(csv_cells(record, shape), csv["delimiter"], csv["quoteAll"]) for record in found]
-        if csv["header"]:
-            lines.insert(0, csv_line(csv_columns(shape), csv["delimiter"], csv["quoteAll"]))
-    else:
-        lines = [orjson.dumps(record) + b"\n" for record in found]
-    return PlainTextResponse(b"".join(lines).decode())
+    text = await db.reading_long(lambda conn: definitions.preview(conn, tenant, ident, limit, utcnow()))
+    return PlainTextResponse(text)
 
 
 @router.get(PREFIX + "/{ident}/executions", summary="Runs, newest first", responses=openapi.responses(OBJECT))

@@ -334,7 +334,10 @@ class Compiler:
     # --- entities ------------------------------------------------------------------------------------
 
     def entity(self, node: Entity, scope: dict[str, FromClause]) -> ColumnElement[bool]:
-        rows, inner, moment = self._rows(node, scope)
+        """Top-level entities become one grouped sub-query over all guests (hash-joined by the planner);
+        entities nested in another entity's `where` stay correlated to its row."""
+        top = "order" not in scope and "session" not in scope
+        rows, inner, moment, holder = self._grouped_rows(node) if top else (*self._rows(node, scope), None)
         conditions: list[ColumnElement[bool]] = []
         if node.where is not None:
             conditions.append(self.node(node.where, inner))
@@ -349,65 +352,85 @@ class Compiler:
             currency = inner[measure.attr.entity].c[to_column(measure.attr.currency_field)]
             conditions.append(currency == bindparam(None, measure.currency or self.currency, String()))
         rows = rows.where(*conditions)
+        if holder is None:
+            if node.is_exists:
+                return exists(rows)
+            return self._measured(node, rows.with_only_columns(self._aggregate(node, inner)).scalar_subquery())
+        guest = scope["guest"].c.ref
         if node.is_exists:
-            return exists(rows)
+            return guest.in_(rows.with_only_columns(holder))
+        grouped = rows.with_only_columns(holder).group_by(holder)
+        test = self._measured(node, self._aggregate(node, inner))
+        if measure.fn in ("count", "countDistinct", "sum") and _holds_at_zero(node):
+            # guests without rows match too: keep everyone but the holders whose rows fail the test
+            return guest.not_in(grouped.having(not_(test)))
+        return guest.in_(grouped.having(test))
+
+    def _aggregate(self, node: Entity, inner: dict[str, FromClause]) -> ColumnElement[Any]:
+        measure = node.measure
         if measure.attr is None:
-            aggregate: ColumnElement[Any] = func.count()
-        else:
-            value = self.scalar(measure.attr, inner)
-            if measure.fn == "countDistinct":
-                if measure.attr.type in (Type.STRING, Type.ENUM):
-                    exact = measure.attr.field == "ref" and measure.attr.group is None
-                    value = func.nullif(value if exact else self.lower(value), "")
-                aggregate = func.count(value.distinct())
-            else:
-                aggregate = getattr(func, measure.fn)(self.numeric(value))
-        result = rows.with_only_columns(aggregate).scalar_subquery()
-        if measure.fn in ("count", "countDistinct", "sum"):
-            return self._number(node.op, node.value)(func.coalesce(result, 0))
-        return func.coalesce(self._number(node.op, node.value)(result), false())
+            return func.count()
+        value = self.scalar(measure.attr, inner)
+        if measure.fn == "countDistinct":
+            if measure.attr.type in (Type.STRING, Type.ENUM):
+                exact = measure.attr.field == "ref" and measure.attr.group is None
+                value = func.nullif(value if exact else self.lower(value), "")
+            return func.count(value.distinct())
+        return getattr(func, measure.fn)(self.numeric(value))
+
+    def _measured(self, node: Entity, aggregate: ColumnElement[Any]) -> ColumnElement[bool]:
+        """The node's comparison of its aggregate: count, countDistinct and sum are 0 over no rows;
+        avg, min and max have no value then, and the node is false."""
+        if node.measure.fn in ("count", "countDistinct", "sum"):
+            return self._number(node.op, node.value)(func.coalesce(aggregate, 0))
+        return func.coalesce(self._number(node.op, node.value)(aggregate), false())
+
+    def _grouped_rows(
+        self, node: Entity
+    ) -> tuple[Select[Any], dict[str, FromClause], ColumnElement[Any], ColumnElement[Any]]:
+        """An entity's rows for every guest at once, with the column naming the guest they belong to.
+
+        Orders are reached through distinct (guest, order) pairs, so an order counts once per guest
+        whatever roles the guest plays in it (an order has one contact, so that role needs no DISTINCT).
+        """
+        tenant = self.tenant_id
+        if node.entity in ("order", "orderItem"):
+            person = order_people.alias()
+            pairs = select(person.c.guest_ref, person.c.order_ref).where(
+                person.c.tenant_id == tenant,
+                person.c.role.in_(ROLES[node.role]),
+                person.c.guest_ref.is_not(None),
+            )
+            # an order has one contact; consumers may name the same guest twice, and `any` adds the contact
+            pairs = (pairs if node.role == "contact" else pairs.distinct()).subquery()
+            o = orders.alias()
+            joined = pairs.join(o, o.c.ref == pairs.c.order_ref)
+            if node.entity == "order":
+                return select(1).select_from(joined), {"order": o}, o.c.ordered_at, pairs.c.guest_ref
+            i = order_items.alias()
+            rows = select(1).select_from(joined.join(i, i.c.order_ref == o.c.ref))
+            moment = func.coalesce(i.c.ordered_at, o.c.ordered_at)
+            return rows, {"orderItem": i, "order": o}, moment, pairs.c.guest_ref
+        s = sessions.alias()
+        if node.entity == "session":
+            return select(1).where(s.c.tenant_id == tenant), {"session": s}, s.c.started_at, s.c.guest_ref
+        e = events.alias()
+        rows = select(1).select_from(e.join(s, s.c.ref == e.c.session_ref)).where(e.c.tenant_id == tenant)
+        return rows, {"event": e, "session": s}, e.c.created_at, e.c.guest_ref
 
     def _rows(
         self, node: Entity, scope: dict[str, FromClause]
     ) -> tuple[Select[Any], dict[str, FromClause], ColumnElement[Any]]:
-        """The rows an entity node ranges over, the aliases its `where` sees, and the column of its window."""
-        tenant = self.tenant_id
-        if node.entity in ("order", "orderItem") and "order" not in scope:
-            o = orders.alias()
-            person = order_people.alias()
-            held = (
-                select(person.c.order_ref)
-                .where(
-                    person.c.tenant_id == tenant,
-                    person.c.guest_ref == scope["guest"].c.ref,
-                    person.c.role.in_(ROLES[node.role]),
-                )
-                .correlate_except(person)
-            )
-            if node.entity == "order":
-                rows = select(1).where(o.c.tenant_id == tenant, o.c.ref.in_(held)).correlate_except(o)
-                return rows, {"order": o}, o.c.ordered_at
-            i = order_items.alias()
-            rows = select(1).select_from(i.join(o, o.c.ref == i.c.order_ref))
-            rows = rows.where(i.c.tenant_id == tenant, o.c.ref.in_(held)).correlate_except(i, o)
-            return rows, {"orderItem": i, "order": o}, func.coalesce(i.c.ordered_at, o.c.ordered_at)
+        """The rows a nested entity ranges over (an order's items, a session's events), correlated to the
+        row of the entity around it; the aliases its `where` sees; the column of its window."""
         if node.entity == "orderItem":
             o = scope["order"]
             i = order_items.alias()
             rows = select(1).where(i.c.order_ref == o.c.ref).correlate_except(i)
             return rows, {"orderItem": i, "order": o}, func.coalesce(i.c.ordered_at, o.c.ordered_at)
-        if node.entity == "session":
-            s = sessions.alias()
-            rows = select(1).where(s.c.tenant_id == tenant, s.c.guest_ref == scope["guest"].c.ref).correlate_except(s)
-            return rows, {"session": s}, s.c.started_at
         e = events.alias()
-        if "session" in scope:
-            rows = select(1).where(e.c.session_ref == scope["session"].c.ref).correlate_except(e)
-            return rows, {**scope, "event": e}, e.c.created_at
-        s = sessions.alias()
-        rows = select(1).select_from(e.join(s, s.c.ref == e.c.session_ref))
-        rows = rows.where(e.c.tenant_id == tenant, e.c.guest_ref == scope["guest"].c.ref).correlate_except(e, s)
-        return rows, {"event": e, "session": s}, e.c.created_at
+        rows = select(1).where(e.c.session_ref == scope["session"].c.ref).correlate_except(e)
+        return rows, {**scope, "event": e}, e.c.created_at
 
     # --- dialect differences -------------------------------------------------------------------------
 
@@ -427,6 +450,14 @@ class Compiler:
 
 _OPERATORS = {"equals": operator.eq, "notEquals": operator.ne, "gt": operator.gt, "gte": operator.ge,
               "lt": operator.lt, "lte": operator.le}  # fmt: skip
+
+
+def _holds_at_zero(node: Entity) -> bool:
+    """Whether the node's comparison holds for an aggregate of 0 (a guest with no rows)."""
+    value = node.value
+    if node.op == "between":
+        return bool(value[0] <= 0 <= value[1])
+    return bool(_OPERATORS[node.op](Decimal(0), value))
 
 
 def _compare(left: ColumnElement[Any], op: str, right: ColumnElement[Any]) -> ColumnElement[bool]:

@@ -117,8 +117,8 @@ def claim_build(conn: Connection, worker: str, now: datetime, lease_until: datet
 def fill_members(conn: Connection, build_id: int, members: Select[Any]) -> int:
     """Store a definition's members for a build, inside the database: INSERT ... SELECT."""
     rows = members.with_only_columns(literal(build_id), *members.selected_columns[:1])
-    conn.execute(insert(segment_members).from_select(["build_id", "guest_ref"], rows))
-    return count_members(conn, build_id)
+    inserted = conn.execute(insert(segment_members).from_select(["build_id", "guest_ref"], rows)).rowcount
+    return inserted if inserted >= 0 else count_members(conn, build_id)
 
 
 def count_members(conn: Connection, build_id: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, delete, select, update
@@ -42,10 +43,33 @@ def idle_sessions(conn: Connection, tenant_id: int, cutoff: datetime, limit: int
 
 
 def page_sessions(
-    conn: Connection, tenant_id: int, guest_ref: str, sort: Sequence[SortTerm], offset: int, limit: int
+    conn: Connection,
+    tenant_id: int,
+    guest_ref: str,
+    sort: Sequence[SortTerm],
+    offset: int,
+    limit: int,
+    filters: SessionFilters | None = None,
 ) -> tuple[int, list[Record]]:
     stmt = select(sessions).where(sessions.c.tenant_id == tenant_id, sessions.c.guest_ref == guest_ref)
+    if filters is not None:
+        if filters.channel:
+            stmt = stmt.where(sessions.c.channel == filters.channel)
+        if filters.cart_type:
+            stmt = stmt.where(sessions.c.cart_type == filters.cart_type)
+        if filters.since:
+            stmt = stmt.where(sessions.c.started_at >= filters.since)
+        if filters.until:
+            stmt = stmt.where(sessions.c.started_at <= filters.until)
     return page(conn, sessions, stmt, sort, offset, limit)
+
+
+@dataclass(frozen=True)
+class SessionFilters:
+    channel: str | None = None
+    cart_type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
 
 
 def events_of_sessions(conn: Connection, tenant_id: int, session_refs: Sequence[str]) -> list[Record]:

@@ -471,3 +471,25 @@ export_members = Table(
     Column("execution_ref", REF, ForeignKey("export_executions.ref", ondelete="CASCADE"), primary_key=True),
     Column("guest_ref", REF, primary_key=True),
 )
+
+# The web console (segments-exports.md §5): server-side sessions, and failed sign-ins per address.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    _tenant(),
+    Column("token_hash", String(64), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Index(None, "last_seen_at"),
+)
+
+console_login_failures = Table(
+    "console_login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("address", String(64), nullable=False),
+    Column("failed_at", UTCDateTime, nullable=False),
+    Index(None, "address", "failed_at"),
+)

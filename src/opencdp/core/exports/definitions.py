@@ -12,12 +12,14 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 from sqlalchemy import Connection
 
 from opencdp.core.errors import Conflict, NotFound
+from opencdp.core.exports.records import Shape, csv_cells, csv_columns, csv_line, fetch
 from opencdp.core.schedule import next_slot
 from opencdp.core.segments import segments
-from opencdp.core.segments.builds import tenant_of
+from opencdp.core.segments.builds import compiler, tenant_of
 from opencdp.core.segments.catalogue import GUEST_GROUPS
 from opencdp.core.segments.definition import InvalidDefinition
 from opencdp.core.tenants import Tenant
@@ -344,3 +346,22 @@ def queue_scheduled(conn: Connection, now: datetime) -> int:
         store.set_next_run(conn, definition["ref"], next_slot(cron, now) if cron else None)
         queued += 1
     return queued
+
+
+def preview(conn: Connection, tenant: Tenant, ident: str, limit: int, as_of: datetime) -> str:
+    """The first records as a run would write them, for members as the segment's definition finds them now."""
+    definition = require(conn, tenant, ident)
+    segment = segments.require(conn, tenant, definition["segmentRef"])
+    parsed = segments.check_definition(conn, tenant, segment["definition"])
+    query = compiler(conn, tenant, as_of).members(parsed)
+    refs = list(conn.execute(query.order_by(query.selected_columns[0]).limit(limit)).scalars())
+    shape = Shape.of(definition["output"])
+    found = fetch(conn, tenant.id, refs, shape)
+    records = [found[ref] for ref in refs if ref in found]
+    if definition["format"] != "csv":
+        return "".join(orjson.dumps(record).decode() + "\n" for record in records)
+    csv = definition["csv"]
+    lines = [csv_line(csv_cells(record, shape), csv["delimiter"], csv["quoteAll"]) for record in records]
+    if csv["header"]:
+        lines.insert(0, csv_line(csv_columns(shape), csv["delimiter"], csv["quoteAll"]))
+    return b"".join(lines).decode()

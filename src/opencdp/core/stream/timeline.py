@@ -12,10 +12,17 @@ from opencdp.store.rows import Record
 NEWEST_FIRST = (("startedAt", True),)
 
 
-def sessions_of(conn: Connection, tenant: Tenant, guest_ref: str, offset: int, limit: int) -> tuple[int, list[Record]]:
+def sessions_of(
+    conn: Connection,
+    tenant: Tenant,
+    guest_ref: str,
+    offset: int,
+    limit: int,
+    filters: store.SessionFilters | None = None,
+) -> tuple[int, list[Record]]:
     """The guest's sessions, newest first, each with its events in arrival order."""
     guest = guests.require(conn, tenant, guest_ref)
-    total, found = store.page_sessions(conn, tenant.id, guest["ref"], NEWEST_FIRST, offset, limit)
+    total, found = store.page_sessions(conn, tenant.id, guest["ref"], NEWEST_FIRST, offset, limit, filters)
     by_session: dict[str, list[Record]] = {session["ref"]: [] for session in found}
     for event in store.events_of_sessions(conn, tenant.id, list(by_session)):
         by_session[event["sessionRef"]].append(event)

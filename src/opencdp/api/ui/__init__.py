@@ -1,0 +1,1 @@
+"""The web console under `/ui/` (segments-exports.md §5): server-rendered pages over the same core."""

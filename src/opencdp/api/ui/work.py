@@ -1,0 +1,347 @@
+"""Console pages about background work a marketer follows: batches, segments and their builds, exports."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from sqlalchemy import Connection
+from starlette.responses import RedirectResponse, Response
+
+from opencdp.api.deps import base_url, path_ref
+from opencdp.api.exports import _policy
+from opencdp.api.ui.guests import PAGE, offset_of
+from opencdp.api.ui.security import Form, Session
+from opencdp.api.ui.templates import chart, page
+from opencdp.core.batch import batches, links
+from opencdp.core.console import Session as ConsoleSession
+from opencdp.core.errors import ApiError
+from opencdp.core.exports import definitions, listing
+from opencdp.core.segments import builds, segments
+from opencdp.core.segments.definition import InvalidDefinition
+from opencdp.core.values import utcnow
+from opencdp.store import exports as export_store
+from opencdp.store import segments as segment_store
+from opencdp.store.rows import Record
+
+router = APIRouter(include_in_schema=False)
+RECENT_BATCHES = timedelta(days=30)
+NEW_DEFINITION = (
+    '{\n  "guestTypes": ["customer"],\n  "match": {"attr": "guest.country", "op": "equals", "value": "IE"}\n}'
+)
+NEW_OUTPUT = (
+    '{\n  "guest": ["email", "firstName", "lastName"],\n'
+    '  "orders": {"limit": 3, "fields": ["referenceId", "orderedAt", "price", "currencyCode"]}\n}'
+)
+
+
+def _reasons(error: ApiError) -> list[str]:
+    if isinstance(error, InvalidDefinition):
+        return [f"{path}: {reason}" for path, reason in error.errors[:20]]
+    return [error.message]
+
+
+# --- batches ------------------------------------------------------------------------------------------
+
+
+@router.get("/ui/batches")
+async def batch_list(request: Request, session: Session) -> Response:
+    offset = offset_of(request)
+    since = utcnow() - RECENT_BATCHES
+
+    def work(conn: Connection) -> tuple[int, list[Record]]:
+        return batches.inspect_page(conn, session.tenant, since, [], None, offset, PAGE)
+
+    total, found = await request.app.state.db.reading(work)
+    return page(request, "batches.html", batches=found, total=total, offset=offset, limit=PAGE)
+
+
+@router.get("/ui/batches/{batch_ref}")
+async def batch_detail(request: Request, session: Session, batch_ref: str) -> Response:
+    settings = request.app.state.settings
+    tenant = session.tenant
+
+    def work(conn: Connection) -> tuple[Record, str | None]:
+        batch = batches.require(conn, tenant, batch_ref)
+        if batch["status"] != "error" or not batch["failedRecords"]:
+            return batch, None
+        key = links.secret(conn, settings.secret_key)
+        expiry = links.expiry_from(utcnow(), settings.batch_url_ttl)
+        path = f"/v2/batches/{batch['ref']}/log"
+        return batch, links.sign(key, base_url(request), "GET", path, tenant.client_key, expiry)
+
+    batch, log_url = await request.app.state.db.reading(work)
+    return page(request, "batch.html", batch=batch, log_url=log_url)
+
+
+# --- segments -----------------------------------------------------------------------------------------
+
+
+@router.get("/ui/segments")
+async def segment_list(request: Request, session: Session) -> Response:
+    offset = offset_of(request)
+
+    def work(conn: Connection) -> tuple[int, list[Record], dict[str, Record]]:
+        total, found = segment_store.page_segments(conn, session.tenant.id, None, None, offset, PAGE)
+        return total, found, segment_store.latest_builds(conn, [s["ref"] for s in found])
+
+    total, found, last = await request.app.state.db.reading(work)
+    return page(request, "segments.html", segments=found, last=last, total=total, offset=offset, limit=PAGE)
+
+
+async def _segment_page(
+    request: Request, session: ConsoleSession, ref: str | None, form: dict[str, Any] | None = None, status: int = 200,
+    errors: list[str] | None = None, notice: str | None = None,
+) -> Response:  # fmt: skip
+    tenant = session.tenant
+
+    def work(conn: Connection) -> dict[str, Any]:
+        found: dict[str, Any] = {"catalogue": segments.catalogue(conn, tenant).listing(), "segment": None}
+        if ref is None:
+            return found
+        segment = segments.require(conn, tenant, ref)
+        _total, listed = segment_store.page_builds(conn, tenant.id, ref, 0, 50)
+        last = next((b for b in listed if b["status"] == "success"), None)
+        sample = segment_store.guest_summaries(conn, tenant.id, last["sample"] or []) if last else []
+        return {**found, "segment": segment, "builds": listed, "sample": sample}
+
+    found = await request.app.state.db.reading(work)
+    segment = found["segment"]
+    if form is None:
+        form = {"name": "", "description": "", "definition": NEW_DEFINITION}
+        if segment:
+            form = {"name": segment["name"], "description": segment.get("description") or "",
+                    "definition": orjson.dumps(segment["definition"], option=orjson.OPT_INDENT_2).decode()}  # fmt: skip
+    done = [b for b in reversed(found.get("builds", [])) if b["status"] == "success"]
+    size_chart = chart([(f"{b['asOf']:%Y-%m-%d %H:%M}", b["size"]) for b in done])
+    return page(
+        request, "segment.html", status, form=form, errors=errors, notice=notice, size_chart=size_chart, **found
+    )
+
+
+@router.get("/ui/segments/new")
+async def segment_new(request: Request, session: Session) -> Response:
+    return await _segment_page(request, session, None)
+
+
+@router.get("/ui/segments/{segment_ref}")
+async def segment_detail(request: Request, session: Session, segment_ref: str) -> Response:
+    return await _segment_page(request, session, path_ref(segment_ref, "Segment", session.tenant))
+
+
+@router.post("/ui/segments/new")
+async def segment_create(request: Request, session: Session, form: Form) -> Response:
+    return await _segment_form(request, session, None, form)
+
+
+@router.post("/ui/segments/{segment_ref}")
+async def segment_save(request: Request, session: Session, form: Form, segment_ref: str) -> Response:
+    return await _segment_form(request, session, path_ref(segment_ref, "Segment", session.tenant), form)
+
+
+async def _segment_form(request: Request, session: ConsoleSession, ref: str | None, form: dict[str, str]) -> Response:
+    """Validate, Calculate size or Save: errors by path with the input kept, or the outcome."""
+    kept = {name: form.get(name, "") for name in ("name", "description", "definition")}
+    action = form.get("action", "save")
+    tenant, db = session.tenant, request.app.state.db
+    try:
+        try:
+            definition = orjson.loads(kept["definition"])
+        except orjson.JSONDecodeError as error:
+            raise ApiError(f"definition: not valid JSON ({error})") from None
+        if action == "validate":
+            await db.reading(lambda conn: segments.check_definition(conn, tenant, definition))
+            return await _segment_page(request, session, ref, kept, notice="The definition is valid.")
+        if action == "size":
+
+            def measure(conn: Connection) -> dict[str, Any]:
+                return builds.preview(conn, tenant, segments.check_definition(conn, tenant, definition), utcnow())
+
+            found = await db.reading_long(measure)
+            notice = f"{found['size']:,} of {found['totalGuests']:,} guests ({found['percentOfGuests']} %)"
+            return await _segment_page(request, session, ref, kept, notice=notice)
+        body = {"name": kept["name"], "description": kept["description"] or None, "definition": definition}
+        if ref is None:
+            saved = await db.writing(lambda conn: segments.create(conn, tenant, body, utcnow()))
+        else:
+            saved = await db.writing(lambda conn: segments.replace(conn, tenant, ref, body, utcnow()))
+    except ApiError as error:
+        if error.status == 404:
+            raise
+        return await _segment_page(request, session, ref, kept, 400 if error.status < 409 else 409, _reasons(error))
+    return RedirectResponse(f"/ui/segments/{saved['ref']}", status_code=303)
+
+
+@router.post("/ui/segments/{segment_ref}/{action}")
+async def segment_action(request: Request, session: Session, _form: Form, segment_ref: str, action: str) -> Response:
+    ref = path_ref(segment_ref, "Segment", session.tenant)
+    tenant, now = session.tenant, utcnow()
+    steps = {
+        "start": lambda conn: segments.start(conn, tenant, ref, now),
+        "pause": lambda conn: segments.pause(conn, tenant, ref, now),
+        "build": lambda conn: segments.request_build(conn, tenant, ref, "manual", now),
+        "delete": lambda conn: segments.delete(conn, tenant, ref),
+    }
+    if action not in steps:
+        raise ApiError("Unknown action", status=404)
+    try:
+        await request.app.state.db.writing(steps[action])
+    except ApiError as error:
+        if error.status == 404:
+            raise
+        return await _segment_page(request, session, ref, status=error.status, errors=[error.message])
+    return RedirectResponse("/ui/segments" if action == "delete" else f"/ui/segments/{ref}", status_code=303)
+
+
+# --- exports ------------------------------------------------------------------------------------------
+
+
+@router.get("/ui/exports")
+async def export_list(request: Request, session: Session) -> Response:
+    offset = offset_of(request)
+    tenant = session.tenant
+
+    def work(conn: Connection) -> dict[str, Any]:
+        total, found = export_store.page_definitions(conn, tenant.id, offset, PAGE)
+        _n, all_segments = segment_store.page_segments(conn, tenant.id, None, None, 0, 1000)
+        last = export_store.latest_executions(conn, [e["ref"] for e in found])
+        names = {s["ref"]: s["name"] for s in all_segments}
+        return {"exports": found, "total": total, "last": last, "names": names}
+
+    found = await request.app.state.db.reading(work)
+    return page(request, "exports.html", offset=offset, limit=PAGE, **found)
+
+
+def _export_form(found: Record | None) -> dict[str, Any]:
+    if found is None:
+        return {"name": "", "friendlyId": "", "segmentRef": "", "type": "full", "format": "csv", "delimiter": ",",
+                "header": True, "quoteAll": False, "schedule": '{"type": "instant"}', "maxRecordsPerFile": "500000",
+                "webhookUrl": "", "output": NEW_OUTPUT}  # fmt: skip
+    return {
+        "name": found["name"], "friendlyId": found["friendlyId"], "segmentRef": found["segmentRef"],
+        "type": found["type"], "format": found["format"], "delimiter": found["csv"]["delimiter"],
+        "header": found["csv"]["header"], "quoteAll": found["csv"]["quoteAll"],
+        "schedule": orjson.dumps(found["schedule"]).decode(), "maxRecordsPerFile": str(found["maxRecordsPerFile"]),
+        "webhookUrl": (found.get("webhook") or {}).get("url", ""),
+        "output": orjson.dumps(found["output"], option=orjson.OPT_INDENT_2).decode(),
+    }  # fmt: skip
+
+
+async def _export_page(
+    request: Request, session: ConsoleSession, ident: str | None, form: dict[str, Any] | None = None,
+    status: int = 200, errors: list[str] | None = None, notice: str | None = None,
+) -> Response:  # fmt: skip
+    tenant, settings = session.tenant, request.app.state.settings
+    wants_preview = request.method == "GET" and request.query_params.get("preview") == "1"
+
+    def work(conn: Connection) -> dict[str, Any]:
+        _n, all_segments = segment_store.page_segments(conn, tenant.id, None, None, 0, 1000)
+        found: dict[str, Any] = {"segments": all_segments, "export": None, "executions": [], "preview": None}
+        if ident is None:
+            return found
+        export = definitions.require(conn, tenant, ident)
+        _n, runs = export_store.page_executions(conn, tenant.id, export["ref"], 0, 25)
+        key = links.secret(conn, settings.secret_key)
+        for run in runs:
+            run["links"] = _links(request, key, run, export, tenant, settings.export_url_ttl)
+        preview = definitions.preview(conn, tenant, export["ref"], 5, utcnow()) if wants_preview else None
+        return {**found, "export": export, "executions": runs, "preview": preview}
+
+    found = await request.app.state.db.reading_long(work)
+    return page(request, "export.html", status, form=form or _export_form(found["export"]), errors=errors,
+                notice=notice, **found)  # fmt: skip
+
+
+def _links(request: Request, key: bytes, run: Record, export: Record, tenant: Any, ttl: int) -> list[dict[str, Any]]:
+    if run["status"] != "success" or not run["files"]:
+        return []
+    shown = listing.listing(key, base_url(request), run, export, tenant, ttl, utcnow())
+    names = [f["name"] for f in listing.files_of(run)]
+    return [{**entry, "name": name} for entry, name in zip(shown["exports"], names, strict=True)]
+
+
+@router.get("/ui/exports/new")
+async def export_new(request: Request, session: Session) -> Response:
+    return await _export_page(request, session, None)
+
+
+@router.get("/ui/exports/{ident}")
+async def export_detail(request: Request, session: Session, ident: str) -> Response:
+    return await _export_page(request, session, ident)
+
+
+def _export_body(form: dict[str, str]) -> dict[str, Any]:
+    """The form as an API body; JSON fields parsed, with errors that name the field."""
+
+    def parsed(name: str) -> Any:
+        try:
+            return orjson.loads(form.get(name) or "null")
+        except orjson.JSONDecodeError as error:
+            raise ApiError(f"{name}: not valid JSON ({error})") from None
+
+    size = form.get("maxRecordsPerFile", "").strip()
+    body: dict[str, Any] = {
+        "name": form.get("name", ""), "segmentRef": form.get("segmentRef", ""), "type": form.get("type"),
+        "format": form.get("format"), "output": parsed("output"), "schedule": parsed("schedule"),
+        "csv": {"delimiter": form.get("delimiter", ","), "header": form.get("header") == "true",
+                "quoteAll": form.get("quoteAll") == "true"},
+        "maxRecordsPerFile": int(size) if size.isdigit() else size or None,
+    }  # fmt: skip
+    if form.get("friendlyId", "").strip():
+        body["friendlyId"] = form["friendlyId"].strip()
+    if form.get("webhookUrl", "").strip():
+        body["webhook"] = {"url": form["webhookUrl"].strip(), "secret": form.get("webhookSecret") or None}
+    return body
+
+
+@router.post("/ui/exports/new")
+async def export_create(request: Request, session: Session, form: Form) -> Response:
+    return await _export_save(request, session, None, form)
+
+
+@router.post("/ui/exports/{ident}")
+async def export_save(request: Request, session: Session, form: Form, ident: str) -> Response:
+    return await _export_save(request, session, ident, form)
+
+
+async def _export_save(request: Request, session: ConsoleSession, ident: str | None, form: dict[str, str]) -> Response:
+    tenant, policy, now = session.tenant, _policy(request), utcnow()
+    kept = {**form, "header": form.get("header") == "true", "quoteAll": form.get("quoteAll") == "true"}
+    try:
+        body = _export_body(form)
+        if ident is None:
+            saved = await request.app.state.db.writing(lambda conn: definitions.create(conn, tenant, body, policy, now))
+        else:
+            saved = await request.app.state.db.writing(
+                lambda conn: definitions.replace(conn, tenant, ident, body, policy, now)
+            )
+    except ApiError as error:
+        if error.status == 404:
+            raise
+        return await _export_page(request, session, ident, kept, 400 if error.status < 409 else 409, _reasons(error))
+    return RedirectResponse(f"/ui/exports/{saved['friendlyId']}", status_code=303)
+
+
+@router.post("/ui/exports/{ident}/{action}")
+async def export_action(request: Request, session: Session, _form: Form, ident: str, action: str) -> Response:
+    tenant, now = session.tenant, utcnow()
+    steps = {
+        "run": lambda conn: definitions.run(conn, tenant, ident, False, False, now),
+        "start": lambda conn: definitions.start(conn, tenant, ident, now),
+        "pause": lambda conn: definitions.pause(conn, tenant, ident, now),
+        "delete": lambda conn: definitions.delete(conn, tenant, ident),
+    }
+    if action not in steps:
+        raise ApiError("Unknown action", status=404)
+    try:
+        found = await request.app.state.db.writing(steps[action])
+    except ApiError as error:
+        if error.status == 404:
+            raise
+        return await _export_page(request, session, ident, status=error.status, errors=[error.message])
+    if action == "delete":
+        return RedirectResponse("/ui/exports", status_code=303)
+    target = found.get("friendlyId") or ident
+    return RedirectResponse(f"/ui/exports/{target}", status_code=303)

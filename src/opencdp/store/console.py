@@ -1,0 +1,86 @@
+"""The web console's sessions and sign-in failures, and the guest lookups its search needs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, cast, delete, func, insert, literal, or_, select, true, update
+from sqlalchemy.dialects.postgresql import JSONB
+
+from opencdp.store.rows import Record, records, to_columns, to_record
+from opencdp.store.tables import console_login_failures, console_sessions, guests, order_people
+
+
+def insert_session(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(insert(console_sessions), to_columns(values))
+
+
+def get_session(conn: Connection, id_hash: str) -> Record | None:
+    row = conn.execute(select(console_sessions).where(console_sessions.c.id_hash == id_hash)).mappings().first()
+    return to_record(row) if row else None
+
+
+def touch_session(conn: Connection, id_hash: str, now: datetime) -> None:
+    conn.execute(update(console_sessions).where(console_sessions.c.id_hash == id_hash).values(last_seen_at=now))
+
+
+def delete_session(conn: Connection, id_hash: str) -> None:
+    conn.execute(delete(console_sessions).where(console_sessions.c.id_hash == id_hash))
+
+
+def delete_idle_sessions(conn: Connection, idle_before: datetime, created_before: datetime) -> None:
+    table = console_sessions
+    conn.execute(delete(table).where(or_(table.c.last_seen_at < idle_before, table.c.created_at < created_before)))
+
+
+def record_failure(conn: Connection, address: str, now: datetime) -> None:
+    conn.execute(insert(console_login_failures).values(address=address, failed_at=now))
+
+
+def count_failures(conn: Connection, address: str, since: datetime) -> int:
+    table = console_login_failures
+    stmt = select(func.count()).where(table.c.address == address, table.c.failed_at >= since)
+    return conn.execute(stmt).scalar_one()
+
+
+def forget_failures(conn: Connection, before: datetime) -> None:
+    conn.execute(delete(console_login_failures).where(console_login_failures.c.failed_at < before))
+
+
+def guests_with_identifier(conn: Connection, tenant_id: int, identifier: str) -> list[str]:
+    """Live guests holding an identifier with this id, whatever its provider."""
+    live = (guests.c.tenant_id == tenant_id, guests.c.merged_into.is_(None))
+    if conn.dialect.name == "postgresql":
+        held = guests.c.identifiers.op("@>")(cast(literal([{"id": identifier}], JSONB), JSONB))
+        stmt = select(guests.c.ref).where(*live, held)
+    else:
+        each = func.json_each(guests.c.identifiers).table_valued("value").alias()
+        matched = func.json_extract(each.c.value, "$.id") == identifier
+        stmt = select(guests.c.ref).select_from(guests.join(each, true())).where(*live, matched).distinct()
+    return list(conn.execute(stmt.limit(1000)).scalars())
+
+
+def order_counts(conn: Connection, tenant_id: int, guest_refs: Sequence[str]) -> dict[str, int]:
+    """How many orders each guest is contact or consumer of."""
+    if not guest_refs:
+        return {}
+    stmt = (
+        select(order_people.c.guest_ref, func.count(order_people.c.order_ref.distinct()))
+        .where(order_people.c.tenant_id == tenant_id, order_people.c.guest_ref.in_(list(guest_refs)))
+        .group_by(order_people.c.guest_ref)
+    )
+    return dict(conn.execute(stmt).all())
+
+
+def latest_guests(
+    conn: Connection, tenant_id: int, refs: Sequence[str] | None, offset: int, limit: int
+) -> tuple[int, list[Record]]:
+    """Guests (all of the tenant's, or those named), most recently modified first."""
+    stmt = select(guests).where(guests.c.tenant_id == tenant_id)
+    if refs is not None:
+        stmt = stmt.where(guests.c.ref.in_(list(refs)))
+    total = conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    found = records(conn, stmt.order_by(guests.c.modified_at.desc(), guests.c.ref).offset(offset).limit(limit))
+    return total, found
