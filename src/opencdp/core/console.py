@@ -39,22 +39,19 @@ class Session:
     csrf: str
 
 
-class SignInRefused(ApiError):
-    status = 401
-
-
 def _digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def sign_in(conn: Connection, client_key: str, api_token: str, address: str, now: datetime) -> str:
-    """A new session for valid credentials: its raw id, for the cookie. 429 after ten failures in 15 minutes."""
+def sign_in(conn: Connection, client_key: str, api_token: str, address: str, now: datetime) -> str | None:
+    """A new session for valid credentials: its raw id, for the cookie; None for invalid ones (the failure is
+    recorded, so it must commit: it is not raised). 429 after ten failures in 15 minutes."""
     if store.count_failures(conn, address, now - FAILURE_WINDOW) >= MAX_FAILURES:
         raise ApiError("Too many failed sign-ins; try again in 15 minutes.", status=429)
     tenant = authenticate(conn, client_key, api_token) if client_key and api_token else None
     if tenant is None:
         store.record_failure(conn, address, now)
-        raise SignInRefused("The client key or API token is not valid.")
+        return None
     raw = secrets.token_urlsafe(32)
     store.insert_session(conn, {"idHash": _digest(raw), "tenantId": tenant.id, "tokenHash": hash_token(api_token),
                                 "csrf": secrets.token_urlsafe(32), "createdAt": now, "lastSeenAt": now})  # fmt: skip

@@ -57,10 +57,9 @@ async def login(request: Request) -> Response:
     next_path = safe_next(form.get("next"))
     address = request.client.host if request.client else "unknown"
     key, token = form.get("client_key", "").strip(), form.get("api_token", "").strip()
-    try:
-        raw = await request.app.state.db.writing(lambda conn: console.sign_in(conn, key, token, address, utcnow()))
-    except console.SignInRefused as refused:
-        return _form(request, next_path, 401, refused.message, key)
+    raw = await request.app.state.db.writing(lambda conn: console.sign_in(conn, key, token, address, utcnow()))
+    if raw is None:
+        return _form(request, next_path, 401, "The client key or API token is not valid.", key)
     response = RedirectResponse(next_path, status_code=303)
     set_session_cookie(request, response, raw)
     response.delete_cookie(LOGIN_COOKIE, path="/ui")

@@ -90,4 +90,4 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    return page(request, "error.html", status, status=status, message=message)
+    return page(request, "error.html", status, code=status, message=message)
