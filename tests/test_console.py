@@ -218,3 +218,13 @@ def test_each_tenant_only_sees_its_own_lists(app, database, console, client):
     stranger = make_client(app, database)
     stranger.post("/opencdp/v1/segments", json={"name": "Stranger things", "definition": {}})
     assert "Stranger things" not in console.get("/ui/segments").text
+
+
+def test_expired_sessions_are_forgotten(console, database):
+    from datetime import timedelta
+
+    from opencdp.core import console as console_core
+
+    with database.write() as conn:
+        console_core.forget_expired(conn, utcnow() + timedelta(hours=3))
+    assert console.get("/ui/guests", follow_redirects=False).status_code == 303

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from opencdp.config import Settings
+from opencdp.core import console
 from opencdp.core.batch.processor import Limits, Processor
 from opencdp.core.exports import definitions as export_definitions
 from opencdp.core.exports.runs import Exporter, purge
@@ -59,6 +60,7 @@ class Jobs:
         with self.db.write() as conn:
             done.scheduled = queue_scheduled(conn, now) + export_definitions.queue_scheduled(conn, now)
             purge(conn, self.files, now - timedelta(days=self.settings.export_retention_days))
+            console.forget_expired(conn, now)
         done.batches = self.processor.run_available()
         done.builds = self.builder.run_available()
         done.exports = self.exporter.run_available()

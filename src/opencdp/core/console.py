@@ -55,7 +55,6 @@ def sign_in(conn: Connection, client_key: str, api_token: str, address: str, now
     raw = secrets.token_urlsafe(32)
     store.insert_session(conn, {"idHash": _digest(raw), "tenantId": tenant.id, "tokenHash": hash_token(api_token),
                                 "csrf": secrets.token_urlsafe(32), "createdAt": now, "lastSeenAt": now})  # fmt: skip
-    store.forget_failures(conn, now - FAILURE_WINDOW)
     return raw
 
 
@@ -106,3 +105,9 @@ def search(
 def _refs(conn: Connection, tenant: Tenant, filters: dict[str, Any]) -> set[str]:
     _total, found = profiles.search(conn, tenant, filters, (("modifiedAt", True),), 0, 1000)
     return {guest["ref"] for guest in found}
+
+
+def forget_expired(conn: Connection, now: datetime) -> None:
+    """Sessions past their idle or absolute limit, and sign-in failures past their window, are deleted."""
+    store.delete_idle_sessions(conn, now - IDLE, now - ABSOLUTE)
+    store.forget_failures(conn, now - FAILURE_WINDOW)
