@@ -436,7 +436,11 @@ class Compiler:
 
     def lower(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
         """Unicode lower case: PostgreSQL's lower() under a UTF-8 locale; SQLite's is ASCII-only, so ours."""
-        return func.lower(value) if self.postgres else func.opencdp_lower(value, type_=String())
+        if self.postgres:
+            return func.lower(value)
+        # SQLite's C lower() is exact for ASCII text; only other text pays for the Python function
+        ascii_only = not_(value.op("GLOB", is_comparison=True)(literal("*[^ -~]*")))
+        return case((ascii_only, func.lower(value)), else_=func.opencdp_lower(value, type_=String()))
 
     def numeric(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
         """Money is decimal text on SQLite; compare it as a number there."""
