@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import func, select
+
 from conftest import assert_error
 from opencdp.core.segments.builds import Builder, queue_scheduled
 from opencdp.store.database import Database
+from opencdp.store.tables import segment_builds, segment_members
 
 IE = {"match": {"attr": "guest.country", "op": "equals", "value": "IE"}}
 
@@ -166,8 +169,13 @@ def test_lifecycle_and_nightly_builds(client, database):
     paused = client.post(f"/opencdp/v1/segments/{ref}/pause").json()
     assert paused["status"] == "paused" and paused["nextBuildAt"] is None
     assert client.post(f"/opencdp/v1/segments/{ref}/pause").status_code == 409
+    with database.read() as conn:
+        build_ids = [row.id for row in conn.execute(select(segment_builds.c.id).where(segment_builds.c.segment_ref == ref))]
     assert client.delete(f"/opencdp/v1/segments/{ref}").status_code == 204
     assert client.get(f"/opencdp/v1/segments/{ref}").status_code == 404
+    with database.read() as conn:  # its member sets went with it
+        left = select(func.count()).select_from(segment_members).where(segment_members.c.build_id.in_(build_ids))
+        assert build_ids and conn.execute(left).scalar_one() == 0
 
 
 def test_preview_catalogue_and_distribution(client):

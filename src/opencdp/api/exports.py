@@ -41,7 +41,7 @@ def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _policy(request: Request) -> definitions.Policy:
+def policy_of(request: Request) -> definitions.Policy:
     return definitions.Policy(parquet_available(), _settings(request).webhook_allow_private)
 
 
@@ -94,7 +94,7 @@ async def list_exports(request: Request, tenant: CurrentTenant, db: Db) -> Respo
 
 @router.post(PREFIX, summary="Create an audience export", responses=openapi.responses(OBJECT, 400, 409))
 async def create_export(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody) -> Response:
-    policy = _policy(request)
+    policy = policy_of(request)
     found = await db.writing(lambda conn: definitions.create(conn, tenant, body, policy, utcnow()))
     return await _reply(request, db, found, 201)
 
@@ -107,7 +107,7 @@ async def get_export(request: Request, tenant: CurrentTenant, db: Db, ident: str
 
 @router.put(PREFIX + "/{ident}", summary="Replace an audience export", responses=openapi.responses(OBJECT, 400, 409))
 async def put_export(request: Request, tenant: CurrentTenant, db: Db, ident: str, body: JsonBody) -> Response:
-    policy = _policy(request)
+    policy = policy_of(request)
     found = await db.writing(lambda conn: definitions.replace(conn, tenant, ident, body, policy, utcnow()))
     return await _reply(request, db, found)
 

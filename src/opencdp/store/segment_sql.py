@@ -358,13 +358,22 @@ class Compiler:
             return self._measured(node, rows.with_only_columns(self._aggregate(node, inner)).scalar_subquery())
         guest = scope["guest"].c.ref
         if node.is_exists:
-            return guest.in_(rows.with_only_columns(holder))
+            return self._held_by(guest, rows.with_only_columns(holder))
         grouped = rows.with_only_columns(holder).group_by(holder)
         test = self._measured(node, self._aggregate(node, inner))
         if measure.fn in ("count", "countDistinct", "sum") and _holds_at_zero(node):
             # guests without rows match too: keep everyone but the holders whose rows fail the test
-            return guest.not_in(grouped.having(not_(test)))
-        return guest.in_(grouped.having(test))
+            return not_(self._held_by(guest, grouped.having(not_(test))))
+        return self._held_by(guest, grouped.having(test))
+
+    def _held_by(self, guest: ColumnElement[Any], holders: Select[Any]) -> ColumnElement[bool]:
+        """The guest is among the holders. SQLite evaluates `IN (sub-query)` once into an index; PostgreSQL
+        turns `EXISTS` (and `NOT EXISTS`) into a hash semi-join (anti-join), where a `NOT IN` too large to
+        hash would be scanned once per guest."""
+        if not self.postgres:
+            return guest.in_(holders)
+        found = holders.subquery()
+        return exists(select(1).select_from(found).where(found.c[0] == guest))
 
     def _aggregate(self, node: Entity, inner: dict[str, FromClause]) -> ColumnElement[Any]:
         measure = node.measure

@@ -116,7 +116,9 @@ def claim_build(conn: Connection, worker: str, now: datetime, lease_until: datet
 
 def fill_members(conn: Connection, build_id: int, members: Select[Any]) -> int:
     """Store a definition's members for a build, inside the database: INSERT ... SELECT."""
+    # in key order: the primary key index then grows at its end instead of splitting pages everywhere
     rows = members.with_only_columns(literal(build_id), *members.selected_columns[:1])
+    rows = rows.order_by(members.selected_columns[0])
     inserted = conn.execute(insert(segment_members).from_select(["build_id", "guest_ref"], rows)).rowcount
     return inserted if inserted >= 0 else count_members(conn, build_id)
 
@@ -201,7 +203,17 @@ def drop_old_members(conn: Connection, segment_ref: str, keep: int) -> None:
 
 
 def drop_old_builds(conn: Connection, before: datetime) -> None:
+    old = select(segment_builds.c.id).where(segment_builds.c.created_at < before)
+    conn.execute(delete(segment_members).where(segment_members.c.build_id.in_(old)))
     conn.execute(delete(segment_builds).where(segment_builds.c.created_at < before))
+
+
+def delete_members_of(conn: Connection, tenant_id: int, segment_ref: str) -> None:
+    """Every member set of a segment's builds, before the segment (and with it its builds) goes."""
+    builds = select(segment_builds.c.id).where(
+        segment_builds.c.tenant_id == tenant_id, segment_builds.c.segment_ref == segment_ref
+    )
+    conn.execute(delete(segment_members).where(segment_members.c.build_id.in_(builds)))
 
 
 def due_segments(conn: Connection, now: datetime) -> list[Record]:

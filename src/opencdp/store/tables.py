@@ -399,10 +399,12 @@ segment_builds = Table(
     Index(None, "status", "created_at"),
 )
 
+# No foreign key on build_id: a build inserts its whole member set at once, and a per-row key check would
+# cost more than the insert. The store deletes members with their builds (store/segments.py).
 segment_members = Table(
     "segment_members",
     metadata,
-    Column("build_id", Integer, ForeignKey("segment_builds.id", ondelete="CASCADE"), primary_key=True),
+    Column("build_id", Integer, primary_key=True, autoincrement=False),
     Column("guest_ref", REF, primary_key=True),
 )
 

@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from starlette.responses import RedirectResponse, Response
 
 from opencdp.api.deps import base_url, path_ref
-from opencdp.api.exports import _policy
+from opencdp.api.exports import policy_of
 from opencdp.api.ui.guests import PAGE, offset_of
 from opencdp.api.ui.security import Form, Session
 from opencdp.api.ui.templates import chart, page
@@ -307,7 +307,7 @@ async def export_save(request: Request, session: Session, form: Form, ident: str
 
 
 async def _export_save(request: Request, session: ConsoleSession, ident: str | None, form: dict[str, str]) -> Response:
-    tenant, policy, now = session.tenant, _policy(request), utcnow()
+    tenant, policy, now = session.tenant, policy_of(request), utcnow()
     kept = {**form, "header": form.get("header") == "true", "quoteAll": form.get("quoteAll") == "true"}
     try:
         body = _export_body(form)

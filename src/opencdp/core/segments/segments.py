@@ -96,6 +96,7 @@ def delete(conn: Connection, tenant: Tenant, ref: str) -> None:
     users = store.used_by(conn, tenant.id, ref)
     if users:
         raise Conflict(f"The segment is used by audience export {users[0]['friendlyId']}.")
+    store.delete_members_of(conn, tenant.id, ref)
     delete_row(conn, segments, tenant.id, ref)
 
 

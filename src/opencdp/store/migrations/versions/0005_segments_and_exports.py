@@ -187,12 +187,6 @@ def upgrade() -> None:
         "segment_members",
         sa.Column("build_id", sa.Integer(), nullable=False),
         sa.Column("guest_ref", sa.String(length=36), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["build_id"],
-            ["segment_builds.id"],
-            name=op.f("fk_segment_members_build_id_segment_builds"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("build_id", "guest_ref", name=op.f("pk_segment_members")),
     )
     op.create_table(
