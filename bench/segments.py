@@ -142,7 +142,8 @@ def bulk_insert(db: Database, table: str, rows: list[dict[str, Any]]) -> None:
         raw.close()
 
 
-def duckdb_reference(db: Database) -> list[float] | None:
+def duckdb_reference(db: Database) -> list[tuple[float, int]] | None:
+    """Seconds and size of each hand-written query in DuckDB over the same rows (None without duckdb)."""
     try:
         import duckdb
     except ImportError:
@@ -159,7 +160,8 @@ def duckdb_reference(db: Database) -> list[float] | None:
             con.register(f"src_{table}", pa.table(arrays))
             con.execute(f"CREATE TABLE {table} AS SELECT * FROM src_{table}")
     con.execute("CREATE TABLE bench_scratch (guest_ref VARCHAR)")
-    timings = []
+    timings: list[float] = []
+    sizes: list[int] = []
     for sql in hand_written(postgres=True):
         sql = sql.replace("e.data ->> 'storeLocation'", "json_extract_string(e.data, '$.storeLocation')")
         sql = sql.replace(":t", "1").replace(":d90", f"'{NOW - timedelta(days=90)}'").replace(
@@ -170,8 +172,9 @@ def duckdb_reference(db: Database) -> list[float] | None:
         started = time.perf_counter()
         con.execute(sql)
         timings.append(time.perf_counter() - started)
+        sizes.append(con.execute("SELECT count(*) FROM bench_scratch").fetchone()[0])
         con.execute("DELETE FROM bench_scratch")
-    return timings
+    return list(zip(timings, sizes, strict=True))
 
 
 def main() -> None:
@@ -223,7 +226,7 @@ def main() -> None:
         with db.read() as conn:
             size = conn.execute(text("SELECT size FROM segment_builds WHERE segment_ref = :r"), {"r": ref}).scalar_one()
         largest = max(largest, (size, ref))
-        duck = f"  {reference[n]:8.2f}" if reference else ""
+        duck = f"  {reference[n][0]:8.3f} ({reference[n][1]:,})" if reference else ""
         print(f"{name:66} {seconds:8.2f} {floors[n]:8.2f} {seconds / floors[n]:6.2f} {size:8,}{duck}")
 
     export_ref, execution_ref = str(uuid.uuid4()), str(uuid.uuid4())

@@ -116,9 +116,9 @@ def claim_build(conn: Connection, worker: str, now: datetime, lease_until: datet
 
 def fill_members(conn: Connection, build_id: int, members: Select[Any]) -> int:
     """Store a definition's members for a build, inside the database: INSERT ... SELECT."""
-    # in key order: the primary key index then grows at its end instead of splitting pages everywhere
     rows = members.with_only_columns(literal(build_id), *members.selected_columns[:1])
-    rows = rows.order_by(members.selected_columns[0])
+    if conn.dialect.name == "postgresql":  # in key order the index grows at its end (SQLite would sort on disk)
+        rows = rows.order_by(members.selected_columns[0])
     inserted = conn.execute(insert(segment_members).from_select(["build_id", "guest_ref"], rows)).rowcount
     return inserted if inserted >= 0 else count_members(conn, build_id)
 
