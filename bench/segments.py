@@ -142,7 +142,7 @@ def bulk_insert(db: Database, table: str, rows: list[dict[str, Any]]) -> None:
         raw.close()
 
 
-def duckdb_reference(db: Database) -> list[tuple[float, int]] | None:
+def duckdb_reference(db: Database, tenant_id: int) -> list[tuple[float, int]] | None:
     """Seconds and size of each hand-written query in DuckDB over the same rows (None without duckdb)."""
     try:
         import duckdb
@@ -153,9 +153,7 @@ def duckdb_reference(db: Database) -> list[tuple[float, int]] | None:
         for table in ("guests", "orders", "order_people", "extensions"):
             result = conn.exec_driver_sql(f"SELECT * FROM {table}")
             names = list(result.keys())
-            rows = [
-                tuple(str(v) if isinstance(v, datetime | dict | list) or v is None else v for v in r) for r in result
-            ]
+            rows = [tuple(str(v) if isinstance(v, datetime | dict | list) else v for v in r) for r in result]
             arrays = {name: pa.array([r[i] for r in rows]) for i, name in enumerate(names)}
             con.register(f"src_{table}", pa.table(arrays))
             con.execute(f"CREATE TABLE {table} AS SELECT * FROM src_{table}")
@@ -164,7 +162,7 @@ def duckdb_reference(db: Database) -> list[tuple[float, int]] | None:
     sizes: list[int] = []
     for sql in hand_written(postgres=True):
         sql = sql.replace("e.data ->> 'storeLocation'", "json_extract_string(e.data, '$.storeLocation')")
-        sql = sql.replace(":t", "1").replace(":d90", f"'{NOW - timedelta(days=90)}'").replace(
+        sql = sql.replace(":t", str(tenant_id)).replace(":d90", f"'{NOW - timedelta(days=90)}'").replace(
             ":d180", f"'{NOW - timedelta(days=180)}'")  # fmt: skip
         sql = sql.replace("o.ordered_at", "CAST(o.ordered_at AS TIMESTAMPTZ)").replace(
             "o.price", "CAST(o.price AS DOUBLE)"
@@ -207,7 +205,7 @@ def main() -> None:
             conn.execute(text(sql), params)
             floors.append(time.perf_counter() - begun)
             conn.exec_driver_sql("DELETE FROM bench_scratch")
-    reference = duckdb_reference(db)
+    reference = duckdb_reference(db, tenant.id)
 
     builder = Builder(db)
     largest: tuple[int, str] = (-1, "")
