@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from conftest import assert_error
@@ -170,7 +171,9 @@ def test_lifecycle_and_nightly_builds(client, database):
     assert paused["status"] == "paused" and paused["nextBuildAt"] is None
     assert client.post(f"/opencdp/v1/segments/{ref}/pause").status_code == 409
     with database.read() as conn:
-        build_ids = [row.id for row in conn.execute(select(segment_builds.c.id).where(segment_builds.c.segment_ref == ref))]
+        build_ids = [
+            row.id for row in conn.execute(select(segment_builds.c.id).where(segment_builds.c.segment_ref == ref))
+        ]
     assert client.delete(f"/opencdp/v1/segments/{ref}").status_code == 204
     assert client.get(f"/opencdp/v1/segments/{ref}").status_code == 404
     with database.read() as conn:  # its member sets went with it
@@ -203,3 +206,32 @@ def test_tenants_and_credentials(client, other, anonymous):
         assert getattr(anonymous, method)(f"/opencdp/v1/segments/{ref}{path}", **kwargs).status_code == 401
     assert other.get("/opencdp/v1/segments").json()["total"] == 0
     assert anonymous.post("/opencdp/v1/segments/preview", json={"definition": IE}).status_code == 401
+
+
+def test_a_statement_past_its_deadline_is_cancelled(database):
+    from sqlalchemy import text
+
+    from opencdp.store.database import DeadlineExceeded, deadline
+
+    slow = (
+        "SELECT pg_sleep(2)"
+        if not database.is_sqlite
+        else (
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000000) SELECT count(*) FROM n"
+        )
+    )
+    with pytest.raises(DeadlineExceeded), database.read() as conn, deadline(conn, 0.05):
+        conn.execute(text(slow))
+    with database.read() as conn, deadline(conn, 5):  # a quick statement is left alone
+        assert conn.execute(text("SELECT 1")).scalar() == 1
+
+
+def test_a_preview_past_a_minute_is_a_503(client, monkeypatch):
+    from opencdp.api import segments as segment_api
+    from opencdp.store.database import DeadlineExceeded
+
+    def too_slow(*_args: Any) -> Any:
+        raise DeadlineExceeded
+
+    monkeypatch.setattr(segment_api.builds, "preview", too_slow)
+    assert_error(client.post("/opencdp/v1/segments/preview", json={"definition": IE}), 503, "The preview took too long")

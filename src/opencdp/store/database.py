@@ -242,7 +242,7 @@ def deadline(conn: Connection, seconds: float) -> Iterator[None]:
     PostgreSQL enforces a transaction-local statement timeout; SQLite is interrupted by a progress handler.
     """
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(seconds * 1000)}")
+        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(seconds * 1000))}")
         try:
             yield
         except OperationalError as error:
