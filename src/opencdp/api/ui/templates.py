@@ -9,7 +9,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import orjson
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -50,10 +49,6 @@ def display_name(guest: Any) -> str:
     return name or (guest.get("emails") or ["Anonymous"])[0]
 
 
-def as_json(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
-
-
 def chart(points: Sequence[tuple[str, float]], width: int = 560, height: int = 140) -> dict[str, Any] | None:
     """A line chart as SVG coordinates: labels on x in order, values scaled to the height."""
     if len(points) < 1:
@@ -79,7 +74,7 @@ environment = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-environment.filters.update(stamp=stamp, money=money, humanise=humanise, as_json=as_json, display_name=display_name)
+environment.filters.update(stamp=stamp, money=money, humanise=humanise, display_name=display_name)
 
 
 def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:

@@ -403,18 +403,3 @@ def parse(raw: Any, catalogue: Catalogue, path: str = "definition") -> Definitio
     if parser.errors or definition is None:
         raise InvalidDefinition(parser.errors or [(path, "must be an object")])
     return definition
-
-
-def walk(node: Node | None) -> list[Node]:
-    """Every node of a tree, parents before children."""
-    if node is None:
-        return []
-    found: list[Node] = [node]
-    if isinstance(node, Group):
-        for child in node.children:
-            found += walk(child)
-    elif isinstance(node, Not):
-        found += walk(node.child)
-    elif isinstance(node, Entity):
-        found += walk(node.where)
-    return found
