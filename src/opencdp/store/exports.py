@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     Connection,
     Select,
+    String,
     Table,
     and_,
     cast,
@@ -22,7 +23,8 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 
 from opencdp.store.rows import Record, records, to_column, to_columns, to_record
 from opencdp.store.tables import (
@@ -37,7 +39,7 @@ from opencdp.store.tables import (
     segment_builds,
     segment_members,
 )
-from opencdp.store.types import UTCDateTime
+from opencdp.store.types import Money, UTCDateTime
 
 ACTIVE = ("pending", "running")
 MAX_ITEMS = 100
@@ -252,19 +254,44 @@ def extension_data(conn: Connection, tenant_id: int, owner_refs: Sequence[str]) 
     return {(row.owner_ref, row.name): row.data for row in conn.execute(stmt)}
 
 
-def recent_orders(
-    conn: Connection, tenant_id: int, guest_refs: Sequence[str], limit: int, fields: Sequence[str]
-) -> list[Record]:
-    """Each guest's last `limit` orders as contact, newest first: `guestRef`, `ref` and the asked fields."""
+def _json_object(conn: Connection, pairs: list[tuple[str, Any]]) -> Any:
+    build = func.json_build_object if conn.dialect.name == "postgresql" else func.json_object
+    return build(*(part for name, value in pairs for part in (literal(name, String()), value)))
+
+
+def _json_value(conn: Connection, column: Any) -> Any:
+    """A column as a JSON value: timestamps as wire text; money exactly as stored (SQLite keeps it as text,
+    which `json()` turns back into the number it spells)."""
+    if isinstance(column.type, UTCDateTime):
+        return _wire_time(conn, column)
+    if isinstance(column.type, Money) and conn.dialect.name != "postgresql":
+        return func.json(column)
+    return column
+
+
+def _ext_of(conn: Connection, owner_ref: Any) -> Any:
+    found = select(extensions.c.data).where(extensions.c.owner_ref == owner_ref, extensions.c.name == "ext")
+    found = found.limit(1).scalar_subquery()
+    if conn.dialect.name == "postgresql":
+        return func.coalesce(found, cast(literal("{}"), JSONB))
+    return func.json(func.coalesce(found, "{}"))
+
+
+def orders_as_json(
+    conn: Connection, tenant_id: int, guest_refs: Sequence[str], wanted: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """Each guest's last orders as contact, newest first, as (guest ref, JSON text) rows: each order a JSON
+    object with the fields asked (in that order: `json`, not `jsonb`), its extension data if asked, and its
+    first 100 items in the order they were added.
+
+    The database assembles the JSON, so an export reads one row per order instead of one per field.
+    """
+    postgres = conn.dialect.name == "postgresql"
     rank = func.row_number().over(
         partition_by=order_people.c.guest_ref, order_by=(orders.c.ordered_at.desc(), orders.c.ref)
     )
     ranked = (
-        select(
-            *_columns(conn, orders, ["ref", *fields]),
-            order_people.c.guest_ref.label("guestRef"),
-            rank.label("position"),
-        )
+        select(orders, order_people.c.guest_ref.label("holder"), rank.label("position"))
         .join(order_people, order_people.c.order_ref == orders.c.ref)
         .where(
             order_people.c.tenant_id == tenant_id,
@@ -273,21 +300,33 @@ def recent_orders(
         )
         .subquery()
     )
-    stmt = select(ranked).where(ranked.c.position <= limit).order_by(ranked.c.guestRef, ranked.c.position)
-    return [dict(row) for row in conn.execute(stmt).mappings()]
-
-
-def items_of(conn: Connection, order_refs: Sequence[str], fields: Sequence[str]) -> list[Record]:
-    """Up to 100 items of each order, in the order they were added: `orderRef`, `ref` and the asked fields."""
-    if not order_refs:
-        return []
-    rank = func.row_number().over(
-        partition_by=order_items.c.order_ref, order_by=(order_items.c.created_at, order_items.c.ref)
-    )
-    ranked = (
-        select(*_columns(conn, order_items, ["ref", "orderRef", *fields]), rank.label("position"))
-        .where(order_items.c.order_ref.in_(list(order_refs)))
+    item = order_items.alias()
+    item_pairs = [(name, _json_value(conn, item.c[to_column(name)])) for name in wanted["itemFields"]]
+    if wanted["extensions"]:
+        item_pairs.append(("ext", _ext_of(conn, item.c.ref)))
+    first_items = (
+        select(_json_object(conn, item_pairs).label("line"), item.c.created_at, item.c.ref)
+        .where(item.c.order_ref == ranked.c.ref)
+        .order_by(item.c.created_at, item.c.ref)
+        .limit(MAX_ITEMS)
+        .correlate(ranked)
         .subquery()
     )
-    stmt = select(ranked).where(ranked.c.position <= MAX_ITEMS).order_by(ranked.c.orderRef, ranked.c.position)
-    return [dict(row) for row in conn.execute(stmt).mappings()]
+    if postgres:
+        gathered = func.coalesce(
+            func.json_agg(aggregate_order_by(first_items.c.line, first_items.c.created_at, first_items.c.ref)),
+            cast(literal("[]"), postgresql.JSON),
+        )
+    else:
+        gathered = func.json_group_array(func.json(first_items.c.line))
+    items_json = select(gathered).select_from(first_items).scalar_subquery()
+    pairs = [(name, _json_value(conn, ranked.c[to_column(name)])) for name in wanted["fields"]]
+    if wanted["extensions"]:
+        pairs.append(("ext", _ext_of(conn, ranked.c.ref)))
+    pairs.append(("items", items_json))
+    stmt = (
+        select(ranked.c.holder, cast(_json_object(conn, pairs), String))
+        .where(ranked.c.position <= wanted["limit"])
+        .order_by(ranked.c.holder, ranked.c.position)
+    )
+    return [(row[0], row[1]) for row in conn.execute(stmt)]

@@ -60,30 +60,15 @@ def fetch(conn: Connection, tenant_id: int, refs: Sequence[str], shape: Shape) -
     """The records of a chunk of guests, keyed by ref; a guest deleted since the build is absent."""
     fields = [*shape.guest, "identifiers"] if shape.identifiers else list(shape.guest)
     found = store.guests_by_ref(conn, tenant_id, refs, fields)
-    groups = {group for group, _key in shape.extensions}
-    owners: list[str] = list(found) if groups else []
+    ext = store.extension_data(conn, tenant_id, list(found)) if shape.extensions else {}
     orders_of: dict[str, list[Record]] = {}
-    items_of: dict[str, list[Record]] = {}
     if shape.orders is not None and found:
-        wanted = shape.orders
-        for order in store.recent_orders(conn, tenant_id, list(found), wanted["limit"], wanted["fields"]):
-            orders_of.setdefault(order["guestRef"], []).append(order)
-        order_refs = [order["ref"] for listed in orders_of.values() for order in listed]
-        for item in store.items_of(conn, order_refs, wanted["itemFields"]):
-            items_of.setdefault(item["orderRef"], []).append(item)
-        if shape.orders["extensions"]:
-            owners += order_refs + [item["ref"] for listed in items_of.values() for item in listed]
-    ext = store.extension_data(conn, tenant_id, owners)
-    return {ref: build(guest, shape, orders_of.get(ref, []), items_of, ext) for ref, guest in found.items()}
+        for guest_ref, order in store.orders_as_json(conn, tenant_id, list(found), shape.orders):
+            orders_of.setdefault(guest_ref, []).append(orjson.loads(order))
+    return {ref: build(guest, shape, orders_of.get(ref, []), ext) for ref, guest in found.items()}
 
 
-def build(
-    guest: Record,
-    shape: Shape,
-    orders: list[Record],
-    items_of: Mapping[str, list[Record]],
-    ext: Mapping[tuple[str, str], Any],
-) -> Record:
+def build(guest: Record, shape: Shape, orders: list[Record], ext: Mapping[tuple[str, str], Any]) -> Record:
     record: Record = {"ref": guest["ref"]}
     for field in shape.guest:
         record[field] = guest_value(guest, field)
@@ -98,21 +83,8 @@ def build(
             groups.setdefault(group, {})[key] = (ext.get((guest["ref"], group)) or {}).get(key)
         record["extensions"] = groups
     if shape.orders is not None:
-        record["orders"] = [_order(order, shape.orders, items_of.get(order["ref"], []), ext) for order in orders]
+        record["orders"] = orders  # assembled by the database: fields, ext if asked, items
     return record
-
-
-def _order(order: Record, wanted: Mapping[str, Any], items: list[Record], ext: Mapping[tuple[str, str], Any]) -> Record:
-    shown: Record = {field: plain(order.get(field)) for field in wanted["fields"]}
-    if wanted["extensions"]:
-        shown["ext"] = ext.get((order["ref"], "ext")) or {}
-    shown["items"] = []
-    for item in items:
-        line: Record = {field: plain(item.get(field)) for field in wanted["itemFields"]}
-        if wanted["extensions"]:
-            line["ext"] = ext.get((item["ref"], "ext")) or {}
-        shown["items"].append(line)
-    return shown
 
 
 def gone(ref: str) -> Record:
