@@ -307,7 +307,9 @@ def orders_as_json(
     first_items = (
         select(_json_object(conn, item_pairs).label("line"), item.c.created_at, item.c.ref)
         .where(item.c.order_ref == ranked.c.ref)
-        .order_by(item.c.created_at, item.c.ref)
+        # SQLite walks its (order_ref, created_at) index in order, ties by rowid; a second sort key would
+        # cost a temporary B-tree per order
+        .order_by(item.c.created_at, *([item.c.ref] if postgres else []))
         .limit(MAX_ITEMS)
         .correlate(ranked)
         .subquery()
