@@ -153,7 +153,13 @@ def duckdb_reference(db: Database, tenant_id: int) -> list[tuple[float, int]] | 
         for table in ("guests", "orders", "order_people", "extensions"):
             result = conn.exec_driver_sql(f"SELECT * FROM {table}")
             names = list(result.keys())
-            rows = [tuple(str(v) if isinstance(v, datetime | dict | list) else v for v in r) for r in result]
+            rows = [
+                tuple(
+                    orjson.dumps(v).decode() if isinstance(v, dict | list) else str(v) if isinstance(v, datetime) else v
+                    for v in r
+                )
+                for r in result
+            ]
             arrays = {name: pa.array([r[i] for r in rows]) for i, name in enumerate(names)}
             con.register(f"src_{table}", pa.table(arrays))
             con.execute(f"CREATE TABLE {table} AS SELECT * FROM src_{table}")
