@@ -101,6 +101,8 @@ class Database:
             options["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
             options["pool_pre_ping"] = True
+            # PostgreSQL's JIT compiles a segment or export query for longer than the query then runs
+            options["connect_args"] = {"options": "-c jit=off"}
         self.engine: Engine = create_engine(self.url, **options)
         self._writer_lock = _WriterLock(lock_path)
         self._pending: dict[asyncio.AbstractEventLoop, list[tuple[Work[Any], asyncio.Future[Any]]]] = {}
