@@ -164,11 +164,11 @@ async def run_export(request: Request, tenant: CurrentTenant, db: Db, ident: str
 
 @router.get(PREFIX + "/{ident}/preview", summary="The first records as they would be written",
             response_class=PlainTextResponse)  # fmt: skip
-async def preview_export(tenant: CurrentTenant, db: Db, ident: str, limit: int = 5) -> Response:
-    if not 1 <= limit <= 20:
+async def preview_export(tenant: CurrentTenant, db: Db, ident: str, limit: str = "5") -> Response:
+    if not limit.isdigit() or not 1 <= int(limit) <= 20:
         raise InvalidParameter("limit", "must be between 1 and 20")
 
-    text = await db.reading_long(lambda conn: definitions.preview(conn, tenant, ident, limit, utcnow()))
+    text = await db.reading_long(lambda conn: definitions.preview(conn, tenant, ident, int(limit), utcnow()))
     return PlainTextResponse(text)
 
 
