@@ -228,3 +228,32 @@ def test_expired_sessions_are_forgotten(console, database):
     with database.write() as conn:
         console_core.forget_expired(conn, utcnow() + timedelta(hours=3))
     assert console.get("/ui/guests", follow_redirects=False).status_code == 303
+
+
+def test_timeline_segments_held_and_merged_guests(console, client, database):
+    from datetime import timedelta
+
+    from opencdp.core.stream import sessions
+    from test_stream import Browser
+
+    buyer = Browser(client)
+    buyer.send("VIEW", page="/home")
+    buyer.buy("TL-1", email="tl@example.com")
+    with database.write() as conn:
+        sessions.sweep(conn, utcnow() + timedelta(hours=1))
+    guest = buyer.owner()["ref"]
+    timeline = console.get(f"/ui/guests/{guest}/timeline").text
+    assert "CONVERTED" in timeline and "CHECKOUT" in timeline and "/home" in timeline and "/ui/orders/" in timeline
+    assert "No sessions" in console.get(f"/ui/guests/{guest}/timeline", params={"cart": "ABANDONED"}).text
+    assert "CONVERTED" in console.get(f"/ui/guests/{guest}/timeline", params={"channel": "WEB", "days": "7"}).text
+
+    segment = client.post("/opencdp/v1/segments", json={"name": "Buyers", "definition": {"match": {"entity": "order"}}}).json()
+    client.post(f"/opencdp/v1/segments/{segment['ref']}/build")
+    Builder(database).run_available()
+    assert f"/ui/segments/{segment['ref']}" in console.get(f"/ui/guests/{guest}").text
+
+    visitor = Browser(client)
+    visitor.send("IDENTITY", identifiers=[{"provider": "email", "id": "tl@example.com"}])
+    found = console.get("/ui/guests", params={"q": visitor.guest, "by": "ref"}).text
+    assert "(merged)" in found and f'href="/ui/guests/{guest}"' in found
+    assert console.get(f"/ui/guests/{visitor.guest}").status_code == 200  # a retired ref shows its survivor
