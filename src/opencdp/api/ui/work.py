@@ -43,6 +43,13 @@ def _reasons(error: ApiError) -> list[str]:
     return [error.message]
 
 
+def _refusal(error: ApiError) -> int:
+    """The status of a page shown again with a refused change's errors; a missing record stays a 404 page."""
+    if error.status == 404:
+        raise error
+    return 409 if error.status == 409 else 400
+
+
 # --- batches ------------------------------------------------------------------------------------------
 
 
@@ -168,9 +175,7 @@ async def _segment_form(request: Request, session: ConsoleSession, ref: str | No
         else:
             saved = await db.writing(lambda conn: segments.replace(conn, tenant, ref, body, utcnow()))
     except ApiError as error:
-        if error.status == 404:
-            raise
-        return await _segment_page(request, session, ref, kept, 400 if error.status < 409 else 409, _reasons(error))
+        return await _segment_page(request, session, ref, kept, _refusal(error), _reasons(error))
     return RedirectResponse(f"/ui/segments/{saved['ref']}", status_code=303)
 
 
@@ -189,9 +194,7 @@ async def segment_action(request: Request, session: Session, _form: Form, segmen
     try:
         await request.app.state.db.writing(steps[action])
     except ApiError as error:
-        if error.status == 404:
-            raise
-        return await _segment_page(request, session, ref, status=error.status, errors=[error.message])
+        return await _segment_page(request, session, ref, status=_refusal(error), errors=[error.message])
     return RedirectResponse("/ui/segments" if action == "delete" else f"/ui/segments/{ref}", status_code=303)
 
 
@@ -318,9 +321,7 @@ async def _export_save(request: Request, session: ConsoleSession, ident: str | N
                 lambda conn: definitions.replace(conn, tenant, ident, body, policy, now)
             )
     except ApiError as error:
-        if error.status == 404:
-            raise
-        return await _export_page(request, session, ident, kept, 400 if error.status < 409 else 409, _reasons(error))
+        return await _export_page(request, session, ident, kept, _refusal(error), _reasons(error))
     return RedirectResponse(f"/ui/exports/{saved['friendlyId']}", status_code=303)
 
 
@@ -338,9 +339,7 @@ async def export_action(request: Request, session: Session, _form: Form, ident: 
     try:
         found = await request.app.state.db.writing(steps[action])
     except ApiError as error:
-        if error.status == 404:
-            raise
-        return await _export_page(request, session, ident, status=error.status, errors=[error.message])
+        return await _export_page(request, session, ident, status=_refusal(error), errors=[error.message])
     if action == "delete":
         return RedirectResponse("/ui/exports", status_code=303)
     target = found.get("friendlyId") or ident

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import shutil
-import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection
 
+from opencdp.core.claims import JobRunner
 from opencdp.core.exports.records import Shape, fetch, gone
 from opencdp.core.exports.writers import FileSeries, Options, WrittenFile
 from opencdp.core.values import utcnow
@@ -51,19 +51,14 @@ def directory(files: FileStore, execution_ref: str) -> Path:
     return files.root / "exports" / execution_ref
 
 
-class Exporter:
+class Exporter(JobRunner):
     """Works through queued runs; any number of exporters may share one database."""
 
-    def __init__(self, db: Database, files: FileStore, lease_seconds: int = 600, chunk: int = CHUNK) -> None:
-        self.db, self.files, self.chunk = db, files, chunk
-        self.lease = timedelta(seconds=lease_seconds)
-        self.worker = f"exporter-{uuid.uuid4().hex[:12]}"
+    kind = "exporter"
 
-    def run_available(self) -> int:
-        done = 0
-        while self.run_next():
-            done += 1
-        return done
+    def __init__(self, db: Database, files: FileStore, lease_seconds: int = 600, chunk: int = CHUNK) -> None:
+        super().__init__(db, lease_seconds)
+        self.files, self.chunk = files, chunk
 
     def run_next(self) -> bool:
         now = utcnow()

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 
+from opencdp.core.claims import JobRunner
 from opencdp.core.schedule import next_slot
 from opencdp.core.segments.definition import Definition, parse
 from opencdp.core.segments.segments import catalogue, request_build
@@ -21,7 +21,6 @@ from opencdp.core.tenants import Tenant
 from opencdp.core.values import utcnow
 from opencdp.store import segments as store
 from opencdp.store import tenants as tenant_store
-from opencdp.store.database import Database
 from opencdp.store.rows import Record
 from opencdp.store.segment_sql import Compiler
 
@@ -93,19 +92,10 @@ def run(conn: Connection, build: Record, as_of: datetime) -> dict[str, Any]:
     return {**build, **changes}
 
 
-class Builder:
+class Builder(JobRunner):
     """Works through queued builds; any number of builders (threads, processes, machines) may run."""
 
-    def __init__(self, db: Database, lease_seconds: int = 600) -> None:
-        self.db = db
-        self.lease = timedelta(seconds=lease_seconds)
-        self.worker = f"builder-{uuid.uuid4().hex[:12]}"
-
-    def run_available(self) -> int:
-        done = 0
-        while self.run_next():
-            done += 1
-        return done
+    kind = "builder"
 
     def run_next(self) -> bool:
         now = utcnow()
