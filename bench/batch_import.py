@@ -32,7 +32,7 @@ CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 from opencdp.config import Settings
-from opencdp.api.app import processor_for
+from opencdp.jobs import processor_for
 from opencdp.core.batch import batches
 from opencdp.core.tenants import create_tenant
 from opencdp.core.values import utcnow
