@@ -117,10 +117,13 @@ def create(
     path_name: str | None,
     body: Mapping[str, Any],
     now: datetime,
+    *,
+    new_owner: bool = False,
 ) -> Record:
+    """A new extension; `new_owner` (an owner created in this transaction) skips the lookup for one."""
     name = pick_name(owner.kind, path_name, body)
     pairs = parse_pairs(body, Mode.CREATE)
-    if store.get(conn, tenant.id, owner.ref, name) is not None:
+    if not new_owner and store.get(conn, tenant.id, owner.ref, name) is not None:
         raise Conflict(
             f"Data extension {name} already exists.",
             f"Data extension {name} for {owner.label} ref {owner.ref} already exists.",

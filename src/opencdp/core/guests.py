@@ -74,7 +74,7 @@ def create(conn: Connection, tenant: Tenant, guest_type: str, person: Mapping[st
             "modifiedAt": now,
         },
     )
-    store.replace_keys(conn, tenant.id, ref, keys_of(values))
+    store.insert_keys(conn, tenant.id, ref, keys_of(values))
     return ref
 
 

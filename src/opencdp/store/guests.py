@@ -55,6 +55,11 @@ def holders(conn: Connection, tenant_id: int, provider: str, key: str) -> list[s
 
 def replace_keys(conn: Connection, tenant_id: int, guest_ref: str, keys: Iterable[Key]) -> None:
     conn.execute(delete(guest_keys).where(guest_keys.c.guest_ref == guest_ref))
+    insert_keys(conn, tenant_id, guest_ref, keys)
+
+
+def insert_keys(conn: Connection, tenant_id: int, guest_ref: str, keys: Iterable[Key]) -> None:
+    """The keys of a guest that holds none yet (one just created)."""
     rows: dict[str, dict[str, object]] = {}
     for provider, key, expiry in keys:
         hashed = digest(provider, key)

@@ -290,7 +290,7 @@ def _replace_extension(
 ) -> None:
     try:
         if fresh or extension_store.get(conn, tenant.id, owner.ref, "ext") is None:
-            extensions.create(conn, tenant, owner, "ext", pairs, now)
+            extensions.create(conn, tenant, owner, "ext", pairs, now, new_owner=fresh)
         else:
             extensions.write(conn, tenant, owner, "ext", pairs, Mode.PUT, now)
     except extensions.IncorrectType as error:
