@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from opencdp.core.errors import ApiError, InvalidField, MissingField, UnsupportedField
 from opencdp.core.values import utcnow
 from opencdp.store import tenants as store
+from opencdp.store.database import forget, remembered
 
 DEFAULT_IDENTITY_RULES = ("email",)
 
@@ -136,8 +137,13 @@ MAX_RULES = 20
 
 
 def identity_rules(conn: Connection, tenant: Tenant) -> tuple[str, ...]:
-    """The rules as stored now: the Tenant an API call carries may be a few seconds old."""
-    return tuple(store.find_by_id(conn, tenant.id)["identityRules"])
+    """The rules as stored now (the Tenant an API call carries may be a few seconds old), read once per
+    transaction: a batch chunk or a group commit resolves many people under the same rules."""
+    memo = remembered(conn, "identity_rules")
+    if tenant.id not in memo:
+        memo[tenant.id] = tuple(store.find_by_id(conn, tenant.id)["identityRules"])
+    rules: tuple[str, ...] = memo[tenant.id]
+    return rules
 
 
 def set_identity_rules(conn: Connection, tenant: Tenant, body: Mapping[str, Any]) -> tuple[str, ...]:
@@ -156,6 +162,7 @@ def set_identity_rules(conn: Connection, tenant: Tenant, body: Mapping[str, Any]
     if len(set(rules)) != len(rules):
         raise InvalidField("identityRules", "providers must be unique")
     store.update_tenant(conn, tenant.id, {"identityRules": rules})
+    forget(conn)
     return tuple(rules)
 
 

@@ -204,6 +204,7 @@ class Database:
                         conn.exec_driver_sql("RELEASE SAVEPOINT unit")
                     except Exception as error:
                         conn.exec_driver_sql("ROLLBACK TO SAVEPOINT unit")
+                        forget(conn)
                         conn.exec_driver_sql("RELEASE SAVEPOINT unit")
                         outcomes.append((False, error))
         except Exception as error:
@@ -263,3 +264,24 @@ def deadline(conn: Connection, seconds: float) -> Iterator[None]:
         raise
     finally:
         raw.set_progress_handler(None, 0)
+
+
+_MEMO = "opencdp_memo"
+
+
+def remembered(conn: Connection, name: str) -> dict[Any, Any]:
+    """A memo of values this transaction read that cannot change under it (an extension key's first type;
+    the identity rules, which only `forget` after a write may change). It lives as long as the transaction.
+    """
+    transaction = conn.get_transaction()
+    held = conn.info.get(_MEMO)
+    if held is None or held[0] is not transaction:
+        held = (transaction, {})
+        conn.info[_MEMO] = held
+    memo: dict[Any, Any] = held[1].setdefault(name, {})
+    return memo
+
+
+def forget(conn: Connection) -> None:
+    """Drop the memo: after a rollback to a savepoint, what was read inside it may be gone."""
+    conn.info.pop(_MEMO, None)

@@ -28,7 +28,7 @@ from opencdp.core.tenants import Tenant
 from opencdp.core.values import utcnow
 from opencdp.store import batches as store
 from opencdp.store import tenants as tenant_store
-from opencdp.store.database import Database
+from opencdp.store.database import Database, forget
 from opencdp.store.files import FileStore
 from opencdp.store.rows import Record
 
@@ -127,9 +127,11 @@ def apply_line(
         handler(conn, tenant, record["value"], now)
     except ApiError as error:
         conn.exec_driver_sql("ROLLBACK TO SAVEPOINT record")
+        forget(conn)
         return str(error.status), error.message, shown_ref, False
     except Exception:  # an unexpected failure of one record: rolled back, logged, the file goes on
         conn.exec_driver_sql("ROLLBACK TO SAVEPOINT record")
+        forget(conn)
         return "500", "Internal error", shown_ref, False
     finally:
         conn.exec_driver_sql("RELEASE SAVEPOINT record")
