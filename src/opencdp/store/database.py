@@ -274,6 +274,8 @@ def remembered(conn: Connection, name: str) -> dict[Any, Any]:
     the identity rules, which only `forget` after a write may change). It lives as long as the transaction.
     """
     transaction = conn.get_transaction()
+    if transaction is None:  # outside a transaction nothing stays true for long: remember nothing
+        return {}
     held = conn.info.get(_MEMO)
     if held is None or held[0] is not transaction:
         held = (transaction, {})
