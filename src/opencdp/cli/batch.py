@@ -22,6 +22,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from opencdp.cli.remote import error_message
+
 batch_app = typer.Typer(help="Upload batch files and follow them (Batch API client).", no_args_is_help=True)
 console = Console()
 FINAL = {"success", "error", "corrupted"}
@@ -42,11 +44,7 @@ def _client(url: str | None, key: str | None, token: str | None) -> httpx.Client
 
 def _check(response: httpx.Response) -> dict[str, Any]:
     if response.status_code >= 400:
-        try:
-            message = response.json().get("message", response.text)
-        except ValueError:
-            message = response.text
-        console.print(f"[red]error {response.status_code}:[/red] {message}")
+        console.print(f"[red]error {response.status_code}:[/red] {error_message(response)}")
         raise typer.Exit(1)
     return response.json() if response.content else {}
 

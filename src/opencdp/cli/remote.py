@@ -29,6 +29,14 @@ JsonOption = typer.Option(False, "--json", help="Print the API's JSON.")
 QuietOption = typer.Option(False, "--quiet", help="No progress bars.")
 
 
+def error_message(response: httpx.Response) -> str:
+    """The `message` of an error body in the spec's shape, else the body as text."""
+    try:
+        return str(response.json().get("message", response.text))
+    except (ValueError, AttributeError):
+        return response.text
+
+
 @dataclass
 class Remote:
     client: httpx.Client
@@ -42,11 +50,7 @@ class Remote:
             err.print(f"[red]error:[/red] {error}")
             raise typer.Exit(HTTP_ERROR) from None
         if response.status_code >= 400:
-            try:
-                message = response.json().get("message", response.text)
-            except ValueError:
-                message = response.text
-            err.print(f"[red]error {response.status_code}:[/red] {message}")
+            err.print(f"[red]error {response.status_code}:[/red] {error_message(response)}")
             raise typer.Exit(INVALID if response.status_code == 400 else HTTP_ERROR)
         return response.json() if response.content else {}
 
