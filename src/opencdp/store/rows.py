@@ -87,6 +87,14 @@ def insert_row(conn: Connection, table: Table, values: Mapping[str, Any]) -> Non
     conn.execute(_insert(table), to_columns(values))
 
 
+def insert_rows(conn: Connection, table: Table, records: Sequence[Mapping[str, Any]]) -> None:
+    """Several rows in one executemany; a column some rows leave out is NULL in them."""
+    rows = [to_columns(record) for record in records]
+    columns = {column for row in rows for column in row}
+    if rows:
+        conn.execute(_insert(table), [{column: row.get(column) for column in columns} for row in rows])
+
+
 def get_row(conn: Connection, table: Table, tenant_id: int, ref: str) -> Record | None:
     row = conn.execute(_select(table), {"_tenant": tenant_id, "_ref": ref}).mappings().first()
     return to_record(row) if row else None

@@ -200,7 +200,9 @@ def _write_items(
 
     A `fresh` order (just created) has no items or extensions yet, so nothing is looked up for it.
     """
-    existing = {} if fresh else {row["referenceId"]: row for row in _items_of(conn, tenant, order["ref"])}
+    if fresh:
+        return _insert_items(conn, tenant, order, items, now)
+    existing = {row["referenceId"]: row for row in _items_of(conn, tenant, order["ref"])}
     refs: dict[str, str] = {}
     for position, (values, extension, segments) in enumerate(items):
         if segments is not None:
@@ -226,6 +228,24 @@ def _write_items(
                 extension_store.delete_of_owners(conn, tenant.id, [row["ref"]])
                 delete_row(conn, order_items, tenant.id, row["ref"])
     return refs
+
+
+def _insert_items(conn: Connection, tenant: Tenant, order: Record, items: list[Any], now: datetime) -> dict[str, str]:
+    """The items of an order the record just created, and their extensions: one statement each."""
+    for values, _extension, segments in items:
+        if segments is not None:
+            values["flightSegments"] = segments
+    created = orders.insert_items(conn, tenant, order, [values for values, _e, _s in items], now)
+    owned = [
+        (extensions.Owner("orderItem", record["ref"], "Order item"), extension)
+        for record, (_values, extension, _segments) in zip(created, items, strict=True)
+        if extension is not None
+    ]
+    try:
+        extensions.create_for_new_owners(conn, tenant, owned, now)
+    except extensions.IncorrectType as error:
+        raise _error(f"value.orderItems[].extensions[0].{error.key}", "is invalid (Incorrect data type)") from None
+    return {record["referenceId"]: record["ref"] for record in created}
 
 
 _ITEM_FIELDS = ({f.name for f in BATCH_ITEM.fields} - {"consumerTypeCode", "tripType"}) | {"flightSegments"}
