@@ -8,6 +8,7 @@ import shutil
 from typing import Any
 from urllib.parse import parse_qs
 
+import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
@@ -41,8 +42,11 @@ def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def policy_of(request: Request) -> definitions.Policy:
-    return definitions.Policy(parquet_available(), _settings(request).webhook_allow_private)
+async def policy_of(request: Request, body: dict[str, Any]) -> definitions.Policy:
+    """The server's rules for this body; the webhook host is resolved here, on a thread, before any write."""
+    allowed = _settings(request).webhook_allow_private
+    private = False if allowed else await anyio.to_thread.run_sync(definitions.private_webhook_host, body)
+    return definitions.Policy(parquet_available(), allowed, private)
 
 
 def render(request: Request, found: Record, last: Record | None) -> dict[str, Any]:
@@ -94,7 +98,7 @@ async def list_exports(request: Request, tenant: CurrentTenant, db: Db) -> Respo
 
 @router.post(PREFIX, summary="Create an audience export", responses=openapi.responses(OBJECT, 400, 409))
 async def create_export(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody) -> Response:
-    policy = policy_of(request)
+    policy = await policy_of(request, body)
     found = await db.writing(lambda conn: definitions.create(conn, tenant, body, policy, utcnow()))
     return await _reply(request, db, found, 201)
 
@@ -107,7 +111,7 @@ async def get_export(request: Request, tenant: CurrentTenant, db: Db, ident: str
 
 @router.put(PREFIX + "/{ident}", summary="Replace an audience export", responses=openapi.responses(OBJECT, 400, 409))
 async def put_export(request: Request, tenant: CurrentTenant, db: Db, ident: str, body: JsonBody) -> Response:
-    policy = policy_of(request)
+    policy = await policy_of(request, body)
     found = await db.writing(lambda conn: definitions.replace(conn, tenant, ident, body, policy, utcnow()))
     return await _reply(request, db, found)
 

@@ -46,8 +46,7 @@ from opencdp.store.types import UTCDateTime
 
 Predicate = Callable[[ColumnElement[Any]], ColumnElement[bool]]
 ROLES = {"contact": ("contact",), "consumer": ("consumer",), "any": ("contact", "consumer")}
-TIME_COLUMNS = {"order": "ordered_at", "session": "started_at", "event": "created_at"}
-SPECIAL_COLUMNS = {("guest", "email"): "emails", ("orderItem", "orderedAt"): None, ("order", "itemCount"): None}
+LIST_COLUMNS = {("guest", "email"): "emails"}  # list attributes named unlike their column
 
 
 def years_before(moment: datetime, years: int) -> datetime:
@@ -266,7 +265,7 @@ class Compiler:
         if attr.provider is not None:
             return self._identifiers(attr.provider, owner)
         if attr.type is Type.STRING_LIST:
-            column = owner.c[SPECIAL_COLUMNS.get((attr.entity, attr.field)) or to_column(attr.field)]
+            column = owner.c[LIST_COLUMNS.get((attr.entity, attr.field)) or to_column(attr.field)]
             rows = self._json_rows(column, objects=False)
             return Values(rows.c.value, True, select(1).select_from(rows).correlate_except(rows))
         return Values(self.scalar(attr, scope), attr.type in (Type.STRING, Type.ENUM))

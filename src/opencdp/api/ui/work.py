@@ -310,10 +310,11 @@ async def export_save(request: Request, session: Session, form: Form, ident: str
 
 
 async def _export_save(request: Request, session: ConsoleSession, ident: str | None, form: dict[str, str]) -> Response:
-    tenant, policy, now = session.tenant, policy_of(request), utcnow()
+    tenant, now = session.tenant, utcnow()
     kept = {**form, "header": form.get("header") == "true", "quoteAll": form.get("quoteAll") == "true"}
     try:
         body = _export_body(form)
+        policy = await policy_of(request, body)
         if ident is None:
             saved = await request.app.state.db.writing(lambda conn: definitions.create(conn, tenant, body, policy, now))
         else:

@@ -49,10 +49,15 @@ READ_ONLY = ("ref", "href", "status", "createdAt", "modifiedAt", "lastExecution"
 
 @dataclass(frozen=True)
 class Policy:
-    """What the server allows: Parquet when its library is installed, private webhook hosts when told so."""
+    """What the server allows: Parquet when its library is installed, private webhook hosts when told so.
+
+    `webhook_host_private` is the answer of `private_webhook_host` for the body at hand, looked up before
+    the write: a DNS lookup must not run inside a transaction (on SQLite it would hold the one writer).
+    """
 
     parquet: bool
     private_webhooks: bool
+    webhook_host_private: bool = False
 
 
 class _Checker:
@@ -216,13 +221,21 @@ def _webhook(check: _Checker, raw: Any, policy: Policy) -> dict[str, Any] | None
         return None
     if secret is not None and (not isinstance(secret, str) or not secret):
         check.fail("webhook.secret", "must be a non-empty string")
-    if not policy.private_webhooks and _private(parts.hostname):
+    if not policy.private_webhooks and policy.webhook_host_private:
         check.fail("webhook.url", "host resolves to a loopback, link-local or private address")
     return {"url": url, "secret": secret}
 
 
+def private_webhook_host(body: Mapping[str, Any]) -> bool:
+    """Whether the body's webhook host resolves to a loopback, link-local or private address (or to
+    nothing). It resolves DNS: call it before opening a transaction."""
+    webhook = body.get("webhook")
+    url = webhook.get("url") if isinstance(webhook, dict) else None
+    host = urlsplit(url).hostname if isinstance(url, str) else None
+    return bool(host) and _private(str(host))
+
+
 def _private(host: str) -> bool:
-    """True when any address of the host is loopback, link-local or private (or the name does not resolve)."""
     try:
         addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
     except (socket.gaierror, UnicodeError):

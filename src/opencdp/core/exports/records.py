@@ -8,27 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection
 
-from opencdp.core.values import format_timestamp, money_to_json
 from opencdp.store import exports as store
 from opencdp.store.rows import Record
 
 LIST_FIELDS = ("emails", "phoneNumbers", "street")
-
-
-def plain(value: Any) -> Any:
-    """A stored value as JSON shows it: timestamps in UTC milliseconds, money exactly as stored."""
-    if isinstance(value, datetime):
-        return format_timestamp(value)
-    if isinstance(value, Decimal):
-        return money_to_json(value)
-    return value
 
 
 @dataclass(frozen=True)
@@ -48,12 +36,13 @@ class Shape:
 
 
 def guest_value(guest: Record, field: str) -> Any:
+    """A guest field as records show it (the store reads timestamps already in wire form)."""
     if field == "email":
         return (guest.get("emails") or [None])[0]
     value = guest.get(field)
     if field in LIST_FIELDS:
         return list(value or [])
-    return plain(value)
+    return value
 
 
 def fetch(conn: Connection, tenant_id: int, refs: Sequence[str], shape: Shape) -> dict[str, Record]:
