@@ -129,7 +129,13 @@ def create(
             f"Data extension {name} for {owner.label} ref {owner.ref} already exists.",
         )
     _check_rules(conn, tenant, owner, name, pairs)
-    record = {
+    record = extension_record(tenant, owner, name, pairs, now)
+    insert_row(conn, extensions, record)
+    return record
+
+
+def extension_record(tenant: Tenant, owner: Owner, name: str, pairs: Mapping[str, Any], now: datetime) -> Record:
+    return {
         "ref": extension_ref(owner.ref, name),
         "tenantId": tenant.id,
         "ownerType": owner.kind,
@@ -139,8 +145,6 @@ def create(
         "createdAt": now,
         "modifiedAt": now,
     }
-    insert_row(conn, extensions, record)
-    return record
 
 
 def create_for_new_owners(conn: Connection, tenant: Tenant, groups: Sequence[tuple[Owner, Mapping[str, Any]]],
@@ -150,9 +154,7 @@ def create_for_new_owners(conn: Connection, tenant: Tenant, groups: Sequence[tup
     for owner, body in groups:
         pairs = parse_pairs(body, Mode.CREATE)
         _check_rules(conn, tenant, owner, "ext", pairs)
-        identity = {"ref": extension_ref(owner.ref, "ext"), "tenantId": tenant.id, "ownerType": owner.kind}
-        records.append({**identity, "ownerRef": owner.ref, "name": "ext", "data": pairs, "createdAt": now,
-                        "modifiedAt": now})  # fmt: skip
+        records.append(extension_record(tenant, owner, "ext", pairs, now))
     insert_rows(conn, extensions, records)
 
 
@@ -219,12 +221,21 @@ def _check_rules(
 
 def check_types(conn: Connection, tenant: Tenant, owner_kind: str, pairs: Mapping[str, Any]) -> None:
     """The first type stored for a key, per tenant and owner kind, is the only type it may ever hold."""
-    wanted = {key: value_type(value) for key, value in pairs.items()}
+    wanted = types_of(pairs)
     known = store.key_types(conn, tenant.id, owner_kind, wanted)
     fresh = {key: kind for key, kind in wanted.items() if key not in known}
     if fresh:
         store.claim_key_types(conn, tenant.id, owner_kind, fresh)
         known.update(store.key_types(conn, tenant.id, owner_kind, fresh))
-    for key, kind in wanted.items():
-        if known[key] != kind:
-            raise IncorrectType(key)
+    clash = first_clash(wanted, known)
+    if clash is not None:
+        raise IncorrectType(clash)
+
+
+def types_of(pairs: Mapping[str, Any]) -> dict[str, str]:
+    return {key: value_type(value) for key, value in pairs.items()}
+
+
+def first_clash(wanted: Mapping[str, str], known: Mapping[str, str]) -> str | None:
+    """The first key whose value has another type than the one the key holds."""
+    return next((key for key, kind in wanted.items() if known[key] != kind), None)

@@ -6,7 +6,7 @@ The Guest REST API builds on these; contacts and consumers already need them to 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -55,27 +55,32 @@ def held_by_other(conn: Connection, tenant: Tenant, guest_ref: str | None, provi
     return any(holder != guest_ref for holder in holders)
 
 
+# Whether a (provider, normalised id) key is held by a live guest other than the one being written. The
+# database answers it for one record; the batch import answers it from the keys of a whole chunk.
+Held = Callable[[str, str], bool]
+
+
 def create(conn: Connection, tenant: Tenant, guest_type: str, person: Mapping[str, Any], now: datetime) -> str:
     """A new guest from person fields, taking only the identifiers and addresses no live guest holds."""
-    ref = str(uuid.uuid4())
+    record = new_guest(tenant, guest_type, person, lambda p, k: held_by_other(conn, tenant, None, p, k), now)
+    insert_row(conn, guests, record)
+    store.insert_keys(conn, tenant.id, record["ref"], keys_of(record))
+    return str(record["ref"])
+
+
+def new_guest(tenant: Tenant, guest_type: str, person: Mapping[str, Any], held: Held, now: datetime) -> Record:
     values = {name: person.get(name) for name in PERSON_NAMES}
-    values["identifiers"] = _unheld_identifiers(conn, tenant, None, person.get("identifiers") or (), [])
-    values["emails"] = _unheld_emails(conn, tenant, None, person.get("emails") or (), [])
+    values["identifiers"] = _unheld_identifiers(held, person.get("identifiers") or (), [])
+    values["emails"] = _unheld_emails(held, person.get("emails") or (), [])
     values = {name: value for name, value in values.items() if value not in (None, [])}
-    insert_row(
-        conn,
-        guests,
-        {
-            **values,
-            "ref": ref,
-            "tenantId": tenant.id,
-            "guestType": guest_type,
-            "createdAt": now,
-            "modifiedAt": now,
-        },
-    )
-    store.insert_keys(conn, tenant.id, ref, keys_of(values))
-    return ref
+    return {
+        **values,
+        "ref": str(uuid.uuid4()),
+        "tenantId": tenant.id,
+        "guestType": guest_type,
+        "createdAt": now,
+        "modifiedAt": now,
+    }
 
 
 def enrich(
@@ -90,49 +95,50 @@ def enrich(
     """Fill what the guest lacks from a person who resolved to it, never overwriting a stored value."""
     guest = get_row(conn, guests, tenant.id, guest_ref)
     assert guest is not None, "identity resolution only returns live guests"
-    changes: dict[str, Any] = {}
-    for name in FILLABLE:
-        if guest.get(name) in (None, "", []) and person.get(name) not in (None, "", []):
-            changes[name] = person[name]
-    stored_ids = guest.get("identifiers") or []
-    added_ids = _unheld_identifiers(conn, tenant, guest_ref, person.get("identifiers") or (), stored_ids)
-    if added_ids:
-        changes["identifiers"] = stored_ids + added_ids
-    stored_emails = guest.get("emails") or []
-    added_emails = _unheld_emails(conn, tenant, guest_ref, person.get("emails") or (), stored_emails)
-    if added_emails:
-        changes["emails"] = stored_emails + added_emails
-    if customer and guest["guestType"] != "customer":
-        changes["guestType"] = "customer"
+    changes = enrichment(guest, person, lambda p, k: held_by_other(conn, tenant, guest_ref, p, k), customer=customer)
     if changes:
         update_row(conn, guests, tenant.id, guest_ref, {**changes, "modifiedAt": now})
         store.replace_keys(conn, tenant.id, guest_ref, keys_of({**guest, **changes}))
 
 
+def enrichment(guest: Mapping[str, Any], person: Mapping[str, Any], held: Held, *, customer: bool) -> dict[str, Any]:
+    """What a person who resolved to the guest adds to it: empty fields filled, identifiers and addresses
+    no other guest holds, and the customer type."""
+    changes: dict[str, Any] = {}
+    for name in FILLABLE:
+        if guest.get(name) in (None, "", []) and person.get(name) not in (None, "", []):
+            changes[name] = person[name]
+    stored_ids = guest.get("identifiers") or []
+    added_ids = _unheld_identifiers(held, person.get("identifiers") or (), stored_ids)
+    if added_ids:
+        changes["identifiers"] = stored_ids + added_ids
+    stored_emails = guest.get("emails") or []
+    added_emails = _unheld_emails(held, person.get("emails") or (), stored_emails)
+    if added_emails:
+        changes["emails"] = stored_emails + added_emails
+    if customer and guest["guestType"] != "customer":
+        changes["guestType"] = "customer"
+    return changes
+
+
 def _unheld_identifiers(
-    conn: Connection,
-    tenant: Tenant,
-    guest_ref: str | None,
-    sent: Iterable[dict[str, str]],
-    stored: list[dict[str, str]],
+    held: Held, sent: Iterable[dict[str, str]], stored: list[dict[str, str]]
 ) -> list[dict[str, str]]:
     have = {(i["provider"], normalize_id(i["provider"], i["id"])) for i in stored}
     added = []
     for identifier in sent:
         pair = (identifier["provider"], normalize_id(identifier["provider"], identifier["id"]))
-        if pair not in have and not held_by_other(conn, tenant, guest_ref, *pair):
+        if pair not in have and not held(*pair):
             have.add(pair)
             added.append(dict(identifier))
     return added
 
 
-def _unheld_emails(
-    conn: Connection, tenant: Tenant, guest_ref: str | None, sent: Iterable[str], stored: list[str]
-) -> list[str]:
+def _unheld_emails(held: Held, sent: Iterable[str], stored: list[str]) -> list[str]:
     have = {address.lower() for address in stored}
     added = []
     for address in sent:
-        if address.lower() not in have and not held_by_other(conn, tenant, guest_ref, EMAIL, address):
+        if address.lower() not in have and not held(EMAIL, address.lower()):
             have.add(address.lower())
             added.append(address)
     return added

@@ -8,7 +8,7 @@ regard to case, expired identifiers never matching, the earliest-created holder 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -46,14 +46,26 @@ def resolve(conn: Connection, tenant: Tenant, person: Mapping[str, Any], now: da
     "look up, then create or claim" atomic per identifier on PostgreSQL as it already is on SQLite.
     """
     rules = identity_rules(conn, tenant)
-    keyed = [(p, guests.normalize_id(p, i)) for p, i in candidates(person, now) if p in rules]
+    keyed = rule_keys(rules, person, now)
     lock_keys(conn, tenant, keyed)
+    return first_holder(rules, keyed, lambda provider, key: store.find_holder(conn, tenant.id, provider, key, now))
+
+
+def rule_keys(rules: Sequence[str], person: Mapping[str, Any], now: datetime) -> list[tuple[str, str]]:
+    """The person's unexpired (provider, normalised id) keys that some identity rule looks at."""
+    return [(p, guests.normalize_id(p, i)) for p, i in candidates(person, now) if p in rules]
+
+
+def first_holder(
+    rules: Sequence[str], keyed: Sequence[tuple[str, str]], holder: Callable[[str, str], str | None]
+) -> str | None:
+    """Rules in priority order, each key of the rule's provider in body order: the first key held wins."""
     for rule in rules:
         for provider, key in keyed:
             if provider == rule:
-                holder = store.find_holder(conn, tenant.id, provider, key, now)
-                if holder is not None:
-                    return holder
+                found = holder(provider, key)
+                if found is not None:
+                    return found
     return None
 
 
@@ -77,12 +89,17 @@ def link_person(
     if hit is not None:
         guests.enrich(conn, tenant, hit, person, now, customer=role == CONTACT)
         return hit
-    if role == CONSUMER and contact is not None and contact.get("guestRef") and _same_name(person, contact):
+    if role == CONSUMER and contact is not None and contact.get("guestRef") and same_name(person, contact):
         return str(contact["guestRef"])
-    return guests.create(conn, tenant, "customer" if role == CONTACT else "traveller", person, now)
+    return guests.create(conn, tenant, guest_type(role), person, now)
 
 
-def _same_name(person: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
+def guest_type(role: str) -> str:
+    """A contact is the customer who bought; a consumer is a traveller until a purchase of their own."""
+    return "customer" if role == CONTACT else "traveller"
+
+
+def same_name(person: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
     return all(
         str(person.get(name) or "").casefold() == str(other.get(name) or "").casefold()
         for name in ("firstName", "lastName")

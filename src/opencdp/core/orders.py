@@ -63,9 +63,13 @@ def find_match(conn: Connection, tenant: Tenant, reference_id: str, ordered_at: 
 
 
 def insert_order(conn: Connection, tenant: Tenant, values: Mapping[str, Any], now: datetime) -> Record:
-    record = {**values, "ref": str(uuid.uuid4()), "tenantId": tenant.id, "createdAt": now, "modifiedAt": now}
+    record = order_record(tenant, values, now)
     insert_row(conn, orders, record)
     return record
+
+
+def order_record(tenant: Tenant, values: Mapping[str, Any], now: datetime) -> Record:
+    return {**values, "ref": str(uuid.uuid4()), "tenantId": tenant.id, "createdAt": now, "modifiedAt": now}
 
 
 def update_order(
@@ -114,9 +118,13 @@ def insert_items(
 ) -> list[Record]:
     """The items of an order just created, in one statement; each a microsecond after the one before,
     so that they list in the order given."""
-    records = [_item_record(tenant, order, values, now + timedelta(microseconds=n)) for n, values in enumerate(items)]
+    records = item_records(tenant, order, items, now)
     insert_rows(conn, order_items, records)
     return records
+
+
+def item_records(tenant: Tenant, order: Record, items: Sequence[Mapping[str, Any]], now: datetime) -> list[Record]:
+    return [_item_record(tenant, order, values, now + timedelta(microseconds=n)) for n, values in enumerate(items)]
 
 
 def _item_record(tenant: Tenant, order: Record, values: Mapping[str, Any], now: datetime) -> Record:

@@ -124,7 +124,15 @@ def insert_person(
     guest_ref: str,
     now: datetime,
 ) -> Record:
-    record = {
+    record = person_record(tenant, order_ref, role, values, guest_ref, now)
+    insert_row(conn, order_people, record)
+    return record
+
+
+def person_record(
+    tenant: Tenant, order_ref: str, role: str, values: Mapping[str, Any], guest_ref: str, now: datetime
+) -> Record:
+    return {
         **values,
         "ref": str(uuid.uuid4()),
         "tenantId": tenant.id,
@@ -134,8 +142,6 @@ def insert_person(
         "createdAt": now,
         "modifiedAt": now,
     }
-    insert_row(conn, order_people, record)
-    return record
 
 
 def _write(

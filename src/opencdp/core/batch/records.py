@@ -6,6 +6,7 @@ Every failure is an ApiError whose status becomes the record's code and whose me
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
@@ -145,17 +146,29 @@ def _items(
     return parsed
 
 
-def order_record(conn: Connection, tenant: Tenant, value: Mapping[str, Any], mode: str, now: datetime) -> str:
-    """insert (create or replace whole) and upsert (change the fields sent) of one order."""
+@dataclass
+class OrderValues:
+    """An order record's checked values: what the record writes once its match (if any) is known."""
+
+    header: dict[str, Any]
+    items: list[tuple[dict[str, Any], dict[str, Any] | None, list[Any] | None]]
+    contact: dict[str, Any] | None
+    consumers: list[dict[str, Any]] | None
+    extension: dict[str, Any] | None
+
+
+def parse_order(value: Mapping[str, Any], mode: str, *, matched: bool) -> OrderValues:
+    """Every check of an order record that needs no database, in the order the log reports them.
+
+    insert checks as a create; upsert as a patch when the order exists and as a create when it does not.
+    """
     patch = mode == "upsert"
     header = _header(value, Mode.PATCH if patch else Mode.CREATE)
-    match = orders.find_match(conn, tenant, header["referenceId"], header["orderedAt"])
-    if match is None and patch:
+    if patch and not matched:
         header = _header(value, Mode.CREATE)
-    creating = match is None or not patch
-    items = _items(value, Mode.CREATE if creating and match is None else Mode.PATCH if patch else Mode.CREATE)
+    items = _items(value, Mode.PATCH if patch and matched else Mode.CREATE)
     contact = person(value["contact"], "value.contact") if value.get("contact") is not None else None
-    if contact is None and match is None:
+    if contact is None and not matched:
         raise _error("value.contact", "is required")
     if contact is not None and not (contact.get("identifiers") or contact.get("emails")):
         raise ApiError("Identity information missing")
@@ -166,23 +179,32 @@ def order_record(conn: Connection, tenant: Tenant, value: Mapping[str, Any], mod
             for i, c in enumerate(_list(value["consumers"], "value.consumers"))
         ]
     extension = _extension(value.get("extensions"), "value.extensions")
+    return OrderValues(header, items, contact, consumers, extension)
 
+
+def order_record(conn: Connection, tenant: Tenant, value: Mapping[str, Any], mode: str, now: datetime) -> str:
+    """insert (create or replace whole) and upsert (change the fields sent) of one order."""
+    patch = mode == "upsert"
+    key = _header(value, Mode.PATCH if patch else Mode.CREATE)
+    match = orders.find_match(conn, tenant, key["referenceId"], key["orderedAt"])
+    parsed = parse_order(value, mode, matched=match is not None)
     if match is None:
-        order = orders.insert_order(conn, tenant, header, now)
+        order = orders.insert_order(conn, tenant, parsed.header, now)
         previous_contact, previous_consumers = None, []
     else:
-        sent = {k: v for k, v in header.items() if k not in orders.IMMUTABLE and (not patch or k in value)}
-        order = modify(conn, order_table, match, sent, now)
+        changes = {k: v for k, v in parsed.header.items() if k not in orders.IMMUTABLE and (not patch or k in value)}
+        order = modify(conn, order_table, match, changes, now)
         previous_contact = people_store.first_of_role(conn, tenant.id, order["ref"], identity.CONTACT)
         previous_consumers = _consumers_of(conn, tenant, order["ref"])
     fresh = match is None
-    item_refs = _write_items(conn, tenant, order, items, replace=not patch, fresh=fresh, now=now)
-    if contact is not None:
-        _replace_contact(conn, tenant, order, contact, previous_contact, now)
-    if consumers is not None:
-        _replace_consumers(conn, tenant, order, consumers, previous_consumers, item_refs, now)
-    if extension is not None:
-        _replace_extension(conn, tenant, extensions.Owner("order", order["ref"], "Order"), extension, now, fresh=fresh)
+    item_refs = _write_items(conn, tenant, order, parsed.items, replace=not patch, fresh=fresh, now=now)
+    if parsed.contact is not None:
+        _replace_contact(conn, tenant, order, parsed.contact, previous_contact, now)
+    if parsed.consumers is not None:
+        _replace_consumers(conn, tenant, order, parsed.consumers, previous_consumers, item_refs, now)
+    if parsed.extension is not None:
+        owner = extensions.Owner("order", order["ref"], "Order")
+        _replace_extension(conn, tenant, owner, parsed.extension, now, fresh=fresh)
     return order["ref"]
 
 
@@ -289,7 +311,7 @@ def _replace_consumers(
         if unknown:
             raise _error(f"value.consumers[{index}].orderItems", "is invalid (unknown order item)")
         hit = identity.resolve(conn, tenant, consumer, now)
-        same = next((p for p in previous if _same_names(p, consumer)), None)
+        same = next((p for p in previous if identity.same_name(p, consumer)), None)
         if hit is None and same is not None and same.get("guestRef"):
             guest_ref = same["guestRef"]
         else:
@@ -299,10 +321,6 @@ def _replace_consumers(
         )
         chosen = list(all_items.values()) if references is None else [all_items[r] for r in references]
         people_store.set_consumer_items(conn, record["ref"], chosen)
-
-
-def _same_names(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    return all(str(a.get(n) or "").casefold() == str(b.get(n) or "").casefold() for n in ("firstName", "lastName"))
 
 
 def _replace_extension(
