@@ -330,7 +330,7 @@ def test_no_record_value_ever_causes_an_internal_error(client, database):
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from opencdp.core.batch.processor import apply_line
+    from opencdp.core.batch.processor import apply_lines
     from opencdp.core.values import utcnow
 
     scalars = (
@@ -349,8 +349,8 @@ def test_no_record_value_ever_causes_an_internal_error(client, database):
         line = orjson.dumps(record(schema, mode if schema != "migration" else "guest", value))
         try:
             with database.write() as conn:
-                code, message, _, _ = apply_line(conn, client.tenant, line, 1_048_576, utcnow())
-                raise Rollback(code, message)
+                [(_, outcome)] = apply_lines(conn, client.tenant, [(0, line)], 1_048_576, utcnow())
+                raise Rollback(outcome.code, outcome.message)
         except Rollback as outcome:
             assert outcome.code != "500", outcome.message
 

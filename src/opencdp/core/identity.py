@@ -89,9 +89,15 @@ def link_person(
     if hit is not None:
         guests.enrich(conn, tenant, hit, person, now, customer=role == CONTACT)
         return hit
-    if role == CONSUMER and contact is not None and contact.get("guestRef") and same_name(person, contact):
+    if consumer_of_contact(role, person, contact):
+        assert contact is not None
         return str(contact["guestRef"])
     return guests.create(conn, tenant, guest_type(role), person, now)
+
+
+def consumer_of_contact(role: str, person: Mapping[str, Any], contact: Mapping[str, Any] | None) -> bool:
+    """A consumer no rule places, named as the order's contact, is the contact's guest."""
+    return role == CONSUMER and contact is not None and bool(contact.get("guestRef")) and same_name(person, contact)
 
 
 def guest_type(role: str) -> str:

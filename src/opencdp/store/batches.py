@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, delete, func, insert, or_, select, update
@@ -76,14 +76,23 @@ def claim(conn: Connection, worker: str, now: datetime, lease_until: datetime) -
     return {**batch, "status": "processing", "claimedBy": worker, "claimExpires": lease_until}
 
 
-def add_failure(
-    conn: Connection, tenant_id: int, batch_ref: str, line: int, record_ref: str, code: str, message: str
+def add_failures(
+    conn: Connection, tenant_id: int, batch_ref: str, failures: Iterable[tuple[int, str, str, str]]
 ) -> None:
-    conn.execute(
-        insert(batch_failures),
-        {"tenant_id": tenant_id, "batch_ref": batch_ref, "line": line, "record_ref": record_ref, "code": code,
-         "message": message},
-    )  # fmt: skip
+    """The failed lines of a chunk: (line, record ref as shown, code, message) each."""
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "batch_ref": batch_ref,
+            "line": line,
+            "record_ref": ref,
+            "code": code,
+            "message": message,
+        }
+        for line, ref, code, message in failures
+    ]
+    if rows:
+        conn.execute(insert(batch_failures), rows)
 
 
 def failures(conn: Connection, tenant_id: int, batch_ref: str) -> list[Record]:
@@ -102,6 +111,26 @@ def registered(conn: Connection, tenant_id: int, record_ref: str, line_hash: str
         batch_registry.c.line_hash == line_hash,
     )
     return conn.execute(stmt).first() is not None
+
+
+def registered_among(conn: Connection, tenant_id: int, record_refs: Iterable[str]) -> set[tuple[str, str]]:
+    """(record ref, line hash) of the applied records among these refs."""
+    wanted = sorted(set(record_refs))
+    if not wanted:
+        return set()
+    stmt = select(batch_registry.c.record_ref, batch_registry.c.line_hash).where(
+        batch_registry.c.tenant_id == tenant_id, batch_registry.c.record_ref.in_(wanted)
+    )
+    return {(ref, line_hash) for ref, line_hash in conn.execute(stmt)}
+
+
+def register_all(conn: Connection, tenant_id: int, records: Iterable[tuple[str, str]], now: datetime) -> None:
+    rows = [
+        {"tenant_id": tenant_id, "record_ref": ref, "line_hash": line_hash, "applied_at": now}
+        for ref, line_hash in records
+    ]
+    if rows:
+        conn.execute(insert(batch_registry), rows)
 
 
 def register(conn: Connection, tenant_id: int, record_ref: str, line_hash: str, now: datetime) -> None:

@@ -19,7 +19,7 @@ import os
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -232,6 +232,16 @@ def lock(conn: Connection, name: str) -> None:
     """
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(name.encode()) - 2**31})
+
+
+def lock_all(conn: Connection, names: Iterable[str]) -> None:
+    """`lock` for many keys in one statement, in a fixed order so that two such writers cannot deadlock."""
+    if conn.dialect.name == "postgresql":
+        keys = sorted({zlib.crc32(name.encode()) - 2**31 for name in names})
+        if keys:
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"), {"keys": keys}
+            )
 
 
 class DeadlineExceeded(Exception):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from datetime import datetime
 
 from sqlalchemy import Connection, Select, bindparam, delete, func, insert, literal, or_, select, update
@@ -51,6 +51,38 @@ def find_holder(
 def holders(conn: Connection, tenant_id: int, provider: str, key: str) -> list[str]:
     """Every live guest holding the key, expired or not: an identifier is never handed to a second guest."""
     return list(conn.execute(_LIVE_HOLDERS, {"tenant_id": tenant_id, "key": digest(provider, key)}).scalars())
+
+
+def holders_of_keys(conn: Connection, tenant_id: int, digests: Iterable[str]) -> list[tuple[str, str, datetime | None]]:
+    """(key digest, guest ref, expiry) of every live guest holding any of the keys, expired or not."""
+    wanted = sorted(set(digests))
+    if not wanted:
+        return []
+    stmt = (
+        select(guest_keys.c.key, guests.c.ref, guest_keys.c.expires_at)
+        .join(guest_keys, guest_keys.c.guest_ref == guests.c.ref)
+        .where(guest_keys.c.tenant_id == tenant_id, guest_keys.c.key.in_(wanted), guests.c.merged_into.is_(None))
+    )
+    return [(key, ref, expires) for key, ref, expires in conn.execute(stmt)]
+
+
+def replace_keys_of(conn: Connection, tenant_id: int, keys: Mapping[str, Iterable[Key]], *, fresh: Set[str]) -> None:
+    """The keys of several guests at once; the `fresh` ones (just created) hold none to delete first."""
+    stale = [ref for ref in keys if ref not in fresh]
+    if stale:
+        conn.execute(delete(guest_keys).where(guest_keys.c.guest_ref.in_(stale)))
+    rows: dict[tuple[str, str], dict[str, object]] = {}
+    for guest_ref, held in keys.items():
+        for provider, key, expiry in held:
+            hashed = digest(provider, key)
+            rows[guest_ref, hashed] = {
+                "tenant_id": tenant_id,
+                "guest_ref": guest_ref,
+                "key": hashed,
+                "expires_at": expiry,
+            }
+    if rows:
+        conn.execute(insert(guest_keys), list(rows.values()))
 
 
 def replace_keys(conn: Connection, tenant_id: int, guest_ref: str, keys: Iterable[Key]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, bindparam, select
@@ -36,6 +36,19 @@ def find_matching(
     if not candidates:
         return None
     return min(candidates, key=lambda order: abs(order["orderedAt"] - ordered_at))
+
+
+def dates_of_references(conn: Connection, tenant_id: int, reference_ids: Iterable[str]) -> dict[str, list[datetime]]:
+    """The orderedAt of every order carrying one of the referenceIds: what the matching rule compares."""
+    wanted = sorted(set(reference_ids))
+    found: dict[str, list[datetime]] = {}
+    if wanted:
+        stmt = select(orders.c.reference_id, orders.c.ordered_at).where(
+            orders.c.tenant_id == tenant_id, orders.c.reference_id.in_(wanted)
+        )
+        for reference_id, ordered_at in conn.execute(stmt):
+            found.setdefault(reference_id, []).append(ordered_at)
+    return found
 
 
 def page_by_reference(

@@ -59,3 +59,14 @@ def page_consumer_items(
     used = select(consumer_items.c.item_ref).where(consumer_items.c.consumer_ref == consumer_ref)
     stmt = select(order_items).where(order_items.c.tenant_id == tenant_id, order_items.c.ref.in_(used))
     return page(conn, order_items, stmt, sort, offset, limit)
+
+
+def insert_consumer_items(conn: Connection, chosen: Sequence[tuple[str, Sequence[str]]]) -> None:
+    """The items of consumers just created: (consumer ref, item refs in order) each."""
+    rows = [
+        {"consumer_ref": consumer_ref, "item_ref": ref, "position": i}
+        for consumer_ref, item_refs in chosen
+        for i, ref in enumerate(item_refs)
+    ]
+    if rows:
+        conn.execute(insert(consumer_items), rows)

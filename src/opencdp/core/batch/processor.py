@@ -8,19 +8,20 @@ nothing is applied twice. The file is streamed: memory stays flat whatever its s
 from __future__ import annotations
 
 import gzip
-import hashlib
+import logging
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection
 
-from opencdp.core.batch.batches import batch_ref
+from opencdp.core.batch import new_orders
+from opencdp.core.batch.lines import CHUNK, Envelope, Outcome, lines, read_line
 from opencdp.core.batch.records import HANDLERS
 from opencdp.core.batch.retention import purge
 from opencdp.core.errors import ApiError
@@ -32,9 +33,8 @@ from opencdp.store.database import Database, forget
 from opencdp.store.files import FileStore
 from opencdp.store.rows import Record
 
-CHUNK = 64 * 1024
 LINES_PER_COMMIT = 100
-ENVELOPE = ("ref", "schema", "mode", "value")
+log = logging.getLogger("opencdp.batches")
 
 
 @dataclass(frozen=True)
@@ -71,72 +71,82 @@ def check_file(path: Path, limit: int) -> None:
         raise FileRejected("File is not a valid gzip file")
 
 
-def lines(stream: BinaryIO, limit: int) -> Iterator[bytes | None]:
-    """Every line without its terminator; None for a line over the limit, which is skipped unread."""
-    pending = b""
-    oversize = False
-    while True:
-        chunk = stream.read(CHUNK)
-        if not chunk:
-            break
-        pending += chunk
-        while (end := pending.find(b"\n")) != -1:
-            line, pending = pending[:end], pending[end + 1 :]
-            yield None if oversize or len(line.rstrip(b"\r")) > limit else line.rstrip(b"\r")
-            oversize = False
-        if len(pending) > limit:
-            oversize, pending = True, b""
-    if pending or oversize:
-        yield None if oversize or len(pending.rstrip(b"\r")) > limit else pending.rstrip(b"\r")
-
-
-def apply_line(
-    conn: Connection, tenant: Tenant, line: bytes | None, limit: int, now: datetime
-) -> tuple[str, str, str, bool]:
-    """One record: (code, message, ref for the log, skipped). Only 2xx codes leave effects behind."""
-    if line is None:
-        return "400", f"Line exceeds the maximum length of {limit} bytes", "null", False
-    try:
-        record = orjson.loads(line.removeprefix(b"\xef\xbb\xbf"))
-    except orjson.JSONDecodeError:
-        return "400", "Failed to parse import line", "null", False
-    if not isinstance(record, dict):
-        return "400", "Failed to parse import line", "null", False
-    shown_ref = record["ref"] if isinstance(record.get("ref"), str) else "null"
-    for key in record:
-        if key not in ENVELOPE:
-            return "400", f"Validation error: Attribute {key} is not supported", shown_ref, False
-    ref = batch_ref(record.get("ref"))
-    if ref is None:
-        what = "is required" if record.get("ref") is None else "is invalid (must be a UUID)"
-        return "400", f"Validation error: Attribute ref {what}", shown_ref, False
-    for key in ("schema", "mode"):
-        if not isinstance(record.get(key), str):
-            return "400", f"Validation error: Attribute {key} is invalid (must be a string)", shown_ref, False
-    digest = hashlib.sha256(line).hexdigest()
-    if store.registered(conn, tenant.id, ref, digest):
-        return "200", "", shown_ref, True
-    handler = HANDLERS.get((record["schema"], record["mode"]))
+def apply_record(conn: Connection, tenant: Tenant, envelope: Envelope, now: datetime) -> Outcome:
+    """One record by itself, through the handler of its schema and mode, inside a savepoint."""
+    if store.registered(conn, tenant.id, envelope.ref, envelope.digest):
+        return envelope.outcome(skipped=True)
+    handler = HANDLERS.get((envelope.record["schema"], envelope.record["mode"]))
     if handler is None:
-        return "402", "Unsupported mode", shown_ref, False
-    if not isinstance(record.get("value"), dict):
-        what = "is required" if record.get("value") is None else "is invalid (must be an object)"
-        return "400", f"Validation error: Attribute value {what}", shown_ref, False
+        return envelope.outcome("402", "Unsupported mode")
+    if not isinstance(envelope.value, dict):
+        what = "is required" if envelope.value is None else "is invalid (must be an object)"
+        return envelope.outcome("400", f"Validation error: Attribute value {what}")
     conn.exec_driver_sql("SAVEPOINT record")
     try:
-        handler(conn, tenant, record["value"], now)
+        handler(conn, tenant, envelope.value, now)
     except ApiError as error:
         conn.exec_driver_sql("ROLLBACK TO SAVEPOINT record")
         forget(conn)
-        return str(error.status), error.message, shown_ref, False
+        return envelope.outcome(str(error.status), error.message)
     except Exception:  # an unexpected failure of one record: rolled back, logged, the file goes on
         conn.exec_driver_sql("ROLLBACK TO SAVEPOINT record")
         forget(conn)
-        return "500", "Internal error", shown_ref, False
+        return envelope.outcome("500", "Internal error")
     finally:
         conn.exec_driver_sql("RELEASE SAVEPOINT record")
-    store.register(conn, tenant.id, ref, digest, now)
-    return "200", "", shown_ref, False
+    store.register(conn, tenant.id, envelope.ref, envelope.digest, now)
+    return envelope.outcome()
+
+
+def apply_lines(
+    conn: Connection, tenant: Tenant, numbered: Iterable[tuple[int, bytes | None]], limit: int, now: datetime
+) -> list[tuple[int, Outcome]]:
+    """The records of a chunk of lines, in file order: runs of new orders together, any other record alone.
+
+    Blank lines are no records and get no outcome.
+    """
+    results: list[tuple[int, Outcome]] = []
+    run: list[new_orders.Numbered] = []
+    for number, line in numbered:
+        if line is not None and not line.strip():
+            continue
+        read = read_line(line, limit)
+        if isinstance(read, Outcome):
+            results.append((number, read))
+        elif new_orders.eligible(read):
+            run.append((number, read))
+        else:
+            results += _apply_run(conn, tenant, run, now)
+            run = []
+            results.append((number, apply_record(conn, tenant, read, now)))
+    return results + _apply_run(conn, tenant, run, now)
+
+
+def _apply_run(
+    conn: Connection, tenant: Tenant, run: list[new_orders.Numbered], now: datetime
+) -> list[tuple[int, Outcome]]:
+    """A run of order records: together as far as they go, the record that stops them alone, and on.
+
+    Should the set-based path fail as a whole (another writer changed what it read), the savepoint
+    undoes it and the run is applied record by record.
+    """
+    results: list[tuple[int, Outcome]] = []
+    while run:
+        conn.exec_driver_sql("SAVEPOINT run")
+        try:
+            done, run = new_orders.apply(conn, tenant, run, now)
+        except Exception:
+            log.warning("orders of a chunk applied one by one after the set-based path failed", exc_info=True)
+            conn.exec_driver_sql("ROLLBACK TO SAVEPOINT run")
+            forget(conn)
+            conn.exec_driver_sql("RELEASE SAVEPOINT run")
+            return results + [(number, apply_record(conn, tenant, envelope, now)) for number, envelope in run]
+        conn.exec_driver_sql("RELEASE SAVEPOINT run")
+        results += done
+        if run:
+            (number, envelope), run = run[0], run[1:]
+            results.append((number, apply_record(conn, tenant, envelope, now)))
+    return results
 
 
 class Processor:
@@ -205,17 +215,16 @@ class Processor:
         now = utcnow()
         position = pending[-1][0] + 1 if pending else batch["position"]
         with self.db.write() as conn:
-            for number, line in pending:
-                if line is not None and not line.strip():
-                    continue
-                code, message, ref, skipped = apply_line(conn, tenant, line, self.limits.line, now)
+            failures = []
+            for number, outcome in apply_lines(conn, tenant, pending, self.limits.line, now):
                 stats["totalRecords"] += 1
-                if code == "200":
+                if outcome.ok:
                     stats["successfulRecords"] += 1
-                    stats["skippedRecords"] += int(skipped)
+                    stats["skippedRecords"] += int(outcome.skipped)
                 else:
                     stats["failedRecords"] += 1
-                    store.add_failure(conn, tenant.id, batch["ref"], number, ref, code, message)
+                    failures.append((number, outcome.shown_ref, outcome.code, outcome.message))
+            store.add_failures(conn, tenant.id, batch["ref"], failures)
             values: dict[str, Any] = {
                 **stats,
                 "position": position,

@@ -37,27 +37,27 @@ def validation(path: str, check: Callable[[], T]) -> T:
     try:
         return check()
     except MissingField as error:
-        raise _error(f"{path}.{error.field}", "is required") from None
+        raise attribute_error(f"{path}.{error.field}", "is required") from None
     except UnsupportedField as error:
-        raise _error(f"{path}.{error.field}", "is not supported") from None
+        raise attribute_error(f"{path}.{error.field}", "is not supported") from None
     except InvalidField as error:
         reason = error.developer_message.rsplit("(", 1)[-1].rstrip(").")
-        raise _error(f"{path}.{error.field}", f"is invalid ({reason})") from None
+        raise attribute_error(f"{path}.{error.field}", f"is invalid ({reason})") from None
 
 
-def _error(path: str, what: str) -> ApiError:
+def attribute_error(path: str, what: str) -> ApiError:
     return ApiError(f"Validation error: Attribute {path} {what}")
 
 
 def _object(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise _error(path, "is invalid (must be an object)")
+        raise attribute_error(path, "is invalid (must be an object)")
     return {k: v for k, v in value.items() if v is not None}
 
 
 def _list(value: Any, path: str) -> list[Any]:
     if not isinstance(value, list):
-        raise _error(path, "is invalid (must be an array)")
+        raise attribute_error(path, "is invalid (must be an array)")
     return value
 
 
@@ -71,7 +71,7 @@ def person(value: Any, path: str, *, consumer: bool = False) -> dict[str, Any]:
     items = data.pop("orderItems", None) if consumer else None
     if email is not None:
         if not isinstance(email, str):
-            raise _error(f"{path}.email", "is invalid (must be a string)")
+            raise attribute_error(f"{path}.email", "is invalid (must be a string)")
         data.setdefault("emails", [email])
     model = CONSUMER if consumer else PERSON_MODEL
     parsed = validation(path, lambda: validate(model, data, Mode.CREATE))
@@ -90,13 +90,13 @@ def _extension(value: Any, path: str, limit: int = 50) -> dict[str, Any] | None:
         return None
     groups = _list(value, path)
     if len(groups) != 1:
-        raise _error(path, "is invalid (must hold exactly one element)")
+        raise attribute_error(path, "is invalid (must hold exactly one element)")
     group = dict(_object(groups[0], f"{path}[0]"))
     if group.get("name", "ext") != "ext":
-        raise _error(f"{path}[0].name", "is invalid (value must be one of ext)")
+        raise attribute_error(f"{path}[0].name", "is invalid (value must be one of ext)")
     pairs = {k: v for k, v in group.items() if k not in ("name", "key")}
     if len(pairs) > limit:
-        raise _error(path, f"is invalid (at most {limit} attributes)")
+        raise attribute_error(path, f"is invalid (at most {limit} attributes)")
     validation(f"{path}[0]", lambda: extensions.parse_pairs(group, Mode.CREATE))
     return pairs
 
@@ -109,10 +109,10 @@ def _header(value: Mapping[str, Any], mode: Mode) -> dict[str, Any]:
     if mode is Mode.PATCH:
         for name in ("referenceId", "orderedAt"):
             if header.get(name) is None:
-                raise _error(f"value.{name}", "is required")
+                raise attribute_error(f"value.{name}", "is required")
     payment = header.get("paymentType")
     if isinstance(payment, str) and payment.lower() == "card" and not header.get("cardType"):
-        raise _error("value.cardType", "is required")
+        raise attribute_error("value.cardType", "is required")
     return header
 
 
@@ -122,20 +122,20 @@ def _items(
     raw = value.get("orderItems")
     if raw is None:
         if mode is Mode.CREATE:
-            raise _error("value.orderItems", "is required")
+            raise attribute_error("value.orderItems", "is required")
         return []
     items = _list(raw, "value.orderItems")
     if mode is Mode.CREATE and not items:
-        raise _error("value.orderItems", "is invalid (at least one item is required)")
+        raise attribute_error("value.orderItems", "is invalid (at least one item is required)")
     parsed, seen = [], set()
     for index, item in enumerate(items):
         path = f"value.orderItems[{index}]"
         data = _object(item, path)
         values = validation(path, lambda data=data: validate(BATCH_ITEM, data, mode))
         if values.get("referenceId") is None:
-            raise _error(f"{path}.referenceId", "is required")
+            raise attribute_error(f"{path}.referenceId", "is required")
         if values["referenceId"] in seen:
-            raise _error(f"{path}.referenceId", "is invalid (must be unique within the order)")
+            raise attribute_error(f"{path}.referenceId", "is invalid (must be unique within the order)")
         seen.add(values["referenceId"])
         values.pop("consumerTypeCode", None)
         values.pop("tripType", None)
@@ -157,19 +157,27 @@ class OrderValues:
     extension: dict[str, Any] | None
 
 
-def parse_order(value: Mapping[str, Any], mode: str, *, matched: bool) -> OrderValues:
-    """Every check of an order record that needs no database, in the order the log reports them.
+def order_key(value: Mapping[str, Any], mode: str) -> dict[str, Any]:
+    """The first check of an order record: its header as the mode reads it, for referenceId and orderedAt."""
+    return _header(value, Mode.PATCH if mode == "upsert" else Mode.CREATE)
+
+
+def parse_order(
+    value: Mapping[str, Any], mode: str, *, matched: bool, key: dict[str, Any] | None = None
+) -> OrderValues:
+    """Every check of an order record that needs no database, in the order the log reports them; `key` is
+    the record's `order_key` when the caller has it already.
 
     insert checks as a create; upsert as a patch when the order exists and as a create when it does not.
     """
     patch = mode == "upsert"
-    header = _header(value, Mode.PATCH if patch else Mode.CREATE)
+    header = key if key is not None else order_key(value, mode)
     if patch and not matched:
         header = _header(value, Mode.CREATE)
     items = _items(value, Mode.PATCH if patch and matched else Mode.CREATE)
     contact = person(value["contact"], "value.contact") if value.get("contact") is not None else None
     if contact is None and not matched:
-        raise _error("value.contact", "is required")
+        raise attribute_error("value.contact", "is required")
     if contact is not None and not (contact.get("identifiers") or contact.get("emails")):
         raise ApiError("Identity information missing")
     consumers = None
@@ -185,9 +193,9 @@ def parse_order(value: Mapping[str, Any], mode: str, *, matched: bool) -> OrderV
 def order_record(conn: Connection, tenant: Tenant, value: Mapping[str, Any], mode: str, now: datetime) -> str:
     """insert (create or replace whole) and upsert (change the fields sent) of one order."""
     patch = mode == "upsert"
-    key = _header(value, Mode.PATCH if patch else Mode.CREATE)
+    key = order_key(value, mode)
     match = orders.find_match(conn, tenant, key["referenceId"], key["orderedAt"])
-    parsed = parse_order(value, mode, matched=match is not None)
+    parsed = parse_order(value, mode, matched=match is not None, key=key)
     if match is None:
         order = orders.insert_order(conn, tenant, parsed.header, now)
         previous_contact, previous_consumers = None, []
@@ -233,7 +241,7 @@ def _write_items(
         if kept is None:
             missing = next((f.name for f in BATCH_ITEM.fields if f.required and values.get(f.name) is None), None)
             if missing is not None:  # an upsert may add an item, but only a complete one
-                raise _error(f"value.orderItems[{position}].{missing}", "is required")
+                raise attribute_error(f"value.orderItems[{position}].{missing}", "is required")
             item = orders.insert_item(conn, tenant, order, values, now + timedelta(microseconds=position))
         else:
             cleared = {name: None for name in _ITEM_FIELDS} if replace else {}
@@ -266,8 +274,14 @@ def _insert_items(conn: Connection, tenant: Tenant, order: Record, items: list[A
     try:
         extensions.create_for_new_owners(conn, tenant, owned, now)
     except extensions.IncorrectType as error:
-        raise _error(f"value.orderItems[].extensions[0].{error.key}", "is invalid (Incorrect data type)") from None
+        raise type_error("orderItem", error.key) from None
     return {record["referenceId"]: record["ref"] for record in created}
+
+
+def type_error(owner_kind: str, key: str) -> ApiError:
+    """An extension value of another type than its key holds, in the log's words."""
+    path = "value.extensions[0]" if owner_kind == "order" else "value.orderItems[].extensions[0]"
+    return attribute_error(f"{path}.{key}", "is invalid (Incorrect data type)")
 
 
 _ITEM_FIELDS = ({f.name for f in BATCH_ITEM.fields} - {"consumerTypeCode", "tripType"}) | {"flightSegments"}
@@ -309,7 +323,7 @@ def _replace_consumers(
         references = consumer.pop("itemReferences", None)
         unknown = [r for r in references or () if r not in all_items]
         if unknown:
-            raise _error(f"value.consumers[{index}].orderItems", "is invalid (unknown order item)")
+            raise attribute_error(f"value.consumers[{index}].orderItems", "is invalid (unknown order item)")
         hit = identity.resolve(conn, tenant, consumer, now)
         same = next((p for p in previous if identity.same_name(p, consumer)), None)
         if hit is None and same is not None and same.get("guestRef"):
@@ -332,14 +346,13 @@ def _replace_extension(
         else:
             extensions.write(conn, tenant, owner, "ext", pairs, Mode.PUT, now)
     except extensions.IncorrectType as error:
-        path = "value.extensions[0]" if owner.kind == "order" else "value.orderItems[].extensions[0]"
-        raise _error(f"{path}.{error.key}", "is invalid (Incorrect data type)") from None
+        raise type_error(owner.kind, error.key) from None
 
 
 def order_delete(conn: Connection, tenant: Tenant, value: Mapping[str, Any], now: datetime) -> str:
     reference = value.get("referenceId")
     if not isinstance(reference, str) or not reference:
-        raise _error("value.referenceId", "is required")
+        raise attribute_error("value.referenceId", "is required")
     ordered_at = None
     if value.get("orderedAt") is not None:
         ordered_at = validation("value", lambda: validate(BATCH_ORDER, {"orderedAt": value["orderedAt"]}, Mode.PATCH))[
@@ -371,7 +384,7 @@ def guest_upsert(conn: Connection, tenant: Tenant, value: Mapping[str, Any], now
     groups = data.pop("extensions", None)
     guest_type = data.pop("guestType", "customer")
     if guest_type != "customer":
-        raise _error("value.guestType", "is invalid (value must be one of customer)")
+        raise attribute_error("value.guestType", "is invalid (value must be one of customer)")
     for name in ("firstSeen", "lastSeen"):
         data.pop(name, None)
     fields = person({k: v for k, v in data.items() if k != "language"}, "value")

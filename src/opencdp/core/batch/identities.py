@@ -1,0 +1,102 @@
+"""Identity resolution for a chunk of batch records, answered from keys read once for the whole chunk.
+
+The rules are those of `core.identity` and `core.guests` (the same pure functions decide); only the
+questions "who holds this key" and "what does this guest hold" are answered from memory: the live
+holders of every key the chunk's people carry are read in one query, their guests in another, and each
+guest the chunk creates or enriches updates that memory before the next record asks. The guests and keys
+are written at the end, each table in one statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from opencdp.core import guests, identity
+from opencdp.core.tenants import Tenant, identity_rules
+from opencdp.store import guests as store
+from opencdp.store.database import lock_all
+from opencdp.store.rows import Record, get_rows, insert_rows, update_rows
+from opencdp.store.tables import guests as guest_table
+
+KeyPair = tuple[str, str]  # (provider, normalised id)
+
+
+def keys_carried(person: Mapping[str, Any]) -> list[KeyPair]:
+    """Every key a person names, expired or not: resolution reads some, and "held by another" reads all."""
+    return [(provider, key) for provider, key, _expiry in guests.keys_of(person)]
+
+
+class IdentityBook:
+    """The guests and key holders a chunk's people can reach, kept current as the chunk is applied."""
+
+    def __init__(self, conn: Connection, tenant: Tenant, people: Iterable[Mapping[str, Any]], now: datetime) -> None:
+        self.tenant = tenant
+        self.now = now
+        self.rules = identity_rules(conn, tenant)
+        everyone = list(people)
+        locked = {key for person in everyone for key in identity.rule_keys(self.rules, person, now)}
+        lock_all(conn, (f"identity:{tenant.id}:{provider}:{key}" for provider, key in locked))
+        pairs = {store.digest(*pair): pair for person in everyone for pair in keys_carried(person)}
+        self._holders: dict[KeyPair, dict[str, datetime | None]] = {}
+        for digest, guest_ref, expiry in store.holders_of_keys(conn, tenant.id, pairs):
+            self._holders.setdefault(pairs[digest], {})[guest_ref] = expiry
+        refs = sorted({ref for held in self._holders.values() for ref in held})
+        self._guests: dict[str, Record] = {row["ref"]: row for row in get_rows(conn, guest_table, tenant.id, refs)}
+        self._created: set[str] = set()
+        self._changes: dict[str, dict[str, Any]] = {}
+
+    def link(self, person: Mapping[str, Any], role: str, contact: Mapping[str, Any] | None = None) -> str:
+        """`identity.link_person`, answered from memory."""
+        hit = identity.first_holder(self.rules, identity.rule_keys(self.rules, person, self.now), self._first_holder)
+        if hit is not None:
+            guest = self._guests[hit]
+            changes = guests.enrichment(guest, person, self._held_besides(hit), customer=role == identity.CONTACT)
+            if changes:
+                self._change(hit, {**changes, "modifiedAt": self.now})
+            return hit
+        if identity.consumer_of_contact(role, person, contact):
+            assert contact is not None
+            return str(contact["guestRef"])
+        record = guests.new_guest(self.tenant, identity.guest_type(role), person, self._held_besides(None), self.now)
+        self._guests[record["ref"]] = record
+        self._created.add(record["ref"])
+        self._hold(record)
+        return str(record["ref"])
+
+    def write(self, conn: Connection) -> None:
+        """The guests created and changed, and their keys: one statement per table and set of fields."""
+        insert_rows(conn, guest_table, [self._guests[ref] for ref in self._created])
+        update_rows(
+            conn, guest_table, self.tenant.id, {r: c for r, c in self._changes.items() if r not in self._created}
+        )
+        touched = self._created | set(self._changes)
+        keys = {ref: guests.keys_of(self._guests[ref]) for ref in sorted(touched)}
+        store.replace_keys_of(conn, self.tenant.id, keys, fresh=self._created)
+
+    def _first_holder(self, provider: str, key: str) -> str | None:
+        """`store.guests.find_holder`: the earliest-created live guest holding the key unexpired."""
+        live = [
+            ref for ref, expiry in self._holders.get((provider, key), {}).items() if expiry is None or expiry > self.now
+        ]
+        if not live:
+            return None
+        return min(live, key=lambda ref: (self._guests[ref]["createdAt"], ref))
+
+    def _held_besides(self, guest_ref: str | None) -> guests.Held:
+        def held(provider: str, key: str) -> bool:
+            return any(ref != guest_ref for ref in self._holders.get((provider, key), {}))
+
+        return held
+
+    def _change(self, guest_ref: str, changes: Mapping[str, Any]) -> None:
+        self._guests[guest_ref] = {**self._guests[guest_ref], **changes}
+        self._changes.setdefault(guest_ref, {}).update(changes)
+        self._hold(self._guests[guest_ref])
+
+    def _hold(self, guest: Record) -> None:
+        for provider, key, expiry in guests.keys_of(guest):
+            self._holders.setdefault((provider, key), {})[guest["ref"]] = expiry

@@ -1,0 +1,91 @@
+"""The lines of a batch file and the envelope of each record (batch-api.md §4): what needs no database."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import orjson
+
+from opencdp.core.batch.batches import batch_ref
+
+CHUNK = 64 * 1024
+ENVELOPE = ("ref", "schema", "mode", "value")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one record: its code and message for the log, the ref the log shows, and whether it
+    was skipped as already applied. Only 2xx codes leave effects behind."""
+
+    code: str
+    message: str
+    shown_ref: str
+    skipped: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.code == "200"
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A record whose envelope is sound: its ref (lower case), the line's digest (with the ref, what makes
+    a record "already applied"), and the parsed record."""
+
+    ref: str
+    digest: str
+    shown_ref: str
+    record: dict[str, Any]
+
+    @property
+    def value(self) -> Any:
+        return self.record.get("value")
+
+    def outcome(self, code: str = "200", message: str = "", *, skipped: bool = False) -> Outcome:
+        return Outcome(code, message, self.shown_ref, skipped)
+
+
+def lines(stream: BinaryIO, limit: int) -> Iterator[bytes | None]:
+    """Every line without its terminator; None for a line over the limit, which is skipped unread."""
+    pending = b""
+    oversize = False
+    while True:
+        chunk = stream.read(CHUNK)
+        if not chunk:
+            break
+        pending += chunk
+        while (end := pending.find(b"\n")) != -1:
+            line, pending = pending[:end], pending[end + 1 :]
+            yield None if oversize or len(line.rstrip(b"\r")) > limit else line.rstrip(b"\r")
+            oversize = False
+        if len(pending) > limit:
+            oversize, pending = True, b""
+    if pending or oversize:
+        yield None if oversize or len(pending.rstrip(b"\r")) > limit else pending.rstrip(b"\r")
+
+
+def read_line(line: bytes | None, limit: int) -> Envelope | Outcome:
+    """The record of a line, or the outcome of a line that is no record (§4.1's order of checks)."""
+    if line is None:
+        return Outcome("400", f"Line exceeds the maximum length of {limit} bytes", "null")
+    try:
+        record = orjson.loads(line.removeprefix(b"\xef\xbb\xbf"))
+    except orjson.JSONDecodeError:
+        return Outcome("400", "Failed to parse import line", "null")
+    if not isinstance(record, dict):
+        return Outcome("400", "Failed to parse import line", "null")
+    shown_ref = record["ref"] if isinstance(record.get("ref"), str) else "null"
+    for key in record:
+        if key not in ENVELOPE:
+            return Outcome("400", f"Validation error: Attribute {key} is not supported", shown_ref)
+    ref = batch_ref(record.get("ref"))
+    if ref is None:
+        what = "is required" if record.get("ref") is None else "is invalid (must be a UUID)"
+        return Outcome("400", f"Validation error: Attribute ref {what}", shown_ref)
+    for key in ("schema", "mode"):
+        if not isinstance(record.get(key), str):
+            return Outcome("400", f"Validation error: Attribute {key} is invalid (must be a string)", shown_ref)
+    return Envelope(ref, hashlib.sha256(line).hexdigest(), shown_ref, record)

@@ -1,0 +1,244 @@
+"""New orders of a chunk applied together: the set-based path of order insert and upsert records.
+
+Most records of an import create orders that do not exist yet. For a run of such records the chunk asks
+each question once for all of them (applied before? an order to match? who holds these identifiers? what
+type does each extension key hold?), decides every record in file order by the same rules as the
+record-by-record path (`core.batch.records`, `core.identity`, `core.guests`, `core.extensions`), and
+writes each table in one statement. A record that matches a stored order, or repeats a referenceId of
+the run, ends the run: the caller applies it alone, by the record-by-record path, once what came before
+it is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from opencdp.core import extensions, identity, orders, people
+from opencdp.core.batch import records
+from opencdp.core.batch.identities import IdentityBook
+from opencdp.core.batch.lines import Envelope, Outcome
+from opencdp.core.errors import ApiError
+from opencdp.core.tenants import Tenant
+from opencdp.store import batches as batch_store
+from opencdp.store import extensions as extension_store
+from opencdp.store import orders as order_store
+from opencdp.store import people as people_store
+from opencdp.store.database import lock_all
+from opencdp.store.rows import Record, insert_rows
+from opencdp.store.tables import extensions as extension_table
+from opencdp.store.tables import order_items, order_people
+from opencdp.store.tables import orders as order_table
+
+Numbered = tuple[int, Envelope]
+
+
+class KeyTypesChanged(Exception):
+    """Another writer gave an extension key its first type while the chunk was deciding: apply one by one."""
+
+
+def eligible(envelope: Envelope) -> bool:
+    record = envelope.record
+    return record["schema"] == "order" and record["mode"] in ("insert", "upsert") and isinstance(record["value"], dict)
+
+
+@dataclass
+class _Entry:
+    number: int
+    envelope: Envelope
+    key: dict[str, Any] | None = None  # referenceId and orderedAt, when the record's first check passed
+    failure: Outcome | None = None
+    parsed: records.OrderValues | None = None
+
+
+def apply(
+    conn: Connection, tenant: Tenant, run: list[Numbered], now: datetime
+) -> tuple[list[tuple[int, Outcome]], list[Numbered]]:
+    """Apply the longest head of the run this path can take; the rest, if any, starts with a record for
+    the record-by-record path."""
+    registered = batch_store.registered_among(conn, tenant.id, [envelope.ref for _, envelope in run])
+    entries = [_check(number, envelope) for number, envelope in run]
+    references = {entry.key["referenceId"] for entry in entries if entry.key is not None}
+    lock_all(conn, (f"order:{tenant.id}:{reference}" for reference in references))
+    dates = order_store.dates_of_references(conn, tenant.id, references)
+    cut = _cut(entries, registered, dates)
+    chunk = _Chunk(conn, tenant, now, [e for e in entries[:cut] if _applies(e, registered)])
+    outcomes = []
+    for entry in entries[:cut]:
+        envelope = entry.envelope
+        if (envelope.ref, envelope.digest) in registered:
+            outcomes.append((entry.number, envelope.outcome(skipped=True)))
+        elif entry.failure is not None:
+            outcomes.append((entry.number, entry.failure))
+        else:
+            assert entry.parsed is not None
+            try:
+                chunk.add(entry.parsed)
+                chunk.register(envelope)
+                outcomes.append((entry.number, envelope.outcome()))
+            except ApiError as error:
+                outcomes.append((entry.number, envelope.outcome(str(error.status), error.message)))
+    chunk.write()
+    return outcomes, run[cut:]
+
+
+def _check(number: int, envelope: Envelope) -> _Entry:
+    """Everything about the record that needs no database, as `records.order_record` checks it."""
+    entry = _Entry(number, envelope)
+    mode, value = envelope.record["mode"], envelope.value
+    try:
+        entry.key = records.order_key(value, mode)
+        entry.parsed = records.parse_order(value, mode, matched=False, key=entry.key)
+    except ApiError as error:
+        entry.failure = envelope.outcome(str(error.status), error.message)
+    except Exception:  # as the record-by-record path reports an unexpected failure of one record
+        entry.failure = envelope.outcome("500", "Internal error")
+    return entry
+
+
+def _applies(entry: _Entry, registered: set[tuple[str, str]]) -> bool:
+    return entry.parsed is not None and (entry.envelope.ref, entry.envelope.digest) not in registered
+
+
+def _cut(entries: list[_Entry], registered: set[tuple[str, str]], dates: Mapping[str, list[datetime]]) -> int:
+    """Where the run stops: at the first record that would match a stored order or one the run makes.
+
+    A record refused on its first check, or applied before, changes nothing and never stops the run; a
+    refused record that would match stops it too, as matching may change what it is checked against.
+    """
+    made: set[str] = set()
+    for index, entry in enumerate(entries):
+        if (entry.envelope.ref, entry.envelope.digest) in registered or entry.key is None:
+            continue
+        reference, ordered_at = entry.key["referenceId"], entry.key["orderedAt"]
+        stored = dates.get(reference, ())
+        if reference in made or any(abs(other - ordered_at) <= orders.MATCH_WINDOW for other in stored):
+            return index
+        if entry.failure is None:
+            made.add(reference)
+    return len(entries)
+
+
+class _KeyTypes:
+    """The type each extension key holds, read once for the run; keys a record gives their first type are
+    kept only if the record is applied, as a savepoint would keep them."""
+
+    def __init__(self, conn: Connection, tenant: Tenant, wanted: Mapping[str, set[str]]) -> None:
+        self.tenant = tenant
+        self.known = {kind: extension_store.key_types(conn, tenant.id, kind, keys) for kind, keys in wanted.items()}
+        self.claimed: dict[str, dict[str, str]] = {}
+
+    def clash(self, kind: str, pairs: Mapping[str, Any], fresh: dict[str, dict[str, str]]) -> str | None:
+        """`extensions.check_types` in memory: unknown keys take the type sent, then every key is compared."""
+        wanted = extensions.types_of(pairs)
+        known, mine = self.known.setdefault(kind, {}), fresh.setdefault(kind, {})
+        for key, kind_sent in wanted.items():
+            if key not in known:
+                mine.setdefault(key, kind_sent)
+        return extensions.first_clash(wanted, {**known, **mine})
+
+    def keep(self, fresh: Mapping[str, Mapping[str, str]]) -> None:
+        for kind, types in fresh.items():
+            self.known[kind].update(types)
+            self.claimed.setdefault(kind, {}).update(types)
+
+    def write(self, conn: Connection) -> None:
+        for kind, types in self.claimed.items():
+            extension_store.claim_key_types(conn, self.tenant.id, kind, types)
+            if extension_store.key_types(conn, self.tenant.id, kind, types) != types:
+                raise KeyTypesChanged
+
+
+@dataclass
+class _Rows:
+    orders: list[Record] = field(default_factory=list)
+    items: list[Record] = field(default_factory=list)
+    extensions: list[Record] = field(default_factory=list)
+    people: list[Record] = field(default_factory=list)
+    consumer_items: list[tuple[str, list[str]]] = field(default_factory=list)
+    registry: list[tuple[str, str]] = field(default_factory=list)
+
+
+class _Chunk:
+    """The records of a run decided in memory, and their rows, written at the end."""
+
+    def __init__(self, conn: Connection, tenant: Tenant, now: datetime, entries: Iterable[_Entry]) -> None:
+        self.conn, self.tenant, self.now = conn, tenant, now
+        parsed = [entry.parsed for entry in entries if entry.parsed is not None]
+        persons = [p.contact for p in parsed if p.contact] + [c for p in parsed for c in p.consumers or ()]
+        self.book = IdentityBook(conn, tenant, persons, now)
+        wanted: dict[str, set[str]] = {"order": set(), "orderItem": set()}
+        for values in parsed:
+            wanted["order"].update(values.extension or ())
+            wanted["orderItem"].update(key for _v, extension, _s in values.items for key in extension or ())
+        self.types = _KeyTypes(conn, tenant, wanted)
+        self.rows = _Rows()
+
+    def add(self, values: records.OrderValues) -> None:
+        """One record, decided as `records.order_record` decides a new order; nothing is kept if it fails."""
+        order = orders.order_record(self.tenant, values.header, self.now)
+        for item, _extension, segments in values.items:
+            if segments is not None:
+                item["flightSegments"] = segments
+        items = orders.item_records(self.tenant, order, [item for item, _e, _s in values.items], self.now)
+        fresh: dict[str, dict[str, str]] = {}
+        for _item, extension, _segments in values.items:
+            if extension is not None and (clash := self.types.clash("orderItem", extension, fresh)):
+                raise records.type_error("orderItem", clash)
+        item_refs = {item["referenceId"]: item["ref"] for item in items}
+        chosen = [self._items_of(index, consumer, item_refs) for index, consumer in enumerate(values.consumers or ())]
+        if values.extension is not None and (clash := self.types.clash("order", values.extension, fresh)):
+            raise records.type_error("order", clash)
+        self.types.keep(fresh)
+        self.rows.orders.append(order)
+        self.rows.items += items
+        for item, (_item, extension, _segments) in zip(items, values.items, strict=True):
+            if extension is not None:
+                self._extension(extensions.Owner("orderItem", item["ref"], "Order item"), extension)
+        self._people(order, values, chosen)
+        if values.extension is not None:
+            self._extension(extensions.Owner("order", order["ref"], "Order"), values.extension)
+
+    def _items_of(self, index: int, consumer: Mapping[str, Any], item_refs: Mapping[str, str]) -> list[str]:
+        references = consumer.get("itemReferences")
+        if references is None:
+            return list(item_refs.values())
+        if any(reference not in item_refs for reference in references):
+            raise records.attribute_error(f"value.consumers[{index}].orderItems", "is invalid (unknown order item)")
+        return [item_refs[reference] for reference in references]
+
+    def _people(self, order: Record, values: records.OrderValues, chosen: list[list[str]]) -> None:
+        assert values.contact is not None, "a new order has a contact"
+        contact_guest = self.book.link(values.contact, identity.CONTACT)
+        contact = people.person_record(
+            self.tenant, order["ref"], identity.CONTACT, values.contact, contact_guest, self.now
+        )
+        self.rows.people.append(contact)
+        for index, consumer in enumerate(values.consumers or ()):
+            fields = {name: value for name, value in consumer.items() if name != "itemReferences"}
+            guest_ref = self.book.link(fields, identity.CONSUMER, contact)
+            at = self.now + timedelta(microseconds=index)
+            record = people.person_record(self.tenant, order["ref"], identity.CONSUMER, fields, guest_ref, at)
+            self.rows.people.append(record)
+            self.rows.consumer_items.append((record["ref"], chosen[index]))
+
+    def _extension(self, owner: extensions.Owner, pairs: Mapping[str, Any]) -> None:
+        self.rows.extensions.append(extensions.extension_record(self.tenant, owner, "ext", pairs, self.now))
+
+    def register(self, envelope: Envelope) -> None:
+        self.rows.registry.append((envelope.ref, envelope.digest))
+
+    def write(self) -> None:
+        conn, rows = self.conn, self.rows
+        self.book.write(conn)
+        self.types.write(conn)
+        insert_rows(conn, order_table, rows.orders)
+        insert_rows(conn, order_items, rows.items)
+        insert_rows(conn, extension_table, rows.extensions)
+        insert_rows(conn, order_people, rows.people)
+        people_store.insert_consumer_items(conn, rows.consumer_items)
+        batch_store.register_all(conn, self.tenant.id, rows.registry, self.now)
