@@ -237,7 +237,7 @@ def test_a_killed_worker_resumes_and_applies_every_record_once(client, database,
     from opencdp.core.values import utcnow
     from opencdp.store.tables import batches
 
-    monkeypatch.setattr(processing, "LINES_PER_COMMIT", 10)
+    monkeypatch.setattr(settings, "batch_lines_per_commit", 10)
     lines = [record("order", "insert", order(f"CRASH-{i}")) for i in range(35)] + ["broken"]
     data = gz(lines)
     batch = allocate(client, data)

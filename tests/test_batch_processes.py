@@ -70,7 +70,8 @@ def test_workers_killed_at_random_finish_the_batch_exactly_once(environment, tmp
     truth = write_orders(file, 400, bad_share=0.05, seed=11, items=2)
     server_env = {**environment, "OPENCDP_BATCH_IN_PROCESS": "false"}
     with running_server(server_env, tmp_path) as base:
-        env = {**environment, "OPENCDP_PUBLIC_URL": base}
+        # small commits, so that each worker has committed something when it is killed, and dies mid-file
+        env = {**environment, "OPENCDP_PUBLIC_URL": base, "OPENCDP_BATCH_LINES_PER_COMMIT": "50"}
         uploaded = cli(env, "batch", "upload", str(file), "--ref", ref := str(uuid.uuid4()))
         assert uploaded.returncode == 0, uploaded.stdout + uploaded.stderr
         rng = random.Random(5)
@@ -89,7 +90,9 @@ def test_workers_killed_at_random_finish_the_batch_exactly_once(environment, tmp
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
                 while progress() == (code, seen) and time.monotonic() < deadline:
                     time.sleep(0.05)  # killed only once it has committed something, at a random moment after
-                time.sleep(rng.uniform(0, 0.1))  # soon: a worker applies a 100-line chunk in about 0.25 s
+                time.sleep(
+                    rng.uniform(0, 0.05)
+                )  # soon: a worker applies a 50-line chunk in a few hundredths of a second
                 worker.send_signal(signal.SIGKILL)
                 worker.wait()
                 kills += 1

@@ -247,7 +247,9 @@ def test_timeline_segments_held_and_merged_guests(console, client, database):
     assert "No sessions" in console.get(f"/ui/guests/{guest}/timeline", params={"cart": "ABANDONED"}).text
     assert "CONVERTED" in console.get(f"/ui/guests/{guest}/timeline", params={"channel": "WEB", "days": "7"}).text
 
-    segment = client.post("/opencdp/v1/segments", json={"name": "Buyers", "definition": {"match": {"entity": "order"}}}).json()
+    segment = client.post(
+        "/opencdp/v1/segments", json={"name": "Buyers", "definition": {"match": {"entity": "order"}}}
+    ).json()
     client.post(f"/opencdp/v1/segments/{segment['ref']}/build")
     Builder(database).run_available()
     assert f"/ui/segments/{segment['ref']}" in console.get(f"/ui/guests/{guest}").text

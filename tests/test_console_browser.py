@@ -103,7 +103,11 @@ def test_a_batch_uploaded_by_the_cli_shows_its_status(server, browser_page, tmp_
     file = tmp_path / "orders.gz"
     generated = CliRunner().invoke(cli_app, ["demo-data", "orders", "--count", "3", "--out", str(file)])
     assert generated.exit_code == 0, generated.output
-    env = {"OPENCDP_PUBLIC_URL": server["base"], "OPENCDP_CLIENT_KEY": server["key"], "OPENCDP_API_TOKEN": server["token"]}
+    env = {
+        "OPENCDP_PUBLIC_URL": server["base"],
+        "OPENCDP_CLIENT_KEY": server["key"],
+        "OPENCDP_API_TOKEN": server["token"],
+    }
     ref = str(uuid.uuid4())
     uploaded = CliRunner().invoke(cli_app, ["batch", "upload", str(file), "--ref", ref], env=env)
     assert uploaded.exit_code == 0, uploaded.output
@@ -126,15 +130,21 @@ def test_build_a_segment_and_export_it(server, browser_page):
     page = browser_page
     with api(server) as client:
         for name in ("Niamh", "Oisin"):
-            client.post("/v2.1/guests", json={"guestType": "customer", "firstName": name, "country": "IE"}).raise_for_status()
+            client.post(
+                "/v2.1/guests", json={"guestType": "customer", "firstName": name, "country": "IE"}
+            ).raise_for_status()
     page.goto("/ui/segments/new")
     page.fill("#name", "Irish customers")
     page.fill("#definition", '{"guestTypes": ["customer"], "match": {"attr": "guest.country", "op": "gt", "value": 1}}')
     page.click("button[value=validate]")
     expect(page.locator("#errors")).to_contain_text("definition.match.op: comparator 'gt' is not valid for type string")
-    expect(page.locator("#definition")).to_have_value('{"guestTypes": ["customer"], "match": {"attr": "guest.country", "op": "gt", "value": 1}}')
+    expect(page.locator("#definition")).to_have_value(
+        '{"guestTypes": ["customer"], "match": {"attr": "guest.country", "op": "gt", "value": 1}}'
+    )
     shot(page, server, "08-segment-errors")
-    page.fill("#definition", '{"guestTypes": ["customer"], "match": {"attr": "guest.country", "op": "equals", "value": "IE"}}')
+    page.fill(
+        "#definition", '{"guestTypes": ["customer"], "match": {"attr": "guest.country", "op": "equals", "value": "IE"}}'
+    )
     page.click("button[value=size]")
     expect(page.locator("#notice")).to_contain_text("guests")
     page.click("button[value=save]")

@@ -282,7 +282,11 @@ def test_definition_validation_and_lifecycle(client, irish):
     preview = client.get("/opencdp/v1/exports/gold_members_2/preview", params={"limit": 5})
     assert preview.status_code == 200 and preview.text.splitlines()[0] == "ref" and len(preview.text.splitlines()) == 3
     assert client.get("/opencdp/v1/exports/gold_members_2/preview", params={"limit": 21}).status_code == 400
-    assert_error(client.get("/opencdp/v1/exports/gold_members_2/preview", params={"limit": "abc"}), 400, "limit: not a valid value")
+    assert_error(
+        client.get("/opencdp/v1/exports/gold_members_2/preview", params={"limit": "abc"}),
+        400,
+        "limit: not a valid value",
+    )
 
 
 def test_oauth_bearer_tokens_open_the_read_api_only(client, database, settings, irish, anonymous):

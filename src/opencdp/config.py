@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,6 +33,7 @@ class Settings(BaseSettings):
     batch_url_ttl: int = 3600
     batch_retention_days: int = 30
     batch_lease_seconds: int = 60
+    batch_lines_per_commit: int = Field(default=1000, ge=1)
     batch_poll_seconds: float = 1.0
     batch_in_process: bool = True
     export_retention_days: int = 30

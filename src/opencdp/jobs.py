@@ -27,6 +27,7 @@ def processor_for(settings: Settings, db: Database) -> Processor:
         settings.batch_max_line_size,
         settings.batch_lease_seconds,
         settings.batch_retention_days,
+        settings.batch_lines_per_commit,
     )
     return Processor(db, FileStore(settings.files_dir), limits)
 

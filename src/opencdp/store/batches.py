@@ -9,7 +9,7 @@ from sqlalchemy import Connection, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from opencdp.store.rows import Record, records, to_columns, to_record
+from opencdp.store.rows import Record, insert_rows, records, to_columns, to_record
 from opencdp.store.tables import batch_failures, batch_registry, batches, settings
 
 
@@ -91,8 +91,7 @@ def add_failures(
         }
         for line, ref, code, message in failures
     ]
-    if rows:
-        conn.execute(insert(batch_failures), rows)
+    insert_rows(conn, batch_failures, rows)
 
 
 def failures(conn: Connection, tenant_id: int, batch_ref: str) -> list[Record]:

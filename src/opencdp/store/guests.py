@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Select, bindparam, delete, func, insert, literal, or_, select, update
 
-from opencdp.store.rows import Record, SortTerm, page, records
+from opencdp.store.rows import Record, SortTerm, insert_rows, page, records
 from opencdp.store.tables import guest_keys, guest_merges, guests, order_people, orders
 
 Key = tuple[str, str, datetime | None]  # (provider, normalised id, expiry)
@@ -54,14 +54,14 @@ def holders(conn: Connection, tenant_id: int, provider: str, key: str) -> list[s
 
 
 def holders_of_keys(conn: Connection, tenant_id: int, digests: Iterable[str]) -> list[tuple[str, str, datetime | None]]:
-    """(key digest, guest ref, expiry) of every live guest holding any of the keys, expired or not."""
+    """(key digest, guest ref, expiry) of every guest holding any of the keys, expired or not, retired or
+    live: the caller reads the guests anyway. No join, so that no plan (a new table has no statistics
+    yet) can turn it into a scan per guest."""
     wanted = sorted(set(digests))
     if not wanted:
         return []
-    stmt = (
-        select(guest_keys.c.key, guests.c.ref, guest_keys.c.expires_at)
-        .join(guest_keys, guest_keys.c.guest_ref == guests.c.ref)
-        .where(guest_keys.c.tenant_id == tenant_id, guest_keys.c.key.in_(wanted), guests.c.merged_into.is_(None))
+    stmt = select(guest_keys.c.key, guest_keys.c.guest_ref, guest_keys.c.expires_at).where(
+        guest_keys.c.tenant_id == tenant_id, guest_keys.c.key.in_(wanted)
     )
     return [(key, ref, expires) for key, ref, expires in conn.execute(stmt)]
 
@@ -81,8 +81,7 @@ def replace_keys_of(conn: Connection, tenant_id: int, keys: Mapping[str, Iterabl
                 "key": hashed,
                 "expires_at": expiry,
             }
-    if rows:
-        conn.execute(insert(guest_keys), list(rows.values()))
+    insert_rows(conn, guest_keys, list(rows.values()))
 
 
 def replace_keys(conn: Connection, tenant_id: int, guest_ref: str, keys: Iterable[Key]) -> None:

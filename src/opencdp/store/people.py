@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, delete, insert, select
 
-from opencdp.store.rows import Record, SortTerm, page, records
+from opencdp.store.rows import Record, SortTerm, insert_rows, page, records
 from opencdp.store.tables import consumer_items, order_items, order_people
 
 CONTACT = "contact"
@@ -68,5 +68,4 @@ def insert_consumer_items(conn: Connection, chosen: Sequence[tuple[str, Sequence
         for consumer_ref, item_refs in chosen
         for i, ref in enumerate(item_refs)
     ]
-    if rows:
-        conn.execute(insert(consumer_items), rows)
+    insert_rows(conn, consumer_items, rows)

@@ -104,11 +104,22 @@ def insert_rows(conn: Connection, table: Table, records: Sequence[Mapping[str, A
         for index, (convert, shared) in enumerate(converters):
             if convert is not None:
                 columns[index] = _converted(columns[index], convert, shared)
-        if positions is not None:
+        if conn.dialect.name == "postgresql":
+            _copy(conn, table, names, columns)
+        elif positions is not None:
             conn.exec_driver_sql(sql, list(zip(*(columns[index] for index in positions), strict=True)))
         else:
             keys = [f"p{index}" for index in range(len(columns))]
             conn.exec_driver_sql(sql, [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)])
+
+
+def _copy(conn: Connection, table: Table, names: tuple[str, ...], columns: list[list[Any]]) -> None:
+    """PostgreSQL takes many rows fastest by COPY, in the caller's transaction (executemany: ~10x slower)."""
+    target = ", ".join(to_column(name) for name in names)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor, cursor.copy(f"COPY {table.name} ({target}) FROM STDIN") as copy:
+        for row in zip(*columns, strict=True):
+            copy.write_row(row)
 
 
 def update_rows(conn: Connection, table: Table, tenant_id: int, changes: Mapping[str, Mapping[str, Any]]) -> None:

@@ -41,11 +41,14 @@ class IdentityBook:
         locked = {key for person in everyone for key in identity.rule_keys(self.rules, person, now)}
         lock_all(conn, (f"identity:{tenant.id}:{provider}:{key}" for provider, key in locked))
         pairs = {store.digest(*pair): pair for person in everyone for pair in keys_carried(person)}
+        held = store.holders_of_keys(conn, tenant.id, pairs)
+        refs = sorted({guest_ref for _digest, guest_ref, _expiry in held})
+        rows = get_rows(conn, guest_table, tenant.id, refs)
+        self._guests: dict[str, Record] = {row["ref"]: row for row in rows if not row["mergedInto"]}
         self._holders: dict[KeyPair, dict[str, datetime | None]] = {}
-        for digest, guest_ref, expiry in store.holders_of_keys(conn, tenant.id, pairs):
-            self._holders.setdefault(pairs[digest], {})[guest_ref] = expiry
-        refs = sorted({ref for held in self._holders.values() for ref in held})
-        self._guests: dict[str, Record] = {row["ref"]: row for row in get_rows(conn, guest_table, tenant.id, refs)}
+        for digest, guest_ref, expiry in held:
+            if guest_ref in self._guests:
+                self._holders.setdefault(pairs[digest], {})[guest_ref] = expiry
         self._created: set[str] = set()
         self._changes: dict[str, dict[str, Any]] = {}
 

@@ -33,7 +33,6 @@ from opencdp.store.database import Database, forget
 from opencdp.store.files import FileStore
 from opencdp.store.rows import Record
 
-LINES_PER_COMMIT = 100
 log = logging.getLogger("opencdp.batches")
 
 
@@ -43,6 +42,7 @@ class Limits:
     line: int
     lease_seconds: int
     retention_days: int = 30
+    lines_per_commit: int = 1000  # throughput against how long one commit holds SQLite's writer
 
 
 class FileRejected(Exception):
@@ -201,7 +201,7 @@ class Processor:
                 if number < position:
                     continue
                 pending.append((number, line))
-                if len(pending) == LINES_PER_COMMIT:
+                if len(pending) == self.limits.lines_per_commit:
                     position = self._commit(tenant, batch, pending, stats)
                     pending = []
             position = self._commit(tenant, batch, pending, stats)
