@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +13,7 @@ from sqlalchemy import Connection
 from opencdp.core.errors import ApiError, Conflict, ExtensionRuleError, InvalidField, MissingField, NotFound
 from opencdp.core.fields import IDENTITY_FIELDS, Mode
 from opencdp.core.tenants import Tenant
+from opencdp.core.values import uuid5
 from opencdp.store import extensions as store
 from opencdp.store.rows import Record, delete_row, insert_row, insert_rows, modify
 from opencdp.store.tables import extensions
@@ -196,7 +196,7 @@ def delete_fields(
 
 def extension_ref(owner_ref: str, name: str) -> str:
     """Stable across delete and re-create: UUID v5 of the parent ref and the extension's name."""
-    return str(uuid.uuid5(uuid.UUID(owner_ref), name))
+    return uuid5(owner_ref, name)
 
 
 def _check_rules(

@@ -5,7 +5,6 @@ The Guest REST API builds on these; contacts and consumers already need them to 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -15,7 +14,7 @@ from sqlalchemy import Connection
 from opencdp.core.errors import NotFound
 from opencdp.core.models import PERSON_FIELDS
 from opencdp.core.tenants import Tenant
-from opencdp.core.values import parse_timestamp
+from opencdp.core.values import new_ref, parse_timestamp
 from opencdp.store import guests as store
 from opencdp.store.rows import Record, get_row, insert_row, update_row
 from opencdp.store.tables import guests
@@ -75,7 +74,7 @@ def new_guest(tenant: Tenant, guest_type: str, person: Mapping[str, Any], held: 
     values = {name: value for name, value in values.items() if value not in (None, [])}
     return {
         **values,
-        "ref": str(uuid.uuid4()),
+        "ref": new_ref(),
         "tenantId": tenant.id,
         "guestType": guest_type,
         "createdAt": now,

@@ -7,7 +7,6 @@ regard to case, expired identifiers never matching, the earliest-created holder 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from opencdp.core import guests
+from opencdp.core.extensions import extension_ref
 from opencdp.core.tenants import Tenant, identity_rules
 from opencdp.core.values import parse_timestamp
 from opencdp.store import extensions as extension_store
@@ -171,7 +171,7 @@ def _move_extensions(conn: Connection, tenant: Tenant, from_ref: str, to_ref: st
     keys = {key for group in kept for key in group["data"]}
     for group in extension_store.of_owner(conn, tenant.id, from_ref):
         if group["name"] not in names and not keys & set(group["data"]):
-            new_ref = str(uuid.uuid5(uuid.UUID(to_ref), group["name"]))
+            new_ref = extension_ref(to_ref, group["name"])
             extension_store.move(conn, tenant.id, group["ref"], to_ref, new_ref)
             keys |= set(group["data"])
 

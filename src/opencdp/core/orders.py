@@ -6,7 +6,6 @@ rule and immutability hold the same for all of them.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +16,7 @@ from opencdp.core.errors import ImmutableField, NotFound
 from opencdp.core.fields import Mode, validate
 from opencdp.core.models import ORDER, ORDER_ITEM
 from opencdp.core.tenants import Tenant
+from opencdp.core.values import new_ref
 from opencdp.store import extensions as extension_store
 from opencdp.store import orders as store
 from opencdp.store.database import lock
@@ -69,7 +69,7 @@ def insert_order(conn: Connection, tenant: Tenant, values: Mapping[str, Any], no
 
 
 def order_record(tenant: Tenant, values: Mapping[str, Any], now: datetime) -> Record:
-    return {**values, "ref": str(uuid.uuid4()), "tenantId": tenant.id, "createdAt": now, "modifiedAt": now}
+    return {**values, "ref": new_ref(), "tenantId": tenant.id, "createdAt": now, "modifiedAt": now}
 
 
 def update_order(
@@ -131,7 +131,7 @@ def _item_record(tenant: Tenant, order: Record, values: Mapping[str, Any], now: 
     return {
         **values,
         "orderedAt": values.get("orderedAt") or order["orderedAt"],
-        "ref": str(uuid.uuid4()),
+        "ref": new_ref(),
         "tenantId": tenant.id,
         "orderRef": order["ref"],
         "createdAt": now,

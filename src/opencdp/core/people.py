@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -16,6 +15,7 @@ from opencdp.core.models import CONSUMER as CONSUMER_MODEL
 from opencdp.core.models import CONTACT as CONTACT_MODEL
 from opencdp.core.orders import require_order, sent
 from opencdp.core.tenants import Tenant
+from opencdp.core.values import new_ref
 from opencdp.store import orders as order_store
 from opencdp.store import people as store
 from opencdp.store.database import lock
@@ -134,7 +134,7 @@ def person_record(
 ) -> Record:
     return {
         **values,
-        "ref": str(uuid.uuid4()),
+        "ref": new_ref(),
         "tenantId": tenant.id,
         "orderRef": order_ref,
         "role": role,

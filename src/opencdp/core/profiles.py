@@ -8,7 +8,6 @@ it is refused, so no update ever leaves two live guests holding one identifier.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -21,6 +20,7 @@ from opencdp.core.fields import Mode, parse_ref, validate
 from opencdp.core.models import GUEST
 from opencdp.core.orders import delete_order
 from opencdp.core.tenants import Tenant, identity_rules
+from opencdp.core.values import new_ref
 from opencdp.store import extensions as extension_store
 from opencdp.store import guests as store
 from opencdp.store import stream as stream_store
@@ -43,7 +43,7 @@ def _values(body: Mapping[str, Any], mode: Mode) -> dict[str, Any]:
 
 def create(conn: Connection, tenant: Tenant, body: Mapping[str, Any], now: datetime) -> Record:
     values = _values(body, Mode.CREATE)
-    record = {**values, "ref": str(uuid.uuid4()), "tenantId": tenant.id, "createdAt": now, "modifiedAt": now}
+    record = {**values, "ref": new_ref(), "tenantId": tenant.id, "createdAt": now, "modifiedAt": now}
     insert_row(conn, guest_table, record)
     store.replace_keys(conn, tenant.id, record["ref"], guests.keys_of(values))
     return record

@@ -6,6 +6,8 @@ exactly as the REST API does.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
@@ -84,3 +86,20 @@ def code(value: object, length: int) -> str | None:
     if isinstance(value, str) and len(value) == length and value.isascii() and value.isalpha():
         return value.upper()
     return None
+
+
+def new_ref() -> str:
+    """A random (version 4) UUID in its text form, as `new_ref()` gives it in half the time:
+    a batch import makes several per record."""
+    digits = os.urandom(16).hex()
+    variant = "89ab"[int(digits[16], 16) & 3]
+    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
+
+
+def uuid5(namespace_ref: str, name: str) -> str:
+    """`str(uuid.uuid5(uuid.UUID(namespace_ref), name))` for a ref in its text form, without the objects."""
+    digest = bytearray(hashlib.sha1(bytes.fromhex(namespace_ref.replace("-", "")) + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    digits = digest.hex()
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"

@@ -7,11 +7,13 @@ nothing is applied twice. The file is streamed: memory stays flat whatever its s
 
 from __future__ import annotations
 
+import gc
 import gzip
 import logging
 import uuid
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -149,6 +151,19 @@ def _apply_run(
     return results
 
 
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a chunk is applied: its thousand parsed records are all alive
+    until it ends, and the collector walked them again and again (about a tenth of the import's time)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class Processor:
     """Works through uploaded batches; several processors (in one or many processes) may run at once."""
 
@@ -214,7 +229,7 @@ class Processor:
         """Apply a run of lines and store the position reached with them, in one transaction."""
         now = utcnow()
         position = pending[-1][0] + 1 if pending else batch["position"]
-        with self.db.write() as conn:
+        with self.db.write() as conn, collection_paused():
             failures = []
             for number, outcome in apply_lines(conn, tenant, pending, self.limits.line, now):
                 stats["totalRecords"] += 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +22,7 @@ from opencdp.core.segments.builds import compiler, tenant_of
 from opencdp.core.segments.catalogue import GUEST_GROUPS
 from opencdp.core.segments.definition import InvalidDefinition
 from opencdp.core.tenants import Tenant
+from opencdp.core.values import new_ref
 from opencdp.store import exports as store
 from opencdp.store import extensions as extension_store
 from opencdp.store import segments as segment_store
@@ -267,7 +267,7 @@ def require(conn: Connection, tenant: Tenant, ident: str) -> Record:
 def create(conn: Connection, tenant: Tenant, body: Mapping[str, Any], policy: Policy, now: datetime) -> Record:
     values = check_body(conn, tenant, body, policy)
     values["friendlyId"] = _free_friendly_id(conn, tenant, values["friendlyId"], values["name"])
-    record = {**values, "ref": str(uuid.uuid4()), "tenantId": tenant.id, "status": "draft", "nextRunAt": None,
+    record = {**values, "ref": new_ref(), "tenantId": tenant.id, "status": "draft", "nextRunAt": None,
               "baselineRef": None, "createdAt": now, "modifiedAt": now}  # fmt: skip
     insert_row(conn, audience_exports, record)
     return record
@@ -339,7 +339,7 @@ def run(conn: Connection, tenant: Tenant, ident: str, build_segment: bool, sched
     if build_segment or segment_store.latest_success(conn, definition["segmentRef"]) is None:
         build_ref = segments.request_build(conn, tenant, definition["segmentRef"], "export", now)["ref"]
     execution = {
-        "ref": str(uuid.uuid4()), "tenantId": tenant.id, "definitionRef": definition["ref"],
+        "ref": new_ref(), "tenantId": tenant.id, "definitionRef": definition["ref"],
         "executionType": "SCHEDULED" if scheduled else "INSTANT_RUN",
         "definitionType": "DELTA" if definition["type"] == "delta" else "FULL_SYNC", "status": "pending",
         "buildSegment": build_segment, "segmentRef": definition["segmentRef"], "segmentBuildRef": build_ref,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -14,7 +13,7 @@ from opencdp.core.schedule import check_cron, next_slot
 from opencdp.core.segments.catalogue import Catalogue, Type
 from opencdp.core.segments.definition import Definition, parse
 from opencdp.core.tenants import Tenant
-from opencdp.core.values import utcnow
+from opencdp.core.values import new_ref, utcnow
 from opencdp.store import extensions as extension_store
 from opencdp.store import segments as store
 from opencdp.store import tenants as tenant_store
@@ -65,7 +64,7 @@ def create(conn: Connection, tenant: Tenant, body: Mapping[str, Any], now: datet
     values = _body(conn, tenant, body)
     record = {
         **values,
-        "ref": str(uuid.uuid4()),
+        "ref": new_ref(),
         "tenantId": tenant.id,
         "status": "draft",
         "version": 1,
@@ -129,7 +128,7 @@ def request_build(conn: Connection, tenant: Tenant, ref: str, trigger: str, now:
     return store.insert_build(
         conn,
         {
-            "ref": str(uuid.uuid4()),
+            "ref": new_ref(),
             "tenantId": tenant.id,
             "segmentRef": ref,
             "status": "pending",

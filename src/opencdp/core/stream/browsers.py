@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -11,13 +10,14 @@ from opencdp.core import guests
 from opencdp.core.errors import ApiError
 from opencdp.core.fields import parse_ref
 from opencdp.core.tenants import Tenant
+from opencdp.core.values import new_ref
 from opencdp.store.rows import Record, get_row, insert_row
 from opencdp.store.tables import browsers
 
 
 def create(conn: Connection, tenant: Tenant, now: datetime) -> Record:
     guest_ref = guests.create(conn, tenant, "visitor", {}, now)
-    browser = {"ref": str(uuid.uuid4()), "tenantId": tenant.id, "guestRef": guest_ref, "createdAt": now}
+    browser = {"ref": new_ref(), "tenantId": tenant.id, "guestRef": guest_ref, "createdAt": now}
     insert_row(conn, browsers, browser)
     return browser
 

@@ -7,7 +7,6 @@ orders, and is stored. A browser's events apply one at a time (a lock on the bro
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -18,6 +17,7 @@ from opencdp.core import extensions, guests
 from opencdp.core.errors import ApiError, MissingField
 from opencdp.core.stream import browsers, carts, identify, parsing, sessions
 from opencdp.core.tenants import Tenant
+from opencdp.core.values import new_ref
 from opencdp.store import guests as guest_store
 from opencdp.store.database import lock
 from opencdp.store.rows import Record, insert_row, update_row
@@ -80,7 +80,7 @@ def ingest(conn: Connection, tenant: Tenant, body: Mapping[str, Any], site_id: s
     cart = session["cart"]
     result, order_ref = _apply(conn, tenant, kind, payload, cart, guest_ref, {**context, **payload}, now, pos_unknown)
 
-    event_ref = str(uuid.uuid4())
+    event_ref = new_ref()
     stored = {k: v for k, v in body.items() if k not in COMMON}
     insert_row(
         conn,

@@ -6,7 +6,6 @@ cart is discarded.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from opencdp.core.tenants import Tenant, list_tenants
+from opencdp.core.values import new_ref
 from opencdp.store import stream as store
 from opencdp.store.rows import Record, insert_row, update_row
 from opencdp.store.tables import sessions
@@ -46,7 +46,7 @@ def session_for(
     if current is not None:
         close(conn, current, TIMEOUT, current["lastEventAt"] + timeout)
     session = {
-        "ref": str(uuid.uuid4()),
+        "ref": new_ref(),
         "tenantId": tenant.id,
         "guestRef": guest_ref,
         "browserRef": browser["ref"],
