@@ -237,3 +237,21 @@ def test_a_run_that_fails_as_a_whole_is_applied_record_by_record(database, monke
     with database.read() as conn:
         stored = conn.execute(select(orders.c.reference_id).where(orders.c.tenant_id == tenant.id)).scalars().all()
     assert sorted(stored) == [f"FB-{n}" for n in range(5)]
+
+
+def test_a_file_of_stored_orders_is_checked_once_per_record(database, monkeypatch):
+    """Upserts of stored orders all go alone; the run around them is still checked and looked up once."""
+    with database.write() as conn:
+        tenant = create_tenant(conn, f"upserts-{uuid.uuid4().hex[:6]}").tenant
+    inserts = [orjson.dumps(record("order", "insert", order(f"UP-{n}"))) for n in range(200)]
+    assert {o.code for _, o in apply(database, tenant, inserts, per_commit=1000)} == {"200"}
+    checked: list[int] = []
+    original = new_orders._check
+    monkeypatch.setattr(new_orders, "_check", lambda number, *rest: checked.append(number) or original(number, *rest))
+    value = {"referenceId": "UP-{}", "orderedAt": "2025-03-07T16:15:11.000Z", "price": 12.5}
+    upserts = [orjson.dumps(record("order", "upsert", {**value, "referenceId": f"UP-{n}"})) for n in range(200)]
+    results = apply(database, tenant, upserts, per_commit=1000)
+    assert {o.code for _, o in results} == {"200"} and sorted(checked) == list(range(200))
+    with database.read() as conn:
+        prices = conn.execute(select(orders.c.price).where(orders.c.tenant_id == tenant.id)).scalars().all()
+    assert len(prices) == 200 and {float(p) for p in prices} == {12.5}

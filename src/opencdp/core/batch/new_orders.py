@@ -5,13 +5,12 @@ each question once for all of them (applied before? an order to match? who holds
 type does each extension key hold?), decides every record in file order by the same rules as the
 record-by-record path (`core.batch.records`, `core.identity`, `core.guests`, `core.extensions`), and
 writes each table in one statement. A record that matches a stored order, or repeats a referenceId of
-the run, ends the run: the caller applies it alone, by the record-by-record path, once what came before
-it is written.
+the run, is applied alone, by the record-by-record path, once the new orders before it are written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,39 +55,33 @@ class _Entry:
 
 
 def apply(
-    conn: Connection, tenant: Tenant, run: list[Numbered], now: datetime
-) -> tuple[list[tuple[int, Outcome]], list[Numbered]]:
-    """Apply the longest head of the run this path can take; the rest, if any, starts with a record for
-    the record-by-record path."""
+    conn: Connection, tenant: Tenant, run: list[Numbered], now: datetime, alone: Callable[[Envelope], Outcome]
+) -> list[tuple[int, Outcome]]:
+    """Apply a run of order records in file order: new orders together, each other record by `alone`
+    (the record-by-record path) in its place, the new orders before it written first."""
     registered = batch_store.registered_among(conn, tenant.id, [envelope.ref for _, envelope in run])
-    entries = [_check(number, envelope) for number, envelope in run]
+    entries = [_check(number, envelope, registered) for number, envelope in run]
     references = {entry.key["referenceId"] for entry in entries if entry.key is not None}
     lock_all(conn, (f"order:{tenant.id}:{reference}" for reference in references))
     dates = order_store.dates_of_references(conn, tenant.id, references)
-    cut = _cut(entries, registered, dates)
-    chunk = _Chunk(conn, tenant, now, [e for e in entries[:cut] if _applies(e, registered)])
-    outcomes = []
-    for entry in entries[:cut]:
-        envelope = entry.envelope
-        if (envelope.ref, envelope.digest) in registered:
-            outcomes.append((entry.number, envelope.outcome(skipped=True)))
-        elif entry.failure is not None:
-            outcomes.append((entry.number, entry.failure))
+    outcomes: list[tuple[int, Outcome]] = []
+    together: list[_Entry] = []
+    for entry, by_itself in zip(entries, _alone(entries, dates), strict=True):
+        if by_itself:
+            outcomes += _together(conn, tenant, now, together)
+            together = []
+            outcomes.append((entry.number, alone(entry.envelope)))
         else:
-            assert entry.parsed is not None
-            try:
-                chunk.add(entry.parsed)
-                chunk.register(envelope)
-                outcomes.append((entry.number, envelope.outcome()))
-            except ApiError as error:
-                outcomes.append((entry.number, envelope.outcome(str(error.status), error.message)))
-    chunk.write()
-    return outcomes, run[cut:]
+            together.append(entry)
+    return outcomes + _together(conn, tenant, now, together)
 
 
-def _check(number: int, envelope: Envelope) -> _Entry:
+def _check(number: int, envelope: Envelope, registered: set[tuple[str, str]]) -> _Entry:
     """Everything about the record that needs no database, as `records.order_record` checks it."""
     entry = _Entry(number, envelope)
+    if (envelope.ref, envelope.digest) in registered:
+        entry.failure = envelope.outcome(skipped=True)  # applied before: nothing to check or do
+        return entry
     mode, value = envelope.record["mode"], envelope.value
     try:
         entry.key = records.order_key(value, mode)
@@ -100,27 +93,46 @@ def _check(number: int, envelope: Envelope) -> _Entry:
     return entry
 
 
-def _applies(entry: _Entry, registered: set[tuple[str, str]]) -> bool:
-    return entry.parsed is not None and (entry.envelope.ref, entry.envelope.digest) not in registered
+def _alone(entries: list[_Entry], dates: Mapping[str, list[datetime]]) -> Iterator[bool]:
+    """Which records the record-by-record path applies: those that match a stored order, and those whose
+    referenceId an earlier record of the run may have used (the orders of the run are not looked up).
 
-
-def _cut(entries: list[_Entry], registered: set[tuple[str, str]], dates: Mapping[str, list[datetime]]) -> int:
-    """Where the run stops: at the first record that would match a stored order or one the run makes.
-
-    A record refused on its first check, or applied before, changes nothing and never stops the run; a
-    refused record that would match stops it too, as matching may change what it is checked against.
+    A record applied before, or refused on its first check, changes nothing; a refused record that would
+    match goes alone too, as matching changes what it is checked against.
     """
-    made: set[str] = set()
-    for index, entry in enumerate(entries):
-        if (entry.envelope.ref, entry.envelope.digest) in registered or entry.key is None:
+    used: set[str] = set()
+    for entry in entries:
+        if entry.key is None:
+            yield False
             continue
         reference, ordered_at = entry.key["referenceId"], entry.key["orderedAt"]
         stored = dates.get(reference, ())
-        if reference in made or any(abs(other - ordered_at) <= orders.MATCH_WINDOW for other in stored):
-            return index
-        if entry.failure is None:
-            made.add(reference)
-    return len(entries)
+        by_itself = reference in used or any(abs(other - ordered_at) <= orders.MATCH_WINDOW for other in stored)
+        if by_itself or entry.failure is None:
+            used.add(reference)
+        yield by_itself
+
+
+def _together(conn: Connection, tenant: Tenant, now: datetime, entries: list[_Entry]) -> list[tuple[int, Outcome]]:
+    """New orders decided in memory, in file order, then written a table at a time."""
+    if not entries:
+        return []
+    chunk = _Chunk(conn, tenant, now, [entry.parsed for entry in entries if entry.failure is None and entry.parsed])
+    outcomes = []
+    for entry in entries:
+        if entry.failure is not None:
+            outcomes.append((entry.number, entry.failure))
+            continue
+        assert entry.parsed is not None
+        try:
+            chunk.add(entry.parsed)
+        except ApiError as error:
+            outcomes.append((entry.number, entry.envelope.outcome(str(error.status), error.message)))
+            continue
+        chunk.register(entry.envelope)
+        outcomes.append((entry.number, entry.envelope.outcome()))
+    chunk.write()
+    return outcomes
 
 
 class _KeyTypes:
@@ -166,9 +178,8 @@ class _Rows:
 class _Chunk:
     """The records of a run decided in memory, and their rows, written at the end."""
 
-    def __init__(self, conn: Connection, tenant: Tenant, now: datetime, entries: Iterable[_Entry]) -> None:
+    def __init__(self, conn: Connection, tenant: Tenant, now: datetime, parsed: list[records.OrderValues]) -> None:
         self.conn, self.tenant, self.now = conn, tenant, now
-        parsed = [entry.parsed for entry in entries if entry.parsed is not None]
         persons = [p.contact for p in parsed if p.contact] + [c for p in parsed for c in p.consumers or ()]
         self.book = IdentityBook(conn, tenant, persons, now)
         wanted: dict[str, set[str]] = {"order": set(), "orderItem": set()}

@@ -127,27 +127,20 @@ def apply_lines(
 def _apply_run(
     conn: Connection, tenant: Tenant, run: list[new_orders.Numbered], now: datetime
 ) -> list[tuple[int, Outcome]]:
-    """A run of order records: together as far as they go, the record that stops them alone, and on.
-
-    Should the set-based path fail as a whole (another writer changed what it read), the savepoint
-    undoes it and the run is applied record by record.
-    """
-    results: list[tuple[int, Outcome]] = []
-    while run:
-        conn.exec_driver_sql("SAVEPOINT run")
-        try:
-            done, run = new_orders.apply(conn, tenant, run, now)
-        except Exception:
-            log.warning("orders of a chunk applied one by one after the set-based path failed", exc_info=True)
-            conn.exec_driver_sql("ROLLBACK TO SAVEPOINT run")
-            forget(conn)
-            conn.exec_driver_sql("RELEASE SAVEPOINT run")
-            return results + [(number, apply_record(conn, tenant, envelope, now)) for number, envelope in run]
+    """A run of order records, new orders together. Should the set-based path fail as a whole (another
+    writer changed what it read), the savepoint undoes the run and it is applied record by record."""
+    if not run:
+        return []
+    conn.exec_driver_sql("SAVEPOINT run")
+    try:
+        results = new_orders.apply(conn, tenant, run, now, lambda envelope: apply_record(conn, tenant, envelope, now))
+    except Exception:
+        log.warning("orders of a chunk applied one by one after the set-based path failed", exc_info=True)
+        conn.exec_driver_sql("ROLLBACK TO SAVEPOINT run")
+        forget(conn)
         conn.exec_driver_sql("RELEASE SAVEPOINT run")
-        results += done
-        if run:
-            (number, envelope), run = run[0], run[1:]
-            results.append((number, apply_record(conn, tenant, envelope, now)))
+        return [(number, apply_record(conn, tenant, envelope, now)) for number, envelope in run]
+    conn.exec_driver_sql("RELEASE SAVEPOINT run")
     return results
 
 
