@@ -128,8 +128,7 @@ def register_all(conn: Connection, tenant_id: int, records: Iterable[tuple[str, 
         {"tenant_id": tenant_id, "record_ref": ref, "line_hash": line_hash, "applied_at": now}
         for ref, line_hash in records
     ]
-    if rows:
-        conn.execute(insert(batch_registry), rows)
+    insert_rows(conn, batch_registry, rows)
 
 
 def register(conn: Connection, tenant_id: int, record_ref: str, line_hash: str, now: datetime) -> None:
