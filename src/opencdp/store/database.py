@@ -244,15 +244,24 @@ def lock_all(conn: Connection, names: Iterable[str]) -> None:
             )
 
 
-def plan_each_statement(conn: Connection) -> None:
-    """PostgreSQL: plan this transaction's statements for their own parameters and the tables as they are.
+@contextmanager
+def planned_each_time(conn: Connection) -> Iterator[None]:
+    """PostgreSQL: the statements of this block are not prepared, so each is planned for its parameters.
 
-    psycopg prepares a statement run five times; PostgreSQL may then keep one generic plan for it. A bulk
-    lookup of a batch import (the same statement for every chunk) planned while its table was small kept
-    a sequential scan as the table grew to millions of rows: seconds per chunk instead of milliseconds.
+    psycopg prepares a statement run five times, and PostgreSQL may then keep one generic plan for it. A
+    batch import's bulk lookup (the same statement for every chunk) planned while its table was small
+    kept scanning the table as it grew: seconds per chunk at 100,000 orders instead of milliseconds.
     """
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    raw = conn.connection.driver_connection
+    threshold = raw.prepare_threshold  # type: ignore[union-attr]
+    raw.prepare_threshold = None  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        raw.prepare_threshold = threshold  # type: ignore[union-attr]
 
 
 class DeadlineExceeded(Exception):

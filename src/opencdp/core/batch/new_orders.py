@@ -27,7 +27,7 @@ from opencdp.store import batches as batch_store
 from opencdp.store import extensions as extension_store
 from opencdp.store import orders as order_store
 from opencdp.store import people as people_store
-from opencdp.store.database import lock_all, plan_each_statement
+from opencdp.store.database import lock_all, planned_each_time
 from opencdp.store.rows import Record, insert_rows
 from opencdp.store.tables import extensions as extension_table
 from opencdp.store.tables import order_items, order_people
@@ -59,7 +59,13 @@ def apply(
 ) -> list[tuple[int, Outcome]]:
     """Apply a run of order records in file order: new orders together, each other record by `alone`
     (the record-by-record path) in its place, the new orders before it written first."""
-    plan_each_statement(conn)
+    with planned_each_time(conn):
+        return _apply(conn, tenant, run, now, alone)
+
+
+def _apply(
+    conn: Connection, tenant: Tenant, run: list[Numbered], now: datetime, alone: Callable[[Envelope], Outcome]
+) -> list[tuple[int, Outcome]]:
     registered = batch_store.registered_among(conn, tenant.id, [envelope.ref for _, envelope in run])
     entries = [_check(number, envelope, registered) for number, envelope in run]
     references = {entry.key["referenceId"] for entry in entries if entry.key is not None}
