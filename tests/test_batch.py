@@ -381,3 +381,22 @@ def test_an_upsert_adds_only_complete_items(client, database, settings):
     items = client.get(f"{stored['href']}/orderItems?expand=true").json()["items"]
     assert sorted(i["referenceId"] for i in items) == ["ADD-1-1", "ADD-1-2"]
     assert next(i for i in items if i["referenceId"] == "ADD-1-2")["orderedAt"] == "2025-03-07T17:00:00.000Z"
+
+
+def test_a_large_import_leaves_fresh_planner_statistics_on_postgresql(client, database, settings, monkeypatch):
+    """Segments and exports after a large import are planned for the tables as they now are."""
+    from opencdp.core.batch import processor as processing
+
+    if database.is_sqlite:
+        pytest.skip("SQLite keeps no statistics unless asked; nothing to refresh")
+    monkeypatch.setattr(processing, "ANALYZE_AFTER", 3)
+    with database.write() as conn:
+        conn.exec_driver_sql("SELECT pg_stat_reset()")
+    status = run_batch(client, database, settings, [record("order", "insert", order(f"AN-{n}")) for n in range(3)])
+    assert status["status"]["code"] == "success"
+    with database.read() as conn:
+        analysed = conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_stat_user_tables WHERE relname IN ('orders', 'guest_keys', 'batch_registry') "
+            "AND last_analyze IS NOT NULL"
+        ).scalar()
+    assert analysed == 3

@@ -168,3 +168,15 @@ def delete_batches(conn: Connection, keys: Sequence[tuple[int, str]]) -> None:
 
 def forget_registrations(conn: Connection, cutoff: datetime) -> None:
     conn.execute(delete(batch_registry).where(batch_registry.c.applied_at < cutoff))
+
+
+IMPORTED = ("guests", "guest_keys", "orders", "order_items", "extensions", "order_people", "consumer_items",
+            "batch_registry")  # fmt: skip
+
+
+def refresh_statistics(conn: Connection) -> None:
+    """PostgreSQL: fresh planner statistics for the tables an import fills. Without them (autovacuum off,
+    or not yet run) the queries that follow a large import (segments, exports) are planned for tables
+    as small as they were before it."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {', '.join(IMPORTED)}")

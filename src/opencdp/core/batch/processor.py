@@ -36,6 +36,7 @@ from opencdp.store.files import FileStore
 from opencdp.store.rows import Record
 
 log = logging.getLogger("opencdp.batches")
+ANALYZE_AFTER = 10_000  # records applied by one batch: enough to change how its tables are best read
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,9 @@ class Processor:
                     position = self._commit(tenant, batch, pending, stats)
                     pending = []
             position = self._commit(tenant, batch, pending, stats)
+        if stats["successfulRecords"] - stats["skippedRecords"] >= ANALYZE_AFTER:
+            with self.db.write() as conn:
+                store.refresh_statistics(conn)
         status = "error" if stats["failedRecords"] else "success"
         self._finish(tenant, {**batch, **stats, "position": position}, status, None)
 
