@@ -58,7 +58,7 @@ def lines(seed: int, count: int = 260) -> Iterator[bytes]:
     start = datetime(2025, 3, 1, tzinfo=UTC)
     plain: list[bytes] = []
 
-    def record(schema: str, mode: str, value: dict[str, Any]) -> dict[str, Any]:
+    def seeded(schema: str, mode: str, value: dict[str, Any]) -> dict[str, Any]:
         return {
             "ref": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
             "schema": schema,
@@ -77,7 +77,7 @@ def lines(seed: int, count: int = 260) -> Iterator[bytes]:
             for n in range(rng.randrange(1, 4))
         ]
         if roll < 0.08:
-            line = orjson.dumps(record("order", "upsert", {"referenceId": reference, "orderedAt": at, "price": 1.5}))
+            line = orjson.dumps(seeded("order", "upsert", {"referenceId": reference, "orderedAt": at, "price": 1.5}))
         elif roll < 0.14:  # keys whose first type is random: later records of the other type are refused
             where = rng.choice(["order", "item", "within"])
             if where == "order":
@@ -89,7 +89,7 @@ def lines(seed: int, count: int = 260) -> Iterator[bytes]:
                 value["orderItems"].append(
                     {**value["orderItems"][0], "referenceId": f"{reference}-9", "extensions": [{"colour": 3}]}
                 )
-            line = orjson.dumps(record("order", "insert", value))
+            line = orjson.dumps(seeded("order", "insert", value))
         elif roll < 0.24:  # consumers: named as the contact, with or without items, or naming an unknown item
             first = value["orderItems"][0]["referenceId"]
             contact.setdefault("firstName", "Zed")
@@ -102,21 +102,21 @@ def lines(seed: int, count: int = 260) -> Iterator[bytes]:
             if rng.random() < 0.2:
                 consumers[1]["orderItems"] = [{"referenceId": "NOPE"}]
             value["consumers"] = consumers[: rng.randrange(1, 4)]
-            line = orjson.dumps(record("order", rng.choice(["insert", "upsert"]), value))
+            line = orjson.dumps(seeded("order", rng.choice(["insert", "upsert"]), value))
         elif roll < 0.28:
-            line = rng.choice([b"{broken", orjson.dumps(record("order", "insert", {**value, "price": "abc"}))])
+            line = rng.choice([b"{broken", orjson.dumps(seeded("order", "insert", {**value, "price": "abc"}))])
         elif roll < 0.32:
             person = {k: v for k, v in rng.choice(PEOPLE).items() if v is not None}
-            line = orjson.dumps(record("guest", "upsert", {**person, "guestType": "customer"}))
+            line = orjson.dumps(seeded("guest", "upsert", {**person, "guestType": "customer"}))
         elif roll < 0.36 and plain:
             line = rng.choice(plain)  # the same line again: already applied, or refused again
         elif roll < 0.38:
-            line = orjson.dumps(record("order", "delete", {"referenceId": reference}))
+            line = orjson.dumps(seeded("order", "delete", {"referenceId": reference}))
         elif roll < 0.40:
             value["extensions"] = [{"name": "ext", "totalUnits": rng.choice([1, "one"])}]
-            line = orjson.dumps(record("order", "insert", value))
+            line = orjson.dumps(seeded("order", "insert", value))
         else:
-            line = orjson.dumps(record("order", rng.choice(["insert", "insert", "upsert"]), value))
+            line = orjson.dumps(seeded("order", rng.choice(["insert", "insert", "upsert"]), value))
             plain.append(line)
         yield line
 

@@ -132,10 +132,7 @@ def register_all(conn: Connection, tenant_id: int, records: Iterable[tuple[str, 
 
 
 def register(conn: Connection, tenant_id: int, record_ref: str, line_hash: str, now: datetime) -> None:
-    conn.execute(
-        insert(batch_registry),
-        {"tenant_id": tenant_id, "record_ref": record_ref, "line_hash": line_hash, "applied_at": now},
-    )
+    register_all(conn, tenant_id, [(record_ref, line_hash)], now)
 
 
 def setting(conn: Connection, key: str, default: str) -> str:

@@ -85,18 +85,12 @@ def replace_keys_of(conn: Connection, tenant_id: int, keys: Mapping[str, Iterabl
 
 
 def replace_keys(conn: Connection, tenant_id: int, guest_ref: str, keys: Iterable[Key]) -> None:
-    conn.execute(delete(guest_keys).where(guest_keys.c.guest_ref == guest_ref))
-    insert_keys(conn, tenant_id, guest_ref, keys)
+    replace_keys_of(conn, tenant_id, {guest_ref: keys}, fresh=frozenset())
 
 
 def insert_keys(conn: Connection, tenant_id: int, guest_ref: str, keys: Iterable[Key]) -> None:
     """The keys of a guest that holds none yet (one just created)."""
-    rows: dict[str, dict[str, object]] = {}
-    for provider, key, expiry in keys:
-        hashed = digest(provider, key)
-        rows[hashed] = {"tenant_id": tenant_id, "guest_ref": guest_ref, "key": hashed, "expires_at": expiry}
-    if rows:
-        conn.execute(insert(guest_keys), list(rows.values()))
+    replace_keys_of(conn, tenant_id, {guest_ref: keys}, fresh={guest_ref})
 
 
 def page_guests(

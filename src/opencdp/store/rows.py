@@ -104,10 +104,10 @@ def insert_rows(conn: Connection, table: Table, records: Sequence[Mapping[str, A
         for index, (convert, shared) in enumerate(converters):
             if convert is not None:
                 columns[index] = _converted(columns[index], convert, shared)
-        if conn.dialect.name == "postgresql":
-            _copy(conn, table, names, columns)
-        elif positions is not None:
+        if conn.dialect.name != "postgresql":  # SQLite's driver takes positional parameters
             conn.exec_driver_sql(sql, list(zip(*(columns[index] for index in positions), strict=True)))
+        elif len(rows) >= COPY_FROM:
+            _copy(conn, table, names, columns)
         else:
             keys = [f"p{index}" for index in range(len(columns))]
             conn.exec_driver_sql(sql, [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)])
@@ -137,12 +137,13 @@ def _by_fields(records: Sequence[Mapping[str, Any]]) -> dict[tuple[str, ...], li
 
 
 Converter = Callable[[Any], Any]
+COPY_FROM = 10  # rows: below, COPY's extra round trip costs more than it saves
 
 
 @cache
 def _compiled_insert(
     dialect: Dialect, table: Table, columns: tuple[str, ...]
-) -> tuple[str, list[tuple[Converter | None, bool]], list[int] | None]:
+) -> tuple[str, list[tuple[Converter | None, bool]], list[int]]:
     """The INSERT for these columns as the driver takes it; each column's value converter (with whether
     its values are worth converting once each: timestamps repeat across a chunk's rows); and, for a
     driver with positional parameters, which column each position takes."""
@@ -153,7 +154,7 @@ def _compiled_insert(
         (table.c[name].type.dialect_impl(dialect).bind_processor(dialect), isinstance(table.c[name].type, UTCDateTime))
         for name in columns
     ]
-    positions = [int(name[1:]) for name in compiled.positiontup] if compiled.positional else None
+    positions = [int(name[1:]) for name in compiled.positiontup or ()]
     return str(compiled), converters, positions
 
 

@@ -50,7 +50,7 @@ class _Entry:
     number: int
     envelope: Envelope
     key: dict[str, Any] | None = None  # referenceId and orderedAt, when the record's first check passed
-    failure: Outcome | None = None
+    outcome: Outcome | None = None  # settled without the database: refused, or applied before
     parsed: records.OrderValues | None = None
 
 
@@ -87,16 +87,16 @@ def _check(number: int, envelope: Envelope, registered: set[tuple[str, str]]) ->
     """Everything about the record that needs no database, as `records.order_record` checks it."""
     entry = _Entry(number, envelope)
     if (envelope.ref, envelope.digest) in registered:
-        entry.failure = envelope.outcome(skipped=True)  # applied before: nothing to check or do
+        entry.outcome = envelope.outcome(skipped=True)  # applied before: nothing to check or do
         return entry
     mode, value = envelope.record["mode"], envelope.value
     try:
         entry.key = records.order_key(value, mode)
         entry.parsed = records.parse_order(value, mode, matched=False, key=entry.key)
     except ApiError as error:
-        entry.failure = envelope.outcome(str(error.status), error.message)
+        entry.outcome = envelope.outcome(str(error.status), error.message)
     except Exception:  # as the record-by-record path reports an unexpected failure of one record
-        entry.failure = envelope.outcome("500", "Internal error")
+        entry.outcome = envelope.outcome("500", "Internal error")
     return entry
 
 
@@ -115,7 +115,7 @@ def _alone(entries: list[_Entry], dates: Mapping[str, list[datetime]]) -> Iterat
         reference, ordered_at = entry.key["referenceId"], entry.key["orderedAt"]
         stored = dates.get(reference, ())
         by_itself = reference in used or any(abs(other - ordered_at) <= orders.MATCH_WINDOW for other in stored)
-        if by_itself or entry.failure is None:
+        if by_itself or entry.outcome is None:
             used.add(reference)
         yield by_itself
 
@@ -124,11 +124,11 @@ def _together(conn: Connection, tenant: Tenant, now: datetime, entries: list[_En
     """New orders decided in memory, in file order, then written a table at a time."""
     if not entries:
         return []
-    chunk = _Chunk(conn, tenant, now, [entry.parsed for entry in entries if entry.failure is None and entry.parsed])
+    chunk = _Chunk(conn, tenant, now, [entry.parsed for entry in entries if entry.outcome is None and entry.parsed])
     outcomes = []
     for entry in entries:
-        if entry.failure is not None:
-            outcomes.append((entry.number, entry.failure))
+        if entry.outcome is not None:
+            outcomes.append((entry.number, entry.outcome))
             continue
         assert entry.parsed is not None
         try:
@@ -192,19 +192,16 @@ class _Chunk:
         wanted: dict[str, set[str]] = {"order": set(), "orderItem": set()}
         for values in parsed:
             wanted["order"].update(values.extension or ())
-            wanted["orderItem"].update(key for _v, extension, _s in values.items for key in extension or ())
+            wanted["orderItem"].update(key for _item, extension in values.items for key in extension or ())
         self.types = _KeyTypes(conn, tenant, wanted)
         self.rows = _Rows()
 
     def add(self, values: records.OrderValues) -> None:
         """One record, decided as `records.order_record` decides a new order; nothing is kept if it fails."""
         order = orders.order_record(self.tenant, values.header, self.now)
-        for item, _extension, segments in values.items:
-            if segments is not None:
-                item["flightSegments"] = segments
-        items = orders.item_records(self.tenant, order, [item for item, _e, _s in values.items], self.now)
+        items = orders.item_records(self.tenant, order, [item for item, _extension in values.items], self.now)
         fresh: dict[str, dict[str, str]] = {}
-        for _item, extension, _segments in values.items:
+        for _item, extension in values.items:
             if extension is not None and (clash := self.types.clash("orderItem", extension, fresh)):
                 raise records.type_error("orderItem", clash)
         item_refs = {item["referenceId"]: item["ref"] for item in items}
@@ -214,7 +211,7 @@ class _Chunk:
         self.types.keep(fresh)
         self.rows.orders.append(order)
         self.rows.items += items
-        for item, (_item, extension, _segments) in zip(items, values.items, strict=True):
+        for item, (_item, extension) in zip(items, values.items, strict=True):
             if extension is not None:
                 self._extension(extensions.Owner("orderItem", item["ref"], "Order item"), extension)
         self._people(order, values, chosen)

@@ -29,6 +29,7 @@ from opencdp.store.tables import order_items
 from opencdp.store.tables import orders as order_table
 
 T = TypeVar("T")
+ParsedItem = tuple[dict[str, Any], dict[str, Any] | None]  # an item's values (with its flight segments), its `ext`
 DELETE_WINDOW = timedelta(hours=24)
 
 
@@ -116,9 +117,7 @@ def _header(value: Mapping[str, Any], mode: Mode) -> dict[str, Any]:
     return header
 
 
-def _items(
-    value: Mapping[str, Any], mode: Mode
-) -> list[tuple[dict[str, Any], dict[str, Any] | None, list[Any] | None]]:
+def _items(value: Mapping[str, Any], mode: Mode) -> list[ParsedItem]:
     raw = value.get("orderItems")
     if raw is None:
         if mode is Mode.CREATE:
@@ -141,8 +140,8 @@ def _items(
         values.pop("tripType", None)
         segments = data.get("flightSegments")
         if segments is not None:
-            _list(segments, f"{path}.flightSegments")
-        parsed.append((values, _extension(data.get("extensions"), f"{path}.extensions"), segments))
+            values["flightSegments"] = _list(segments, f"{path}.flightSegments")
+        parsed.append((values, _extension(data.get("extensions"), f"{path}.extensions")))
     return parsed
 
 
@@ -151,7 +150,7 @@ class OrderValues:
     """An order record's checked values: what the record writes once its match (if any) is known."""
 
     header: dict[str, Any]
-    items: list[tuple[dict[str, Any], dict[str, Any] | None, list[Any] | None]]
+    items: list[ParsedItem]
     contact: dict[str, Any] | None
     consumers: list[dict[str, Any]] | None
     extension: dict[str, Any] | None
@@ -234,9 +233,7 @@ def _write_items(
         return _insert_items(conn, tenant, order, items, now)
     existing = {row["referenceId"]: row for row in _items_of(conn, tenant, order["ref"])}
     refs: dict[str, str] = {}
-    for position, (values, extension, segments) in enumerate(items):
-        if segments is not None:
-            values["flightSegments"] = segments
+    for position, (values, extension) in enumerate(items):
         kept = existing.get(values["referenceId"])
         if kept is None:
             missing = next((f.name for f in BATCH_ITEM.fields if f.required and values.get(f.name) is None), None)
@@ -262,13 +259,10 @@ def _write_items(
 
 def _insert_items(conn: Connection, tenant: Tenant, order: Record, items: list[Any], now: datetime) -> dict[str, str]:
     """The items of an order the record just created, and their extensions: one statement each."""
-    for values, _extension, segments in items:
-        if segments is not None:
-            values["flightSegments"] = segments
-    created = orders.insert_items(conn, tenant, order, [values for values, _e, _s in items], now)
+    created = orders.insert_items(conn, tenant, order, [values for values, _extension in items], now)
     owned = [
         (extensions.Owner("orderItem", record["ref"], "Order item"), extension)
-        for record, (_values, extension, _segments) in zip(created, items, strict=True)
+        for record, (_values, extension) in zip(created, items, strict=True)
         if extension is not None
     ]
     try:
