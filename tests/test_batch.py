@@ -330,6 +330,7 @@ def test_no_record_value_ever_causes_an_internal_error(client, database):
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
+    from opencdp.core.batch.checks import check_lines
     from opencdp.core.batch.processor import apply_lines
     from opencdp.core.values import utcnow
 
@@ -349,7 +350,7 @@ def test_no_record_value_ever_causes_an_internal_error(client, database):
         line = orjson.dumps(record(schema, mode if schema != "migration" else "guest", value))
         try:
             with database.write() as conn:
-                [(_, outcome)] = apply_lines(conn, client.tenant, [(0, line)], 1_048_576, utcnow())
+                [(_, outcome)] = apply_lines(conn, client.tenant, check_lines([(0, line)], 1_048_576), utcnow())
                 raise Rollback(outcome.code, outcome.message)
         except Rollback as outcome:
             assert outcome.code != "500", outcome.message

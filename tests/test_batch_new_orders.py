@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from batch_helpers import order, record
 from opencdp.core.batch import new_orders, processor
+from opencdp.core.batch.checks import check_lines
 from opencdp.core.batch.lines import Outcome
 from opencdp.core.tenants import Tenant, create_tenant, set_identity_rules
 from opencdp.store.database import Database
@@ -130,7 +131,8 @@ def apply(
     for start in range(0, len(data), per_commit):
         with database.write() as conn:
             chunk = numbered[start : start + per_commit]
-            results += processor.apply_lines(conn, tenant, chunk, 1_048_576, now + timedelta(seconds=chunk[0][0]))
+            checked = check_lines(chunk, 1_048_576)
+            results += processor.apply_lines(conn, tenant, checked, now + timedelta(seconds=chunk[0][0]))
     return sorted(results, key=lambda pair: pair[0])
 
 
@@ -190,7 +192,7 @@ def test_a_chunk_applied_together_ends_as_records_applied_one_by_one(database, m
         chunk = data[start : start + 37]
         together = apply(database, tenants[0], chunk, per_commit=37, first=start)
         with monkeypatch.context() as patched:
-            patched.setattr(new_orders, "eligible", lambda envelope: False)
+            patched.setattr(new_orders, "check", lambda number, envelope: None)
             alone = apply(database, tenants[1], chunk, per_commit=37, first=start)
         assert together == alone
         first, second = snapshot(database, tenants[0]), snapshot(database, tenants[1])
@@ -246,8 +248,8 @@ def test_a_file_of_stored_orders_is_checked_once_per_record(database, monkeypatc
     inserts = [orjson.dumps(record("order", "insert", order(f"UP-{n}"))) for n in range(200)]
     assert {o.code for _, o in apply(database, tenant, inserts, per_commit=1000)} == {"200"}
     checked: list[int] = []
-    original = new_orders._check
-    monkeypatch.setattr(new_orders, "_check", lambda number, *rest: checked.append(number) or original(number, *rest))
+    original = new_orders.check
+    monkeypatch.setattr(new_orders, "check", lambda number, *rest: checked.append(number) or original(number, *rest))
     value = {"referenceId": "UP-{}", "orderedAt": "2025-03-07T16:15:11.000Z", "price": 12.5}
     upserts = [orjson.dumps(record("order", "upsert", {**value, "referenceId": f"UP-{n}"})) for n in range(200)]
     results = apply(database, tenant, upserts, per_commit=1000)

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     batch_retention_days: int = 30
     batch_lease_seconds: int = 60
     batch_lines_per_commit: int = Field(default=1000, ge=1)
+    batch_check_ahead: bool = True
     batch_poll_seconds: float = 1.0
     batch_in_process: bool = True
     export_retention_days: int = 30

@@ -28,6 +28,7 @@ def processor_for(settings: Settings, db: Database) -> Processor:
         settings.batch_lease_seconds,
         settings.batch_retention_days,
         settings.batch_lines_per_commit,
+        settings.batch_check_ahead,
     )
     return Processor(db, FileStore(settings.files_dir), limits)
 

@@ -12,6 +12,7 @@ import orjson
 from opencdp.core.batch.batches import batch_ref
 
 CHUNK = 64 * 1024
+BOM = b"\xef\xbb\xbf"
 ENVELOPE = ("ref", "schema", "mode", "value")
 
 
@@ -33,16 +34,22 @@ class Outcome:
 @dataclass(frozen=True)
 class Envelope:
     """A record whose envelope is sound: its ref (lower case), the line's digest (with the ref, what makes
-    a record "already applied"), and the parsed record."""
+    a record "already applied"), its schema and mode, and the line itself.
+
+    The value is read from the line each time it is asked for, not kept: envelopes cross from the process
+    that checks a chunk to the one that applies it, and most records are applied from their checked values.
+    """
 
     ref: str
     digest: str
     shown_ref: str
-    record: dict[str, Any]
+    schema: str
+    mode: str
+    line: bytes
 
     @property
     def value(self) -> Any:
-        return self.record.get("value")
+        return orjson.loads(self.line.removeprefix(BOM)).get("value")
 
     def outcome(self, code: str = "200", message: str = "", *, skipped: bool = False) -> Outcome:
         return Outcome(code, message, self.shown_ref, skipped)
@@ -72,7 +79,7 @@ def read_line(line: bytes | None, limit: int) -> Envelope | Outcome:
     if line is None:
         return Outcome("400", f"Line exceeds the maximum length of {limit} bytes", "null")
     try:
-        record = orjson.loads(line.removeprefix(b"\xef\xbb\xbf"))
+        record = orjson.loads(line.removeprefix(BOM))
     except orjson.JSONDecodeError:
         return Outcome("400", "Failed to parse import line", "null")
     if not isinstance(record, dict):
@@ -88,4 +95,4 @@ def read_line(line: bytes | None, limit: int) -> Envelope | Outcome:
     for key in ("schema", "mode"):
         if not isinstance(record.get(key), str):
             return Outcome("400", f"Validation error: Attribute {key} is invalid (must be a string)", shown_ref)
-    return Envelope(ref, hashlib.sha256(line).hexdigest(), shown_ref, record)
+    return Envelope(ref, hashlib.sha256(line).hexdigest(), shown_ref, record["schema"], record["mode"], line)

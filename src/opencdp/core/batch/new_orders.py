@@ -33,20 +33,15 @@ from opencdp.store.tables import extensions as extension_table
 from opencdp.store.tables import order_items, order_people
 from opencdp.store.tables import orders as order_table
 
-Numbered = tuple[int, Envelope]
-
 
 class KeyTypesChanged(Exception):
     """Another writer gave an extension key its first type while the chunk was deciding: apply one by one."""
 
 
-def eligible(envelope: Envelope) -> bool:
-    record = envelope.record
-    return record["schema"] == "order" and record["mode"] in ("insert", "upsert") and isinstance(record["value"], dict)
-
-
 @dataclass
-class _Entry:
+class Entry:
+    """An order record as checked without the database (on whichever process checked its chunk)."""
+
     number: int
     envelope: Envelope
     key: dict[str, Any] | None = None  # referenceId and orderedAt, when the record's first check passed
@@ -54,25 +49,44 @@ class _Entry:
     parsed: records.OrderValues | None = None
 
 
+def check(number: int, envelope: Envelope) -> Entry | None:
+    """Everything about an order insert or upsert that needs no database, as `records.order_record` checks
+    it; None for any other record, which the record-by-record path applies."""
+    if envelope.schema != "order" or envelope.mode not in ("insert", "upsert"):
+        return None
+    value = envelope.value
+    if not isinstance(value, dict):
+        return None
+    entry = Entry(number, envelope)
+    try:
+        entry.key = records.order_key(value, envelope.mode)
+        entry.parsed = records.parse_order(value, envelope.mode, matched=False, key=entry.key)
+    except ApiError as error:
+        entry.outcome = envelope.outcome(str(error.status), error.message)
+    except Exception:  # as the record-by-record path reports an unexpected failure of one record
+        entry.outcome = envelope.outcome("500", "Internal error")
+    return entry
+
+
 def apply(
-    conn: Connection, tenant: Tenant, run: list[Numbered], now: datetime, alone: Callable[[Envelope], Outcome]
+    conn: Connection, tenant: Tenant, run: list[Entry], now: datetime, alone: Callable[[Envelope], Outcome]
 ) -> list[tuple[int, Outcome]]:
-    """Apply a run of order records in file order: new orders together, each other record by `alone`
-    (the record-by-record path) in its place, the new orders before it written first."""
+    """Apply a run of checked order records in file order: new orders together, each other record by
+    `alone` (the record-by-record path) in its place, the new orders before it written first."""
     with planned_each_time(conn):
         return _apply(conn, tenant, run, now, alone)
 
 
 def _apply(
-    conn: Connection, tenant: Tenant, run: list[Numbered], now: datetime, alone: Callable[[Envelope], Outcome]
+    conn: Connection, tenant: Tenant, run: list[Entry], now: datetime, alone: Callable[[Envelope], Outcome]
 ) -> list[tuple[int, Outcome]]:
-    registered = batch_store.registered_among(conn, tenant.id, [envelope.ref for _, envelope in run])
-    entries = [_check(number, envelope, registered) for number, envelope in run]
+    registered = batch_store.registered_among(conn, tenant.id, [entry.envelope.ref for entry in run])
+    entries = [_settle_applied(entry, registered) for entry in run]
     references = {entry.key["referenceId"] for entry in entries if entry.key is not None}
     lock_all(conn, (f"order:{tenant.id}:{reference}" for reference in references))
     dates = order_store.dates_of_references(conn, tenant.id, references)
     outcomes: list[tuple[int, Outcome]] = []
-    together: list[_Entry] = []
+    together: list[Entry] = []
     for entry, by_itself in zip(entries, _alone(entries, dates), strict=True):
         if by_itself:
             outcomes += _together(conn, tenant, now, together)
@@ -83,24 +97,15 @@ def _apply(
     return outcomes + _together(conn, tenant, now, together)
 
 
-def _check(number: int, envelope: Envelope, registered: set[tuple[str, str]]) -> _Entry:
-    """Everything about the record that needs no database, as `records.order_record` checks it."""
-    entry = _Entry(number, envelope)
-    if (envelope.ref, envelope.digest) in registered:
-        entry.outcome = envelope.outcome(skipped=True)  # applied before: nothing to check or do
+def _settle_applied(entry: Entry, registered: set[tuple[str, str]]) -> Entry:
+    """A record applied before is skipped, whatever its checks found."""
+    envelope = entry.envelope
+    if (envelope.ref, envelope.digest) not in registered:
         return entry
-    mode, value = envelope.record["mode"], envelope.value
-    try:
-        entry.key = records.order_key(value, mode)
-        entry.parsed = records.parse_order(value, mode, matched=False, key=entry.key)
-    except ApiError as error:
-        entry.outcome = envelope.outcome(str(error.status), error.message)
-    except Exception:  # as the record-by-record path reports an unexpected failure of one record
-        entry.outcome = envelope.outcome("500", "Internal error")
-    return entry
+    return Entry(entry.number, envelope, outcome=envelope.outcome(skipped=True))
 
 
-def _alone(entries: list[_Entry], dates: Mapping[str, list[datetime]]) -> Iterator[bool]:
+def _alone(entries: list[Entry], dates: Mapping[str, list[datetime]]) -> Iterator[bool]:
     """Which records the record-by-record path applies: those that match a stored order, and those whose
     referenceId an earlier record of the run may have used (the orders of the run are not looked up).
 
@@ -120,7 +125,7 @@ def _alone(entries: list[_Entry], dates: Mapping[str, list[datetime]]) -> Iterat
         yield by_itself
 
 
-def _together(conn: Connection, tenant: Tenant, now: datetime, entries: list[_Entry]) -> list[tuple[int, Outcome]]:
+def _together(conn: Connection, tenant: Tenant, now: datetime, entries: list[Entry]) -> list[tuple[int, Outcome]]:
     """New orders decided in memory, in file order, then written a table at a time."""
     if not entries:
         return []

@@ -7,23 +7,22 @@ nothing is applied twice. The file is streamed: memory stays flat whatever its s
 
 from __future__ import annotations
 
-import gc
 import gzip
 import logging
 import uuid
 import zlib
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 from sqlalchemy import Connection
 
 from opencdp.core.batch import new_orders
-from opencdp.core.batch.lines import CHUNK, Envelope, Outcome, lines, read_line
+from opencdp.core.batch.checks import Checked, ChunkChecker, Numbered, collection_paused
+from opencdp.core.batch.lines import CHUNK, Envelope, Outcome, lines
 from opencdp.core.batch.records import HANDLERS
 from opencdp.core.batch.retention import purge
 from opencdp.core.errors import ApiError
@@ -46,6 +45,7 @@ class Limits:
     lease_seconds: int
     retention_days: int = 30
     lines_per_commit: int = 1000  # throughput against how long one commit holds SQLite's writer
+    check_ahead: bool = True  # the next chunk's lines checked by a helper process while one is applied
 
 
 class FileRejected(Exception):
@@ -78,15 +78,16 @@ def apply_record(conn: Connection, tenant: Tenant, envelope: Envelope, now: date
     """One record by itself, through the handler of its schema and mode, inside a savepoint."""
     if store.registered(conn, tenant.id, envelope.ref, envelope.digest):
         return envelope.outcome(skipped=True)
-    handler = HANDLERS.get((envelope.record["schema"], envelope.record["mode"]))
+    handler = HANDLERS.get((envelope.schema, envelope.mode))
     if handler is None:
         return envelope.outcome("402", "Unsupported mode")
-    if not isinstance(envelope.value, dict):
-        what = "is required" if envelope.value is None else "is invalid (must be an object)"
+    value = envelope.value
+    if not isinstance(value, dict):
+        what = "is required" if value is None else "is invalid (must be an object)"
         return envelope.outcome("400", f"Validation error: Attribute value {what}")
     conn.exec_driver_sql("SAVEPOINT record")
     try:
-        handler(conn, tenant, envelope.value, now)
+        handler(conn, tenant, value, now)
     except ApiError as error:
         conn.exec_driver_sql("ROLLBACK TO SAVEPOINT record")
         forget(conn)
@@ -102,31 +103,26 @@ def apply_record(conn: Connection, tenant: Tenant, envelope: Envelope, now: date
 
 
 def apply_lines(
-    conn: Connection, tenant: Tenant, numbered: Iterable[tuple[int, bytes | None]], limit: int, now: datetime
+    conn: Connection, tenant: Tenant, checked: Iterable[Checked], now: datetime
 ) -> list[tuple[int, Outcome]]:
-    """The records of a chunk of lines, in file order: runs of new orders together, any other record alone.
-
-    Blank lines are no records and get no outcome.
-    """
+    """The records of a chunk of checked lines, in file order: runs of new orders together, any other
+    record alone."""
     results: list[tuple[int, Outcome]] = []
-    run: list[new_orders.Numbered] = []
-    for number, line in numbered:
-        if line is not None and not line.strip():
-            continue
-        read = read_line(line, limit)
-        if isinstance(read, Outcome):
-            results.append((number, read))
-        elif new_orders.eligible(read):
-            run.append((number, read))
+    run: list[new_orders.Entry] = []
+    for number, line in checked:
+        if isinstance(line, Outcome):
+            results.append((number, line))
+        elif isinstance(line, new_orders.Entry):
+            run.append(line)
         else:
             results += _apply_run(conn, tenant, run, now)
             run = []
-            results.append((number, apply_record(conn, tenant, read, now)))
+            results.append((number, apply_record(conn, tenant, line, now)))
     return results + _apply_run(conn, tenant, run, now)
 
 
 def _apply_run(
-    conn: Connection, tenant: Tenant, run: list[new_orders.Numbered], now: datetime
+    conn: Connection, tenant: Tenant, run: list[new_orders.Entry], now: datetime
 ) -> list[tuple[int, Outcome]]:
     """A run of order records, new orders together. Should the set-based path fail as a whole (another
     writer changed what it read), the savepoint undoes the run and it is applied record by record."""
@@ -140,22 +136,9 @@ def _apply_run(
         conn.exec_driver_sql("ROLLBACK TO SAVEPOINT run")
         forget(conn)
         conn.exec_driver_sql("RELEASE SAVEPOINT run")
-        return [(number, apply_record(conn, tenant, envelope, now)) for number, envelope in run]
+        return [(entry.number, apply_record(conn, tenant, entry.envelope, now)) for entry in run]
     conn.exec_driver_sql("RELEASE SAVEPOINT run")
     return results
-
-
-@contextmanager
-def collection_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a chunk is applied: its thousand parsed records are all alive
-    until it ends, and the collector walked them again and again (about a tenth of the import's time)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class Processor:
@@ -204,31 +187,36 @@ class Processor:
     def _apply(self, tenant: Tenant, batch: Record, path: Path) -> None:
         position = batch["position"]
         stats = {k: batch[k] for k in ("totalRecords", "successfulRecords", "failedRecords", "skippedRecords")}
-        with gzip.open(path, "rb") as stream:
-            pending: list[tuple[int, bytes | None]] = []
-            for number, line in enumerate(lines(stream, self.limits.line)):
-                if number < position:
-                    continue
-                pending.append((number, line))
-                if len(pending) == self.limits.lines_per_commit:
-                    position = self._commit(tenant, batch, pending, stats)
-                    pending = []
-            position = self._commit(tenant, batch, pending, stats)
+        with gzip.open(path, "rb") as stream, ChunkChecker(self.limits.check_ahead, self.limits.line) as checker:
+            for chunk, checked in checker.ahead(self._chunks(stream, position)):
+                position = self._commit(tenant, batch, chunk[-1][0] + 1, checked, stats)
         if stats["successfulRecords"] - stats["skippedRecords"] >= ANALYZE_AFTER:
             with self.db.write() as conn:
                 store.refresh_statistics(conn)
         status = "error" if stats["failedRecords"] else "success"
         self._finish(tenant, {**batch, **stats, "position": position}, status, None)
 
+    def _chunks(self, stream: BinaryIO, position: int) -> Iterator[list[Numbered]]:
+        """The lines not applied yet, numbered, a transaction's worth at a time."""
+        chunk: list[Numbered] = []
+        for number, line in enumerate(lines(stream, self.limits.line)):
+            if number < position:
+                continue
+            chunk.append((number, line))
+            if len(chunk) == self.limits.lines_per_commit:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
     def _commit(
-        self, tenant: Tenant, batch: Record, pending: list[tuple[int, bytes | None]], stats: dict[str, int]
+        self, tenant: Tenant, batch: Record, position: int, checked: list[Checked], stats: dict[str, int]
     ) -> int:
-        """Apply a run of lines and store the position reached with them, in one transaction."""
+        """Apply a chunk's checked lines and store the position reached with them, in one transaction."""
         now = utcnow()
-        position = pending[-1][0] + 1 if pending else batch["position"]
         with self.db.write() as conn, collection_paused():
             failures = []
-            for number, outcome in apply_lines(conn, tenant, pending, self.limits.line, now):
+            for number, outcome in apply_lines(conn, tenant, checked, now):
                 stats["totalRecords"] += 1
                 if outcome.ok:
                     stats["successfulRecords"] += 1
