@@ -17,10 +17,11 @@ import logging
 import pickle
 import subprocess
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from opencdp.core.batch import new_orders
 from opencdp.core.batch.lines import Envelope, Outcome, read_line
@@ -71,6 +72,9 @@ class ChunkChecker:
         self.helper = helper
         self.limit = limit
         self.process: subprocess.Popen[bytes] | None = None
+        # Sends a chunk without holding up the processor: the first waits for the helper to start (most
+        # of a second), during which the processor applies the chunk before.
+        self.sending: threading.Thread | None = None
 
     def __enter__(self) -> ChunkChecker:
         return self
@@ -103,24 +107,24 @@ class ChunkChecker:
     def _send(self, chunk: list[Numbered]) -> bool:
         if not self.helper:
             return False
-        try:
-            if self.process is None:
+        if self.process is None:
+            try:
                 self.process = subprocess.Popen(
                     [sys.executable, "-m", "opencdp.core.batch.checks"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
                 )
-            assert self.process.stdin is not None
-            pickle.dump((chunk, self.limit), self.process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-            self.process.stdin.flush()
-        except OSError:
-            self._give_up()
-            return False
+            except OSError:
+                self._give_up()
+                return False
+        self.sending = threading.Thread(target=_write, args=(self.process.stdin, (chunk, self.limit)), daemon=True)
+        self.sending.start()
         return True
 
     def _receive(self, chunk: list[Numbered]) -> list[Checked]:
-        assert self.process is not None and self.process.stdout is not None
+        assert self.process is not None and self.process.stdout is not None and self.sending is not None
+        self.sending.join()
         try:
             with collection_paused():
-                checked: list[Checked] = pickle.load(self.process.stdout)
+                checked: list[Checked] = _read(self.process.stdout)
         except (OSError, EOFError, pickle.UnpicklingError):
             self._give_up()
             return self._here(chunk)
@@ -135,6 +139,9 @@ class ChunkChecker:
         if self.process is None:
             return
         process, self.process = self.process, None
+        if self.sending is not None and self.sending.is_alive():
+            process.kill()  # a send still waiting: the helper is not reading, and never will
+            self.sending.join()
         for pipe in (process.stdin, process.stdout):
             if pipe is not None:
                 pipe.close()
@@ -149,12 +156,33 @@ def serve(source: BinaryIO, sink: BinaryIO) -> None:
     """The helper: chunks in, checked lines out, until the processor closes the pipe (or dies)."""
     while True:
         try:
-            chunk, limit = pickle.load(source)
+            chunk, limit = _read(source)
         except EOFError:
             return
         with collection_paused():
-            pickle.dump(check_lines(chunk, limit), sink, protocol=pickle.HIGHEST_PROTOCOL)
-        sink.flush()
+            _write(sink, check_lines(chunk, limit))
+
+
+def _write(pipe: BinaryIO | None, message: object) -> None:
+    """A message is its pickle's length, then the pickle: the reader takes it in one read, not in the
+    small pieces `pickle.load` asks a pipe for. A helper gone is noticed by the read that follows."""
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    assert pipe is not None
+    try:
+        pipe.write(len(data).to_bytes(8, "big") + data)
+        pipe.flush()
+    except OSError:
+        pass
+
+
+def _read(pipe: BinaryIO) -> Any:
+    size = pipe.read(8)
+    if len(size) < 8:
+        raise EOFError
+    data = pipe.read(int.from_bytes(size, "big"))
+    if len(data) < int.from_bytes(size, "big"):
+        raise EOFError
+    return pickle.loads(data)
 
 
 if __name__ == "__main__":
