@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import logging
 import pickle
+import signal
 import subprocess
 import sys
 import threading
@@ -186,4 +187,8 @@ def _read(pipe: BinaryIO) -> Any:
 
 
 if __name__ == "__main__":
-    serve(sys.stdin.buffer, sys.stdout.buffer)
+    # Ctrl-C in a terminal reaches the whole process group; the helper ends with its processor's pipe.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    protocol = sys.stdout.buffer
+    sys.stdout = sys.stderr  # anything printed would corrupt the messages
+    serve(sys.stdin.buffer, protocol)
