@@ -109,15 +109,15 @@ def apply_lines(
     record alone."""
     results: list[tuple[int, Outcome]] = []
     run: list[new_orders.Entry] = []
-    for number, line in checked:
-        if isinstance(line, Outcome):
-            results.append((number, line))
-        elif isinstance(line, new_orders.Entry):
-            run.append(line)
+    for number, read in checked:
+        if isinstance(read, Outcome):
+            results.append((number, read))
+        elif isinstance(read, new_orders.Entry):
+            run.append(read)
         else:
             results += _apply_run(conn, tenant, run, now)
             run = []
-            results.append((number, apply_record(conn, tenant, line, now)))
+            results.append((number, apply_record(conn, tenant, read, now)))
     return results + _apply_run(conn, tenant, run, now)
 
 
