@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -103,13 +103,17 @@ def failures(conn: Connection, tenant_id: int, batch_ref: str) -> list[Record]:
     return records(conn, stmt)
 
 
+_REGISTERED = select(batch_registry.c.record_ref).where(
+    batch_registry.c.tenant_id == bindparam("tenant_id"),
+    batch_registry.c.record_ref == bindparam("record_ref"),
+    batch_registry.c.line_hash == bindparam("line_hash"),
+)
+
+
 def registered(conn: Connection, tenant_id: int, record_ref: str, line_hash: str) -> bool:
-    stmt = select(batch_registry.c.record_ref).where(
-        batch_registry.c.tenant_id == tenant_id,
-        batch_registry.c.record_ref == record_ref,
-        batch_registry.c.line_hash == line_hash,
-    )
-    return conn.execute(stmt).first() is not None
+    """Whether this line was applied before; asked once per record applied alone, so built once."""
+    values = {"tenant_id": tenant_id, "record_ref": record_ref, "line_hash": line_hash}
+    return conn.execute(_REGISTERED, values).first() is not None
 
 
 def registered_among(conn: Connection, tenant_id: int, record_refs: Iterable[str]) -> set[tuple[str, str]]:

@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from opencdp.store.database import remembered
-from opencdp.store.rows import Record, records, to_record
+from opencdp.store.rows import Record, to_record
 from opencdp.store.tables import extension_key_types, extensions
 
 _GET = select(extensions).where(
@@ -24,13 +24,16 @@ def get(conn: Connection, tenant_id: int, owner_ref: str, name: str) -> Record |
     return to_record(row) if row else None
 
 
+_OF_OWNER = (
+    select(extensions)
+    .where(extensions.c.tenant_id == bindparam("tenant_id"), extensions.c.owner_ref == bindparam("owner_ref"))
+    .order_by(extensions.c.name)
+)
+
+
 def of_owner(conn: Connection, tenant_id: int, owner_ref: str) -> list[Record]:
-    stmt = (
-        select(extensions)
-        .where(extensions.c.tenant_id == tenant_id, extensions.c.owner_ref == owner_ref)
-        .order_by(extensions.c.name)
-    )
-    return records(conn, stmt)
+    rows = conn.execute(_OF_OWNER, {"tenant_id": tenant_id, "owner_ref": owner_ref}).mappings()
+    return [to_record(row) for row in rows]
 
 
 def delete_of_owners(conn: Connection, tenant_id: int, owner_refs: Iterable[str]) -> None:
