@@ -257,3 +257,27 @@ def test_consumers_list_and_delete(client):
     assert [i["ref"] for i in listed["items"]] == refs[::-1]
     assert client.delete(f"/v2.1/orderConsumers/{refs[0]}").status_code == 204
     assert len(client.get(f"/v2.1/orders/{order['ref']}/consumers").json()["items"]) == 2
+
+
+def test_an_orders_people_are_read_through_the_order_index_on_sqlite(client, database):
+    """SQLite keeps no statistics: with two indexes led by tenant_id, it once read every person of the
+    tenant for the people of one order (upserts of stored orders slowed down as the tenant grew)."""
+    from sqlalchemy import event
+
+    from opencdp.store.people import first_of_role
+
+    if not database.is_sqlite:
+        pytest.skip("PostgreSQL plans from statistics; the plan of an empty table says nothing")
+    order = create_order(client)
+    seen: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement, parameters))
+
+    with database.read() as conn:
+        event.listen(conn, "before_cursor_execute", capture)
+        first_of_role(conn, client.tenant.id, order["ref"], "contact")
+        event.remove(conn, "before_cursor_execute", capture)
+        [(statement, parameters)] = seen
+        plan = " ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters))
+    assert "ix_order_people_tenant_id_order_ref_role" in plan, plan

@@ -192,7 +192,9 @@ order_people = Table(
     Column("guest_ref", REF, ForeignKey("guests.ref", ondelete="SET NULL")),
     *_person_columns(),
     *_stamps(),
-    Index(None, "order_ref", "role"),
+    # tenant_id first: SQLite without statistics otherwise picked (tenant_id, guest_ref) for an order's people
+    # and read every person of the tenant (an upsert of a stored order took milliseconds per thousand people)
+    Index(None, "tenant_id", "order_ref", "role"),
     Index(None, "tenant_id", "guest_ref"),
 )
 
