@@ -76,6 +76,19 @@ def page_items(
     return page(conn, order_items, stmt, sort, offset, limit)
 
 
+_ITEMS_OF_ORDER = (
+    select(order_items)
+    .where(order_items.c.tenant_id == bindparam("tenant_id"), order_items.c.order_ref == bindparam("order_ref"))
+    .order_by(order_items.c.created_at, order_items.c.ref)
+)
+
+
+def items_of_order(conn: Connection, tenant_id: int, order_ref: str) -> list[Record]:
+    """Every item of an order, oldest first; built once, as a batch asks it for each stored order it changes."""
+    rows = conn.execute(_ITEMS_OF_ORDER, {"tenant_id": tenant_id, "order_ref": order_ref}).mappings()
+    return [to_record(row) for row in rows]
+
+
 def item_refs(conn: Connection, tenant_id: int, order_ref: str) -> list[str]:
     stmt = select(order_items.c.ref).where(order_items.c.tenant_id == tenant_id, order_items.c.order_ref == order_ref)
     return list(conn.execute(stmt).scalars())

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, insert, select
 
-from opencdp.store.rows import Record, SortTerm, insert_rows, page, records
+from opencdp.store.rows import Record, SortTerm, insert_rows, page, to_record
 from opencdp.store.tables import consumer_items, order_items, order_people
 
 CONTACT = "contact"
@@ -30,18 +30,35 @@ def page_people(
     return page(conn, order_people, stmt, sort, offset, limit)
 
 
+_OF_ROLE = (
+    select(order_people)
+    .where(
+        order_people.c.tenant_id == bindparam("tenant_id"),
+        order_people.c.order_ref == bindparam("order_ref"),
+        order_people.c.role == bindparam("role"),
+    )
+    .order_by(order_people.c.created_at, order_people.c.ref)
+)
+_FIRST_OF_ROLE = _OF_ROLE.limit(1)
+_FIRST_OF_ROLE_AND_GUEST = _OF_ROLE.where(order_people.c.guest_ref == bindparam("guest_ref")).limit(1)
+
+
+def of_role(conn: Connection, tenant_id: int, order_ref: str, role: str) -> list[Record]:
+    """An order's contacts or consumers, oldest first. Its statements are built once: a batch asks them
+    for each stored order it changes."""
+    rows = conn.execute(_OF_ROLE, {"tenant_id": tenant_id, "order_ref": order_ref, "role": role}).mappings()
+    return [to_record(row) for row in rows]
+
+
 def first_of_role(
     conn: Connection, tenant_id: int, order_ref: str, role: str, guest_ref: str | None = None
 ) -> Record | None:
-    stmt = select(order_people).where(
-        order_people.c.tenant_id == tenant_id,
-        order_people.c.order_ref == order_ref,
-        order_people.c.role == role,
-    )
-    if guest_ref is not None:
-        stmt = stmt.where(order_people.c.guest_ref == guest_ref)
-    found = records(conn, stmt.order_by(order_people.c.created_at, order_people.c.ref).limit(1))
-    return found[0] if found else None
+    params = {"tenant_id": tenant_id, "order_ref": order_ref, "role": role}
+    if guest_ref is None:
+        row = conn.execute(_FIRST_OF_ROLE, params).mappings().first()
+    else:
+        row = conn.execute(_FIRST_OF_ROLE_AND_GUEST, {**params, "guest_ref": guest_ref}).mappings().first()
+    return to_record(row) if row else None
 
 
 def set_consumer_items(conn: Connection, consumer_ref: str, item_refs: Sequence[str]) -> None:

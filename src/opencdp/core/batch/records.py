@@ -216,10 +216,7 @@ def order_record(conn: Connection, tenant: Tenant, value: Mapping[str, Any], mod
 
 
 def _consumers_of(conn: Connection, tenant: Tenant, order_ref: str) -> list[Record]:
-    _, found = people_store.page_people(
-        conn, tenant.id, order_ref, identity.CONSUMER, (("createdAt", False),), 0, 10_000
-    )
-    return found
+    return people_store.of_role(conn, tenant.id, order_ref, identity.CONSUMER)
 
 
 def _write_items(
@@ -282,8 +279,7 @@ _ITEM_FIELDS = ({f.name for f in BATCH_ITEM.fields} - {"consumerTypeCode", "trip
 
 
 def _items_of(conn: Connection, tenant: Tenant, order_ref: str) -> list[Record]:
-    _, rows = order_store.page_items(conn, tenant.id, order_ref, (("createdAt", False),), 0, 10_000)
-    return rows
+    return order_store.items_of_order(conn, tenant.id, order_ref)
 
 
 def _replace_contact(
