@@ -192,7 +192,7 @@ def test_a_chunk_applied_together_ends_as_records_applied_one_by_one(database, m
         chunk = data[start : start + 37]
         together = apply(database, tenants[0], chunk, per_commit=37, first=start)
         with monkeypatch.context() as patched:
-            patched.setattr(new_orders, "check", lambda number, envelope: None)
+            patched.setattr(new_orders, "check", lambda number, envelope, value: None)
             alone = apply(database, tenants[1], chunk, per_commit=37, first=start)
         assert together == alone
         first, second = snapshot(database, tenants[0]), snapshot(database, tenants[1])

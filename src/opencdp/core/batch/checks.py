@@ -41,10 +41,11 @@ def check_lines(numbered: Iterable[Numbered], limit: int) -> list[Checked]:
         if line is not None and not line.strip():
             continue
         read = read_line(line, limit)
-        if isinstance(read, Envelope):
-            checked.append((number, new_orders.check(number, read) or read))
-        else:
+        if isinstance(read, Outcome):
             checked.append((number, read))
+        else:
+            envelope, value = read
+            checked.append((number, new_orders.check(number, envelope, value) or envelope))
     return checked
 
 
@@ -177,12 +178,11 @@ def _write(pipe: BinaryIO | None, message: object) -> None:
 
 
 def _read(pipe: BinaryIO) -> Any:
-    size = pipe.read(8)
-    if len(size) < 8:
-        raise EOFError
-    data = pipe.read(int.from_bytes(size, "big"))
-    if len(data) < int.from_bytes(size, "big"):
-        raise EOFError
+    header = pipe.read(8)
+    size = int.from_bytes(header, "big")
+    data = pipe.read(size) if len(header) == 8 else b""
+    if len(header) < 8 or len(data) < size:
+        raise EOFError  # the other side is gone
     return pickle.loads(data)
 
 

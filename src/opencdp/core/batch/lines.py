@@ -74,8 +74,9 @@ def lines(stream: BinaryIO, limit: int) -> Iterator[bytes | None]:
         yield None if oversize or len(pending.rstrip(b"\r")) > limit else pending.rstrip(b"\r")
 
 
-def read_line(line: bytes | None, limit: int) -> Envelope | Outcome:
-    """The record of a line, or the outcome of a line that is no record (§4.1's order of checks)."""
+def read_line(line: bytes | None, limit: int) -> tuple[Envelope, Any] | Outcome:
+    """The envelope of a line's record with its value (read once here, for the checks that follow), or the
+    outcome of a line that is no record (§4.1's order of checks)."""
     if line is None:
         return Outcome("400", f"Line exceeds the maximum length of {limit} bytes", "null")
     try:
@@ -95,4 +96,5 @@ def read_line(line: bytes | None, limit: int) -> Envelope | Outcome:
     for key in ("schema", "mode"):
         if not isinstance(record.get(key), str):
             return Outcome("400", f"Validation error: Attribute {key} is invalid (must be a string)", shown_ref)
-    return Envelope(ref, hashlib.sha256(line).hexdigest(), shown_ref, record["schema"], record["mode"], line)
+    envelope = Envelope(ref, hashlib.sha256(line).hexdigest(), shown_ref, record["schema"], record["mode"], line)
+    return envelope, record.get("value")

@@ -49,13 +49,10 @@ class Entry:
     parsed: records.OrderValues | None = None
 
 
-def check(number: int, envelope: Envelope) -> Entry | None:
+def check(number: int, envelope: Envelope, value: Any) -> Entry | None:
     """Everything about an order insert or upsert that needs no database, as `records.order_record` checks
     it; None for any other record, which the record-by-record path applies."""
-    if envelope.schema != "order" or envelope.mode not in ("insert", "upsert"):
-        return None
-    value = envelope.value
-    if not isinstance(value, dict):
+    if envelope.schema != "order" or envelope.mode not in ("insert", "upsert") or not isinstance(value, dict):
         return None
     entry = Entry(number, envelope)
     try:
