@@ -7,6 +7,7 @@ orders, items, extensions, contacts, consumers, key types, the registry), read b
 by the database's fastest plain path (executemany on SQLite, COPY on PostgreSQL) in one transaction, without validation, matching or identity.
 
     .venv/bin/python bench/batch_import.py --count 20000
+    .venv/bin/python bench/batch_import.py --count 20000 --write-every 0.2     # an API-like write beside it
     .venv/bin/python bench/batch_import.py --count 20000 --database-url postgresql://postgres@127.0.0.1:5432/bench_a \\
         --floor-url postgresql://postgres@127.0.0.1:5432/bench_b
 """
@@ -27,8 +28,9 @@ import orjson
 from opencdp.demo import write_orders
 
 CHILD = """
-import json, resource, sys, time
+import json, resource, sys, threading, time
 from pathlib import Path
+from sqlalchemy import text
 from opencdp.config import Settings
 from opencdp.jobs import processor_for
 from opencdp.core.batch import batches, checks
@@ -36,7 +38,7 @@ from opencdp.core.tenants import create_tenant
 from opencdp.core.values import utcnow
 from opencdp.store import migrate
 from opencdp.store.database import Database
-url, data_dir, path, md5, size = sys.argv[1:6]
+url, data_dir, path, md5, size, every = sys.argv[1:7]
 helper_peaks = [0.0]
 stop = checks.ChunkChecker._stop
 def measured_stop(self):  # the helper's own peak, read before it ends (fork-time pages would count otherwise)
@@ -59,15 +61,29 @@ target.parent.mkdir(parents=True, exist_ok=True)
 Path(path).replace(target)
 with db.write() as conn:
     batches.receive(conn, tenant, ref, int(size), md5, utcnow())
+waits, done = [], threading.Event()
+def write_now_and_then():  # an API-like write beside the import: how long it waits for the writer
+    while not done.wait(float(every)):
+        began = time.perf_counter()
+        with db.write() as conn:
+            conn.execute(text("UPDATE tenants SET name = name WHERE id = :id"), {"id": tenant.id})
+        waits.append(time.perf_counter() - began)
+writer = threading.Thread(target=write_now_and_then)
+if float(every) > 0:
+    writer.start()
 start = time.perf_counter()
 processor.run_available()
 elapsed = time.perf_counter() - start
+done.set()
+if float(every) > 0:
+    writer.join()
+waits.sort()
 with db.read() as conn:
     from opencdp.store import batches as store
     batch = store.get(conn, tenant.id, ref)
 print(json.dumps({"seconds": elapsed, "records": batch["totalRecords"], "failed": batch["failedRecords"],
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "helper_mb": max(helper_peaks)}))
+                  "helper_mb": max(helper_peaks), "waits": waits}))
 """
 
 
@@ -127,6 +143,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=200_000)
     parser.add_argument("--database-url", default="", help="an empty database; default: a fresh SQLite file")
     parser.add_argument("--floor-url", default="", help="another empty database for the floor")
+    parser.add_argument("--write-every", type=float, default=0.0,
+                        help="seconds between single-row writes made beside the import, to see how long they wait")  # fmt: skip
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         folder = Path(work)
@@ -137,8 +155,10 @@ def main() -> None:
         url = args.database_url or f"sqlite:///{folder / 'opencdp.db'}"
         copy = folder / "upload.gz"
         copy.write_bytes(data)
-        child = subprocess.run([sys.executable, "-c", CHILD, url, str(folder / "data"), str(copy), md5, str(len(data))],
-                               capture_output=True, text=True, check=True)  # fmt: skip
+        arguments = [url, str(folder / "data"), str(copy), md5, str(len(data)), str(args.write_every)]
+        child = subprocess.run([sys.executable, "-c", CHILD, *arguments], capture_output=True, text=True)
+        if child.returncode:
+            sys.exit(child.stderr)
         result = json.loads(child.stdout.strip().splitlines()[-1])
         floor_seconds = floor(url, args.floor_url or f"sqlite:///{folder / 'floor.db'}")
     store = url.split(":", 1)[0]
@@ -147,6 +167,9 @@ def main() -> None:
     print(f"batch import (Processor)           {result['records'] / result['seconds']:>10,.0f} records/s   "
           f"peak memory {result['peak_mb']:.0f} MB (+ {result['helper_mb']:.0f} MB checking lines)   "
           f"failed {result['failed']}")  # fmt: skip
+    if waits := result["waits"]:
+        print(f"writes beside it ({len(waits)})       waited {waits[len(waits) // 2] * 1000:,.0f} ms at the median, "
+              f"{waits[-1] * 1000:,.0f} ms at most")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -228,6 +228,43 @@ def test_guest_migration(client, database, settings):
     assert [g["ref"] for g in source] == [target["ref"]]
 
 
+@pytest.mark.parametrize(
+    ("per_commit", "lease", "waiting", "commits"),
+    [
+        (1000, 60, False, [40]),  # nobody waits: the whole file in one transaction
+        (15, 60, False, [15, 30, 40]),  # at most lines_per_commit, in whole chunks
+        (1000, 60, True, list(range(5, 41, 5))),  # a writer waits: a commit after each chunk
+        (1000, 0, False, list(range(5, 41, 5))),  # past a quarter of the lease: a commit after each chunk
+    ],
+    ids=["whole", "per-commit", "writer-waits", "lease"],
+)
+def test_a_transaction_spans_chunks_until_enough_lines_or_a_writer_waits(
+    client, database, settings, monkeypatch, per_commit, lease, waiting, commits
+):
+    from opencdp.core.batch import processor as processing
+
+    settings = settings.model_copy(
+        update={"batch_lines_per_chunk": 5, "batch_lines_per_commit": per_commit, "batch_lease_seconds": lease}
+    )
+    committed: list[int] = []
+    original = processing.Processor._commit
+
+    def counted(self, *args, **kwargs):
+        committed.append(original(self, *args, **kwargs))
+        return committed[-1]
+
+    monkeypatch.setattr(processing.Processor, "_commit", counted)
+    monkeypatch.setattr(type(database), "others_waiting", lambda self, conn: waiting)
+    prefix = f"SPAN-{uuid.uuid4().hex[:6]}"
+    status = run_batch(
+        client, database, settings, [record("order", "insert", order(f"{prefix}-{i}")) for i in range(40)]
+    )
+    assert status["status"]["code"] == "success" and status["statistics"]["successfulRecords"] == 40
+    assert committed == commits
+    found = client.get("/v2.1/orders", params={"referenceId": f"{prefix}-39"}).json()["items"]
+    assert len(found) == 1
+
+
 def test_a_killed_worker_resumes_and_applies_every_record_once(client, database, settings, monkeypatch):
     from datetime import timedelta
 

@@ -70,8 +70,10 @@ def test_workers_killed_at_random_finish_the_batch_exactly_once(environment, tmp
     truth = write_orders(file, 400, bad_share=0.05, seed=11, items=2)
     server_env = {**environment, "OPENCDP_BATCH_IN_PROCESS": "false"}
     with running_server(server_env, tmp_path) as base:
-        # small commits, so that each worker has committed something when it is killed, and dies mid-file
-        env = {**environment, "OPENCDP_PUBLIC_URL": base, "OPENCDP_BATCH_LINES_PER_COMMIT": "50"}
+        # small commits, so that each worker has committed something when it is killed, and dies mid-file;
+        # a transaction of several chunks, so that it may die between two chunks of one transaction
+        env = {**environment, "OPENCDP_PUBLIC_URL": base, "OPENCDP_BATCH_LINES_PER_CHUNK": "20",
+               "OPENCDP_BATCH_LINES_PER_COMMIT": "60"}  # fmt: skip
         uploaded = cli(env, "batch", "upload", str(file), "--ref", ref := str(uuid.uuid4()))
         assert uploaded.returncode == 0, uploaded.stdout + uploaded.stderr
         rng = random.Random(5)
@@ -92,7 +94,7 @@ def test_workers_killed_at_random_finish_the_batch_exactly_once(environment, tmp
                     time.sleep(0.05)  # killed only once it has committed something, at a random moment after
                 time.sleep(
                     rng.uniform(0, 0.05)
-                )  # soon: a worker applies a 50-line chunk in a few hundredths of a second
+                )  # soon: a worker applies a 60-line transaction in a few hundredths of a second
                 worker.send_signal(signal.SIGKILL)
                 worker.wait()
                 kills += 1

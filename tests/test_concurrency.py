@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier
+from typing import Any
+
+import pytest
 
 from conftest import CONTACT, order_body
 from opencdp.core import orders, people, profiles
@@ -91,3 +94,92 @@ def test_the_server_answers_reads_while_another_thread_holds_the_writer(app, dat
         holder.join(10)
     assert answers["write"] == 200
     assert client.get(order["href"]).json()["status"] == "PENDING"
+
+
+WAITER = """
+import sys
+from opencdp.store.database import Database, lock
+with Database(sys.argv[1]).write() as conn:
+    lock(conn, "waiting-writer")
+"""
+
+
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_a_long_writer_sees_another_writer_waiting_for_it(database, kind):
+    """How a batch import knows to commit early: a writer queued behind its transaction, in this process
+    or another (SQLite: any writer; PostgreSQL: one blocked on a lock the transaction holds)."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from opencdp.store.database import lock
+
+    def wait_for_writer() -> None:
+        with database.write() as other:
+            lock(other, "waiting-writer")
+
+    with database.write() as conn:
+        lock(conn, "waiting-writer")
+        assert not database.others_waiting(conn)
+        if kind == "thread":
+            waiter: Any = threading.Thread(target=wait_for_writer)
+            waiter.start()
+        else:
+            waiter = subprocess.Popen([sys.executable, "-c", WAITER, database.url])
+        deadline = time.monotonic() + 20
+        while not database.others_waiting(conn):
+            assert time.monotonic() < deadline, "the waiting writer was never seen"
+            time.sleep(0.02)
+    if kind == "thread":
+        waiter.join(10)
+    else:
+        assert waiter.wait(20) == 0
+    with database.write() as conn:
+        assert not database.others_waiting(conn)
+
+
+TURN_TAKER = """
+import sys
+from pathlib import Path
+from opencdp.store.database import Database
+with Database(sys.argv[1]).write():
+    Path(sys.argv[2]).touch()
+"""
+
+
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_a_writer_queued_behind_a_long_writer_goes_before_its_next_transaction(tmp_path, kind):
+    """SQLite: the import commits for a queued writer, which must then get in; a released lock would
+    otherwise go straight back to the thread that released it, before the woken waiter runs."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from opencdp.store.database import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'turns.db'}")
+    marker = tmp_path / "waiter-wrote"
+
+    def write_marker() -> None:
+        with db.write():
+            marker.touch()
+
+    with db.write() as conn:
+        if kind == "thread":
+            waiter: Any = threading.Thread(target=write_marker)
+            waiter.start()
+        else:
+            waiter = subprocess.Popen([sys.executable, "-c", TURN_TAKER, db.url, str(marker)])
+        deadline = time.monotonic() + 20
+        while not db.others_waiting(conn):
+            assert time.monotonic() < deadline, "the waiting writer was never seen"
+            time.sleep(0.02)
+    with db.write(after_queued=True):
+        assert marker.exists(), "the long writer took the writer again before the queued one"
+    if kind == "thread":
+        waiter.join(10)
+    else:
+        assert waiter.wait(20) == 0
+    db.dispose()

@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     batch_url_ttl: int = 3600
     batch_retention_days: int = 30
     batch_lease_seconds: int = 60
-    batch_lines_per_commit: int = Field(default=1000, ge=1)
+    batch_lines_per_commit: int | None = Field(default=None, ge=1)  # default: by database, see processor_for
+    batch_lines_per_chunk: int = Field(default=1000, ge=1)
     batch_check_ahead: bool = True
     batch_poll_seconds: float = 1.0
     batch_in_process: bool = True

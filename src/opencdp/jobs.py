@@ -22,13 +22,18 @@ from opencdp.store.files import FileStore
 
 
 def processor_for(settings: Settings, db: Database) -> Processor:
+    """A processor with the configured limits. Lines per transaction default by database: on SQLite
+    10,000, as each commit rewrites pages all over the indexes; on PostgreSQL a chunk, as its commits
+    cost little and a transaction holds an advisory lock per identifier, which its lock table bounds."""
+    per_commit = settings.batch_lines_per_commit or (10_000 if db.is_sqlite else settings.batch_lines_per_chunk)
     limits = Limits(
-        settings.batch_max_uncompressed_size,
-        settings.batch_max_line_size,
-        settings.batch_lease_seconds,
-        settings.batch_retention_days,
-        settings.batch_lines_per_commit,
-        settings.batch_check_ahead,
+        uncompressed=settings.batch_max_uncompressed_size,
+        line=settings.batch_max_line_size,
+        lease_seconds=settings.batch_lease_seconds,
+        retention_days=settings.batch_retention_days,
+        lines_per_commit=per_commit,
+        lines_per_chunk=settings.batch_lines_per_chunk,
+        check_ahead=settings.batch_check_ahead,
     )
     return Processor(db, FileStore(settings.files_dir), limits)
 

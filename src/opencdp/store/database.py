@@ -53,22 +53,71 @@ def normalize_url(url: str) -> str:
 
 
 class _WriterLock:
-    """One writer at a time: a thread lock inside the process, a file lock across processes."""
+    """One writer at a time: a thread lock inside the process, a file lock across processes.
+
+    Writers that find the lock taken say so, so that a long writer (a batch import) can commit and let
+    them in: threads of this process by a count, other processes by holding a second file's lock shared
+    while they wait.
+    """
 
     def __init__(self, path: Path | None) -> None:
         self._thread_lock = threading.Lock()
+        self._queued = 0
+        self._queued_changed = threading.Condition()
         self._path = path
         self._fd: int | None = None
+        self._queue_fd: int | None = None
 
     def busy(self) -> bool:
         return self._thread_lock.locked()
 
+    def others_waiting(self) -> bool:
+        """Whether another thread or process is queued for the lock this thread holds."""
+        if self._queued:
+            return True
+        if self._queue_fd is None:
+            return False
+        try:
+            fcntl.flock(self._queue_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(self._queue_fd, fcntl.LOCK_UN)
+        return False
+
+    def let_queued_in(self) -> None:
+        """Wait until the writers queued now have taken the lock. A long writer that committed to let them
+        in calls this before taking the lock again: released locks wake their waiters, but the thread
+        that released one would otherwise take it back before they run."""
+        with self._queued_changed:
+            self._queued_changed.wait_for(lambda: self._queued == 0)
+        if self._queue_fd is not None:
+            fcntl.flock(self._queue_fd, fcntl.LOCK_EX)
+            fcntl.flock(self._queue_fd, fcntl.LOCK_UN)
+
     def __enter__(self) -> None:
-        self._thread_lock.acquire()
-        if self._path is not None:
-            if self._fd is None:
-                self._fd = _open_lock_file(self._path)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        if not self._thread_lock.acquire(blocking=False):
+            with self._queued_changed:
+                self._queued += 1
+            try:
+                self._thread_lock.acquire()
+            finally:
+                with self._queued_changed:
+                    self._queued -= 1
+                    self._queued_changed.notify_all()
+        if self._path is None:
+            return
+        if self._fd is None or self._queue_fd is None:
+            self._fd = _open_lock_file(self._path)
+            self._queue_fd = _open_lock_file(self._path.with_name(f"{self._path.name}-queue"))
+        fd, queue_fd = self._fd, self._queue_fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fcntl.flock(queue_fd, fcntl.LOCK_SH)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            finally:
+                fcntl.flock(queue_fd, fcntl.LOCK_UN)
 
     def __exit__(self, *_exc: object) -> None:
         if self._fd is not None:
@@ -78,6 +127,11 @@ class _WriterLock:
 
 def _open_lock_file(path: Path) -> int:
     return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+
+_BLOCKING_US = text(
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND pg_backend_pid() = ANY (pg_blocking_pids(pid)))"
+)
 
 
 class Database:
@@ -118,6 +172,8 @@ class Database:
             cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            # a batch import's transaction may grow the log to hundreds of MB; give the disk back after it
+            cursor.execute("PRAGMA journal_size_limit=67108864")
             cursor.close()
             dbapi_connection.create_function("opencdp_lower", 1, _unicode_lower, deterministic=True)
 
@@ -129,16 +185,31 @@ class Database:
     # --- synchronous use: the CLI, workers, tests ---------------------------------------------------
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction that commits on success and leaves nothing behind on any failure."""
+    def write(self, *, after_queued: bool = False) -> Iterator[Connection]:
+        """A write transaction that commits on success and leaves nothing behind on any failure.
+
+        `after_queued`: on SQLite, the writers already queued for the writer go first (a long writer
+        taking turns with them; see `others_waiting`).
+        """
         if not self.is_sqlite:
             with self.engine.begin() as conn:
                 yield conn
             return
+        if after_queued:
+            self._writer_lock.let_queued_in()
         with self._writer_lock, self.engine.connect() as conn:
             conn.execution_options(opencdp_write=True)
             with conn.begin():
                 yield conn
+
+    def others_waiting(self, conn: Connection) -> bool:
+        """Whether another writer waits for the transaction `conn` holds, so that a long writer (a batch
+        import) can commit early and let it in. SQLite: a writer queued for the one writer lock.
+        PostgreSQL: a session blocked on a lock this transaction holds (a row, an advisory lock).
+        """
+        if self.is_sqlite:
+            return self._writer_lock.others_waiting()
+        return bool(conn.execute(_BLOCKING_US).scalar())
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
