@@ -6,11 +6,28 @@ import base64
 import gzip
 import hashlib
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from sqlalchemy import select
 
+from opencdp.core.batch import guest_upserts, key_types, new_orders, processor
+from opencdp.core.batch.checks import check_lines
+from opencdp.core.batch.lines import Outcome
+from opencdp.core.tenants import Tenant, create_tenant, set_identity_rules
 from opencdp.jobs import processor_for
+from opencdp.store.database import Database
+from opencdp.store.tables import (
+    consumer_items,
+    extension_key_types,
+    extensions,
+    guest_keys,
+    guests,
+    order_items,
+    order_people,
+    orders,
+)
 
 
 def gz(lines: list[Any]) -> bytes:
@@ -64,3 +81,114 @@ def order(reference: str, **changes: Any) -> dict[str, Any]:
 
 def record(schema: str, mode: str, value: dict[str, Any], ref: str | None = None) -> dict[str, Any]:
     return {"ref": ref or str(uuid.uuid4()), "schema": schema, "mode": mode, "value": value}
+
+
+# --- the set-based paths against the record-by-record path ------------------------------------------
+
+
+def apply(
+    database: Database, tenant: Tenant, data: list[bytes], per_commit: int, first: int = 0
+) -> list[tuple[int, Outcome]]:
+    results = []
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    numbered = list(enumerate(data, first))
+    for start in range(0, len(data), per_commit):
+        with database.write() as conn:
+            chunk = numbered[start : start + per_commit]
+            checked = check_lines(chunk, 1_048_576)
+            results += processor.apply_lines(conn, tenant, checked, now + timedelta(seconds=chunk[0][0]))
+    return sorted(results, key=lambda pair: pair[0])
+
+
+def snapshot(database: Database, tenant: Tenant) -> dict[str, Any]:
+    """The tenant's data with every generated ref replaced by a name derived from what the row holds."""
+    stamps = ("ref", "tenant_id", "modified_at")
+    with database.read() as conn:
+
+        def rows(table: Any) -> list[dict[str, Any]]:
+            found = conn.execute(select(table).where(table.c.tenant_id == tenant.id)).mappings()
+            return [{str(k): v for k, v in r.items()} for r in found]
+
+        order_rows, item_rows, people_rows = rows(orders), rows(order_items), rows(order_people)
+        guest_rows, ext_rows = rows(guests), rows(extensions)
+        key_rows = rows(guest_keys)
+        types = {(r["owner_type"], r["key"]): r["value_type"] for r in rows(extension_key_types)}
+        used = [{str(k): v for k, v in r.items()} for r in conn.execute(select(consumer_items)).mappings()]
+    names = {r["ref"]: f"order {r['reference_id']} {r['ordered_at'].isoformat()}" for r in order_rows}
+    names |= {r["ref"]: f"{names[r['order_ref']]} item {r['reference_id']}" for r in item_rows}
+    people_rows.sort(key=lambda r: (names[r["order_ref"]], r["role"], r["created_at"]))
+    names |= {r["ref"]: f"{names[r['order_ref']]} {r['role']} {n}" for n, r in enumerate(people_rows)}
+    for guest in sorted(guest_rows, key=lambda r: r["created_at"]):
+        linked = sorted(names[p["ref"]] for p in people_rows if p["guest_ref"] == guest["ref"])
+        held = orjson.dumps([guest["emails"], guest["identifiers"]]).decode()
+        names[guest["ref"]] = f"guest of {linked[0]}" if linked else f"guest holding {held}"
+
+    def named(row: dict[str, Any], *refs: str) -> dict[str, Any]:
+        kept = {k: v for k, v in row.items() if k not in stamps and k not in refs}
+        return kept | {k: names.get(row[k], row[k]) for k in refs if row[k] is not None}
+
+    return {
+        "orders": sorted(orjson.dumps(named(r), default=str) for r in order_rows),
+        "items": sorted(orjson.dumps(named(r, "order_ref"), default=str) for r in item_rows),
+        "people": sorted(orjson.dumps(named(r, "order_ref", "guest_ref"), default=str) for r in people_rows),
+        "guests": sorted(
+            orjson.dumps(named(r, "merged_into") | {"name": names[r["ref"]]}, default=str) for r in guest_rows
+        ),
+        "keys": sorted((names[r["guest_ref"]], r["key"], str(r["expires_at"])) for r in key_rows),
+        "extensions": sorted((names.get(r["owner_ref"], "?"), r["name"], orjson.dumps(r["data"])) for r in ext_rows),
+        "consumer items": sorted(
+            (names[u["consumer_ref"]], names[u["item_ref"]], u["position"]) for u in used if u["consumer_ref"] in names
+        ),
+        "key types": types,
+    }
+
+
+def both_ways(
+    database: Database, monkeypatch: Any, caplog: Any, name: str, data: list[bytes]
+) -> tuple[list[Any], dict[str, Any]]:
+    """The lines applied to two new tenants (identity rules CRM, then email), 37 to a transaction: one by
+    the set-based paths, one with every record alone. Both tenants' data are compared after every chunk, so
+    a difference a later record would paper over still shows, and no run may have fallen back to the
+    record-by-record path. The outcomes and the last snapshot."""
+    with database.write() as conn:
+        tenants = [create_tenant(conn, f"{name}-{n}-{uuid.uuid4().hex[:6]}").tenant for n in (0, 1)]
+        for tenant in tenants:
+            set_identity_rules(conn, tenant, {"identityRules": ["CRM", "email"]})
+    outcomes: list[tuple[int, Outcome]] = []
+    first: dict[str, Any] = {}
+    for start in range(0, len(data), 37):
+        chunk = data[start : start + 37]
+        together = apply(database, tenants[0], chunk, per_commit=37, first=start)
+        with monkeypatch.context() as patched:
+            patched.setattr(new_orders, "check", lambda number, envelope, value: None)
+            patched.setattr(guest_upserts, "check", lambda number, envelope, value: None)
+            alone = apply(database, tenants[1], chunk, per_commit=37, first=start)
+        assert together == alone
+        first, second = snapshot(database, tenants[0]), snapshot(database, tenants[1])
+        for part in first:
+            assert first[part] == second[part], f"{part} after line {start + len(chunk)}"
+        outcomes += together
+    assert "one by one" not in caplog.text, "no run fell back to the record-by-record path"
+    return outcomes, first
+
+
+def new_tenant(database: Database, name: str) -> Tenant:
+    with database.write() as conn:
+        return create_tenant(conn, f"{name}-{uuid.uuid4().hex[:6]}").tenant
+
+
+def applied_alone(monkeypatch: Any) -> list[Any]:
+    """The records the record-by-record path applies from now on (the processor's `apply_record` calls)."""
+    alone: list[Any] = []
+    original = processor.apply_record
+    monkeypatch.setattr(processor, "apply_record", lambda *args: alone.append(args) or original(*args))
+    return alone
+
+
+def key_types_changed_meanwhile(monkeypatch: Any) -> None:
+    """As if another writer gave an extension key its first type while a run was deciding."""
+
+    def changed(self: Any, conn: Any) -> None:
+        raise key_types.KeyTypesChanged
+
+    monkeypatch.setattr(key_types.KeyTypes, "write", changed)

@@ -29,7 +29,9 @@ LIMIT = 1_048_576
 def numbered_lines(count: int, seed: int) -> list[tuple[int, bytes | None]]:
     lines = [r if isinstance(r, bytes) else orjson.dumps(r) for r in order_records(count, bad_share=0.2, seed=seed)]
     guest = {"ref": str(uuid.UUID(int=seed)), "schema": "guest", "mode": "upsert", "value": {"guestType": "visitor"}}
-    lines[3:3] = [b"", b"   ", orjson.dumps(guest), None]  # blank lines, a guest record, a line over the limit
+    delete = {"ref": str(uuid.UUID(int=seed + 1)), "schema": "order", "mode": "delete", "value": {"referenceId": "D"}}
+    # blank lines, a guest upsert, a record applied alone, a line over the limit
+    lines[3:3] = [b"", b"   ", orjson.dumps(guest), orjson.dumps(delete), None]
     return list(enumerate(lines))
 
 
@@ -55,7 +57,7 @@ def test_the_helper_checks_as_the_processor_would_in_place(monkeypatch):
     assert [chunk for chunk, _ in ahead] == chunks, "chunks come back in file order"
     assert [comparable(checked) for _, checked in ahead] == [comparable(check_lines(c, LIMIT)) for c in chunks]
     kinds = {kind for _, checked in ahead for _, kind, _ in comparable(checked)}
-    assert kinds == {"Entry", "Envelope", "Outcome"}
+    assert kinds == {"Entry", "GuestEntry", "Envelope", "Outcome"}
 
 
 def test_one_chunk_starts_no_helper():

@@ -207,16 +207,22 @@ def _check_rules(
     data: Mapping[str, Any],
     changed: Mapping[str, Any] | None = None,
 ) -> None:
-    if len(data) > MAX_PAIRS:
-        raise ExtensionRuleError(f"Data extension {name} may hold at most {MAX_PAIRS} attributes.")
-    if owner.kind == "guest":
-        for other in store.of_owner(conn, tenant.id, owner.ref):
-            if other["name"] != name:
-                clash = next((key for key in data if key in other["data"]), None)
-                if clash is not None:
-                    raise ExtensionRuleError(f"Attribute {clash} already exists in data extension {other['name']}.")
+    others = store.of_owner(conn, tenant.id, owner.ref) if owner.kind == "guest" else []
+    check_beside(name, data, {other["name"]: other["data"] for other in others})
     written = {key: value for key, value in (data if changed is None else changed).items() if value is not None}
     check_types(conn, tenant, owner.kind, written)
+
+
+def check_beside(name: str, data: Mapping[str, Any], others: Mapping[str, Mapping[str, Any]]) -> None:
+    """The rules of a group's pairs beside the owner's other groups (by name, in name order): a guest's
+    key lives in one of its groups only. Orders and items have one group, so `others` is empty."""
+    if len(data) > MAX_PAIRS:
+        raise ExtensionRuleError(f"Data extension {name} may hold at most {MAX_PAIRS} attributes.")
+    for other, pairs in others.items():
+        if other != name:
+            clash = next((key for key in data if key in pairs), None)
+            if clash is not None:
+                raise ExtensionRuleError(f"Attribute {clash} already exists in data extension {other}.")
 
 
 def check_types(conn: Connection, tenant: Tenant, owner_kind: str, pairs: Mapping[str, Any]) -> None:

@@ -36,6 +36,19 @@ def of_owner(conn: Connection, tenant_id: int, owner_ref: str) -> list[Record]:
     return [to_record(row) for row in rows]
 
 
+def of_owners(conn: Connection, tenant_id: int, owner_refs: Iterable[str]) -> list[Record]:
+    """The extensions of many owners, by owner and name."""
+    refs = sorted(set(owner_refs))
+    if not refs:
+        return []
+    stmt = (
+        select(extensions)
+        .where(extensions.c.tenant_id == tenant_id, extensions.c.owner_ref.in_(refs))
+        .order_by(extensions.c.owner_ref, extensions.c.name)
+    )
+    return [to_record(row) for row in conn.execute(stmt).mappings()]
+
+
 def delete_of_owners(conn: Connection, tenant_id: int, owner_refs: Iterable[str]) -> None:
     refs = list(owner_refs)
     if refs:

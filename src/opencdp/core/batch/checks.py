@@ -24,18 +24,18 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, BinaryIO
 
-from opencdp.core.batch import new_orders
+from opencdp.core.batch import guest_upserts, new_orders
 from opencdp.core.batch.lines import Envelope, Outcome, read_line
 
 log = logging.getLogger("opencdp.batches")
 
 Numbered = tuple[int, bytes | None]
-Checked = tuple[int, Outcome | Envelope | new_orders.Entry]
+Checked = tuple[int, Outcome | Envelope | new_orders.Entry | guest_upserts.GuestEntry]
 
 
 def check_lines(numbered: Iterable[Numbered], limit: int) -> list[Checked]:
-    """Each line's outcome if it is no record, its checked order record if it is a new order's, else its
-    envelope; blank lines are no records and are left out."""
+    """Each line's outcome if it is no record, its checked record if it is an order insert or upsert or a
+    guest upsert, else its envelope; blank lines are no records and are left out."""
     checked: list[Checked] = []
     for number, line in numbered:
         if line is not None and not line.strip():
@@ -45,7 +45,8 @@ def check_lines(numbered: Iterable[Numbered], limit: int) -> list[Checked]:
             checked.append((number, read))
         else:
             envelope, value = read
-            checked.append((number, new_orders.check(number, envelope, value) or envelope))
+            entry = new_orders.check(number, envelope, value) or guest_upserts.check(number, envelope, value)
+            checked.append((number, entry or envelope))
     return checked
 
 

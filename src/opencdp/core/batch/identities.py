@@ -54,21 +54,43 @@ class IdentityBook:
 
     def link(self, person: Mapping[str, Any], role: str, contact: Mapping[str, Any] | None = None) -> str:
         """`identity.link_person`, answered from memory."""
-        hit = identity.first_holder(self.rules, identity.rule_keys(self.rules, person, self.now), self._first_holder)
+        hit = self.holder(person)
         if hit is not None:
-            guest = self._guests[hit]
-            changes = guests.enrichment(guest, person, self._held_besides(hit), customer=role == identity.CONTACT)
-            if changes:
-                self._change(hit, {**changes, "modifiedAt": self.now})
+            self._enrich(hit, person, customer=role == identity.CONTACT)
             return hit
         if identity.consumer_of_contact(role, person, contact):
             assert contact is not None
             return str(contact["guestRef"])
-        record = guests.new_guest(self.tenant, identity.guest_type(role), person, self._held_besides(None), self.now)
+        return self.create(identity.guest_type(role), person)
+
+    def holder(self, person: Mapping[str, Any]) -> str | None:
+        """`identity.resolve`, answered from memory."""
+        return identity.first_holder(self.rules, identity.rule_keys(self.rules, person, self.now), self._first_holder)
+
+    def create(self, guest_type: str, person: Mapping[str, Any]) -> str:
+        """`guests.create`, in memory."""
+        record = guests.new_guest(self.tenant, guest_type, person, self._held_besides(None), self.now)
         self._guests[record["ref"]] = record
         self._created.add(record["ref"])
         self._hold(record)
         return str(record["ref"])
+
+    def overwrite(self, guest_ref: str, person: Mapping[str, Any]) -> None:
+        """What a guest upsert does to the guest it found (`records.guest_upsert`): each field sent replaces
+        the stored one, and identifiers and addresses are added as enrichment adds them."""
+        changes = {name: value for name, value in person.items() if name not in ("identifiers", "emails")}
+        if changes:
+            self._change(guest_ref, {**changes, "modifiedAt": self.now})
+        self._enrich(guest_ref, {name: person.get(name) for name in ("identifiers", "emails")}, customer=True)
+
+    def stored(self) -> list[str]:
+        """The stored guests the run's people can reach (read when the book was opened)."""
+        return [ref for ref in self._guests if ref not in self._created]
+
+    def _enrich(self, guest_ref: str, person: Mapping[str, Any], *, customer: bool) -> None:
+        changes = guests.enrichment(self._guests[guest_ref], person, self._held_besides(guest_ref), customer=customer)
+        if changes:
+            self._change(guest_ref, {**changes, "modifiedAt": self.now})
 
     def write(self, conn: Connection) -> None:
         """The guests created and changed, and their keys: one statement per table and set of fields."""

@@ -20,11 +20,11 @@ from sqlalchemy import Connection
 from opencdp.core import extensions, identity, orders, people
 from opencdp.core.batch import records
 from opencdp.core.batch.identities import IdentityBook
+from opencdp.core.batch.key_types import KeyTypes
 from opencdp.core.batch.lines import Envelope, Outcome
 from opencdp.core.errors import ApiError
 from opencdp.core.tenants import Tenant
 from opencdp.store import batches as batch_store
-from opencdp.store import extensions as extension_store
 from opencdp.store import orders as order_store
 from opencdp.store import people as people_store
 from opencdp.store.database import lock_all, planned_each_time
@@ -32,10 +32,6 @@ from opencdp.store.rows import Record, insert_rows
 from opencdp.store.tables import extensions as extension_table
 from opencdp.store.tables import order_items, order_people
 from opencdp.store.tables import orders as order_table
-
-
-class KeyTypesChanged(Exception):
-    """Another writer gave an extension key its first type while the chunk was deciding: apply one by one."""
 
 
 @dataclass
@@ -144,36 +140,6 @@ def _together(conn: Connection, tenant: Tenant, now: datetime, entries: list[Ent
     return outcomes
 
 
-class _KeyTypes:
-    """The type each extension key holds, read once for the run; keys a record gives their first type are
-    kept only if the record is applied, as a savepoint would keep them."""
-
-    def __init__(self, conn: Connection, tenant: Tenant, wanted: Mapping[str, set[str]]) -> None:
-        self.tenant = tenant
-        self.known = {kind: extension_store.key_types(conn, tenant.id, kind, keys) for kind, keys in wanted.items()}
-        self.claimed: dict[str, dict[str, str]] = {}
-
-    def clash(self, kind: str, pairs: Mapping[str, Any], fresh: dict[str, dict[str, str]]) -> str | None:
-        """`extensions.check_types` in memory: unknown keys take the type sent, then every key is compared."""
-        wanted = extensions.types_of(pairs)
-        known, mine = self.known.setdefault(kind, {}), fresh.setdefault(kind, {})
-        for key, kind_sent in wanted.items():
-            if key not in known:
-                mine.setdefault(key, kind_sent)
-        return extensions.first_clash(wanted, {**known, **mine})
-
-    def keep(self, fresh: Mapping[str, Mapping[str, str]]) -> None:
-        for kind, types in fresh.items():
-            self.known[kind].update(types)
-            self.claimed.setdefault(kind, {}).update(types)
-
-    def write(self, conn: Connection) -> None:
-        for kind, types in self.claimed.items():
-            extension_store.claim_key_types(conn, self.tenant.id, kind, types)
-            if extension_store.key_types(conn, self.tenant.id, kind, types) != types:
-                raise KeyTypesChanged
-
-
 @dataclass
 class _Rows:
     orders: list[Record] = field(default_factory=list)
@@ -195,7 +161,7 @@ class _Chunk:
         for values in parsed:
             wanted["order"].update(values.extension or ())
             wanted["orderItem"].update(key for _item, extension in values.items for key in extension or ())
-        self.types = _KeyTypes(conn, tenant, wanted)
+        self.types = KeyTypes(conn, tenant, wanted)
         self.rows = _Rows()
 
     def add(self, values: records.OrderValues) -> None:

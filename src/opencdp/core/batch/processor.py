@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 import orjson
 from sqlalchemy import Connection
 
-from opencdp.core.batch import new_orders
+from opencdp.core.batch import guest_upserts, new_orders
 from opencdp.core.batch.checks import Checked, ChunkChecker, Numbered, collection_paused
 from opencdp.core.batch.lines import CHUNK, Envelope, Outcome, lines
 from opencdp.core.batch.records import HANDLERS
@@ -104,37 +104,45 @@ def apply_record(conn: Connection, tenant: Tenant, envelope: Envelope, now: date
     return envelope.outcome()
 
 
+Run = list[new_orders.Entry] | list[guest_upserts.GuestEntry]
+
+
 def apply_lines(
     conn: Connection, tenant: Tenant, checked: Iterable[Checked], now: datetime
 ) -> list[tuple[int, Outcome]]:
-    """The records of a chunk of checked lines, in file order: runs of new orders together, any other
-    record alone."""
+    """The records of a chunk of checked lines, in file order: runs of order records (new orders together)
+    and runs of guest upserts each by their set-based path, any other record alone."""
     results: list[tuple[int, Outcome]] = []
-    run: list[new_orders.Entry] = []
+    run: Run = []
     for number, read in checked:
         if isinstance(read, Outcome):
             results.append((number, read))
-        elif isinstance(read, new_orders.Entry):
-            run.append(read)
-        else:
+        elif isinstance(read, Envelope):
             results += _apply_run(conn, tenant, run, now)
             run = []
             results.append((number, apply_record(conn, tenant, read, now)))
+        else:
+            if run and type(run[0]) is not type(read):
+                results += _apply_run(conn, tenant, run, now)
+                run = []
+            run.append(read)
     return results + _apply_run(conn, tenant, run, now)
 
 
-def _apply_run(
-    conn: Connection, tenant: Tenant, run: list[new_orders.Entry], now: datetime
-) -> list[tuple[int, Outcome]]:
-    """A run of order records, new orders together. Should the set-based path fail as a whole (another
-    writer changed what it read), the savepoint undoes the run and it is applied record by record."""
+def _apply_run(conn: Connection, tenant: Tenant, run: Run, now: datetime) -> list[tuple[int, Outcome]]:
+    """A run of records of one kind by its set-based path. Should that fail as a whole (another writer
+    changed what it read), the savepoint undoes the run and it is applied record by record."""
     if not run:
         return []
     conn.exec_driver_sql("SAVEPOINT run")
     try:
-        results = new_orders.apply(conn, tenant, run, now, lambda envelope: apply_record(conn, tenant, envelope, now))
+        if isinstance(run[0], guest_upserts.GuestEntry):
+            results = guest_upserts.apply(conn, tenant, run, now)  # type: ignore[arg-type]
+        else:
+            alone = lambda envelope: apply_record(conn, tenant, envelope, now)  # noqa: E731
+            results = new_orders.apply(conn, tenant, run, now, alone)  # type: ignore[arg-type]
     except Exception:
-        log.warning("orders of a chunk applied one by one after the set-based path failed", exc_info=True)
+        log.warning("records of a chunk applied one by one after the set-based path failed", exc_info=True)
         conn.exec_driver_sql("ROLLBACK TO SAVEPOINT run")
         forget(conn)
         conn.exec_driver_sql("RELEASE SAVEPOINT run")

@@ -5,7 +5,7 @@ Every failure is an ApiError whose status becomes the record's code and whose me
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -369,7 +369,9 @@ def order_delete(conn: Connection, tenant: Tenant, value: Mapping[str, Any], now
 # --- guests -----------------------------------------------------------------------------------------
 
 
-def guest_upsert(conn: Connection, tenant: Tenant, value: Mapping[str, Any], now: datetime) -> str:
+def guest_fields(value: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
+    """A guest upsert's person fields, checked without the database, and its `extensions` as sent (they
+    are checked in order as they are applied, as each group's rules depend on the guest's other groups)."""
     data = dict(_object(value, "value"))
     groups = data.pop("extensions", None)
     guest_type = data.pop("guestType", "customer")
@@ -384,9 +386,30 @@ def guest_upsert(conn: Connection, tenant: Tenant, value: Mapping[str, Any], now
         )["language"]
     if not (fields.get("identifiers") or fields.get("emails")):
         raise ApiError("Identity information missing")
-    rules = identity_rules(conn, tenant)
+    return fields, groups
+
+
+def identifying(rules: Sequence[str], fields: Mapping[str, Any], now: datetime) -> None:
+    """A guest upsert must carry a key some identity rule looks at."""
     if not any(p in rules for p, _ in identity.candidates(fields, now)):
         raise ApiError("Not enough identifying information")
+
+
+def guest_groups(groups: Any) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Each extension group of a guest upsert: its path in the record, its name and its pairs, the name and
+    pairs checked as the Guest API checks them (the rules that depend on what is stored are not)."""
+    for index, group in enumerate(_list(groups, "value.extensions")):
+        path = f"value.extensions[{index}]"
+        group = _object(group, path)
+        pairs = {k: v for k, v in group.items() if k not in ("name", "key")}
+        name = validation(path, partial(extensions.pick_name, "guest", group.get("name", "ext"), pairs))
+        validation(path, partial(extensions.parse_pairs, pairs, Mode.PUT))
+        yield path, name, pairs
+
+
+def guest_upsert(conn: Connection, tenant: Tenant, value: Mapping[str, Any], now: datetime) -> str:
+    fields, groups = guest_fields(value)
+    identifying(identity_rules(conn, tenant), fields, now)
     hit = identity.resolve(conn, tenant, fields, now)
     if hit is None:
         guest_ref = guests.create(conn, tenant, "customer", fields, now)
@@ -395,11 +418,8 @@ def guest_upsert(conn: Connection, tenant: Tenant, value: Mapping[str, Any], now
         _overwrite(conn, tenant, hit, fields, now)
     if groups is not None:
         owner = extensions.Owner("guest", guest_ref, "Guest")
-        for index, group in enumerate(_list(groups, "value.extensions")):
-            group = _object(group, f"value.extensions[{index}]")
-            name = group.get("name", "ext")
-            pairs = {k: v for k, v in group.items() if k not in ("name", "key")}
-            validation(f"value.extensions[{index}]", partial(_put_group, conn, tenant, owner, name, pairs, now))
+        for path, name, pairs in guest_groups(groups):
+            validation(path, partial(_put_group, conn, tenant, owner, name, pairs, now))
     return guest_ref
 
 
@@ -408,7 +428,7 @@ def _put_group(
 ) -> None:
     """A group sent replaces that group whole."""
     if extension_store.get(conn, tenant.id, owner.ref, name) is None:
-        extensions.create(conn, tenant, owner, name, pairs, now)
+        extensions.create(conn, tenant, owner, name, pairs, now, new_owner=True)
     else:
         extensions.write(conn, tenant, owner, name, pairs, Mode.PUT, now)
 
