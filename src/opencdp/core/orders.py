@@ -87,8 +87,10 @@ def check_immutable(order: Record, values: Mapping[str, Any]) -> None:
             raise ImmutableField(name)
 
 
-def delete_order(conn: Connection, tenant: Tenant, ref: str) -> None:
-    require_order(conn, tenant, ref)
+def delete_order(conn: Connection, tenant: Tenant, ref: str, *, found: bool = False) -> None:
+    """An order, its items and their extensions; `found`: the caller has just read the order."""
+    if not found:
+        require_order(conn, tenant, ref)
     extension_store.delete_of_owners(conn, tenant.id, [ref, *store.item_refs(conn, tenant.id, ref)])
     delete_row(conn, orders, tenant.id, ref)
 

@@ -201,8 +201,11 @@ def order_record(conn: Connection, tenant: Tenant, value: Mapping[str, Any], mod
     else:
         changes = {k: v for k, v in parsed.header.items() if k not in orders.IMMUTABLE and (not patch or k in value)}
         order = modify(conn, order_table, match, changes, now)
-        previous_contact = people_store.first_of_role(conn, tenant.id, order["ref"], identity.CONTACT)
-        previous_consumers = _consumers_of(conn, tenant, order["ref"])
+        previous_contact, previous_consumers = None, []
+        if parsed.contact is not None:  # what is not sent is kept, and need not be read
+            previous_contact = people_store.first_of_role(conn, tenant.id, order["ref"], identity.CONTACT)
+        if parsed.consumers is not None:
+            previous_consumers = _consumers_of(conn, tenant, order["ref"])
     fresh = match is None
     item_refs = _write_items(conn, tenant, order, parsed.items, replace=not patch, fresh=fresh, now=now)
     if parsed.contact is not None:
@@ -228,6 +231,8 @@ def _write_items(
     """
     if fresh:
         return _insert_items(conn, tenant, order, items, now)
+    if not items and not replace:  # an upsert that sends no items changes none
+        return {}
     existing = {row["referenceId"]: row for row in _items_of(conn, tenant, order["ref"])}
     refs: dict[str, str] = {}
     for position, (values, extension) in enumerate(items):
@@ -348,7 +353,7 @@ def order_delete(conn: Connection, tenant: Tenant, value: Mapping[str, Any], now
         ordered_at = validation("value", lambda: validate(BATCH_ORDER, {"orderedAt": value["orderedAt"]}, Mode.PATCH))[
             "orderedAt"
         ]
-    candidates = order_store.page_by_reference(conn, tenant.id, reference, (("createdAt", False),), 0, 10_000)[1]
+    candidates = order_store.of_reference(conn, tenant.id, reference)
     if ordered_at is not None:
         candidates = [o for o in candidates if abs(o["orderedAt"] - ordered_at) <= DELETE_WINDOW]
     if value.get("orderRef") is not None:
@@ -362,7 +367,7 @@ def order_delete(conn: Connection, tenant: Tenant, value: Mapping[str, Any], now
                            "the order you wish to delete.")  # fmt: skip
         raise ApiError("More than one order exists with that referenceId and orderedAt, please supply the orderRef "
                        "of the order you wish to delete.")  # fmt: skip
-    orders.delete_order(conn, tenant, candidates[0]["ref"])
+    orders.delete_order(conn, tenant, candidates[0]["ref"], found=True)
     return "Order and associated entities deleted"
 
 
