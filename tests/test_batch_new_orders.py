@@ -5,7 +5,8 @@ every record alone; the two tenants must then hold the same orders, items, exten
 consumers, guests, identity keys, key types and outcomes. The lines are built to make records of a chunk
 meet: repeat customers, addresses differing in case, expired identifiers, consumers named as their
 contact, extension keys given another type, referenceIds repeated within and across chunks, upserts of
-stored orders, lines sent twice, guest records in between, bad lines.
+stored orders (header changes among them, to the closest of several), lines sent twice, guest records in
+between, bad lines.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from sqlalchemy import select
 
 from batch_helpers import applied_alone, apply, both_ways, key_types_changed_meanwhile, new_tenant, order, record
 from opencdp.core.batch import new_orders
-from opencdp.core.tenants import create_tenant
 from opencdp.store.tables import (
     orders,
 )
@@ -67,8 +67,12 @@ def lines(seed: int, count: int = 260) -> Iterator[bytes]:
             {**value["orderItems"][0], "referenceId": f"{reference}-{n}", "extensions": [{"giftWrap": n % 2 == 0}]}
             for n in range(rng.randrange(1, 4))
         ]
-        if roll < 0.08:
-            line = orjson.dumps(seeded("order", "upsert", {"referenceId": reference, "orderedAt": at, "price": 1.5}))
+        if roll < 0.12:  # header changes: to the closest stored order, refused, or sent whole
+            shifted = (datetime.fromisoformat(at) + timedelta(hours=rng.choice([0, 20, 47, 49]))).isoformat()
+            change = rng.choice([{"price": 1.5}, {"status": "CANCELLED", "paymentType": "Cash"}, {"price": "abc"},
+                                 {"cardType": None}, {k: v for k, v in value.items() if k not in ("orderItems",)}])  # fmt: skip
+            change.pop("contact", None)
+            line = orjson.dumps(seeded("order", "upsert", {**change, "referenceId": reference, "orderedAt": shifted}))
         elif roll < 0.14:  # keys whose first type is random: later records of the other type are refused
             where = rng.choice(["order", "item", "within"])
             if where == "order":
@@ -147,12 +151,13 @@ def test_a_run_that_fails_as_a_whole_is_applied_record_by_record(database, monke
     assert sorted(stored) == [f"FB-{n}" for n in range(5)]
 
 
-def test_a_file_of_stored_orders_is_checked_once_per_record(database, monkeypatch):
-    """Upserts of stored orders all go alone; the run around them is still checked and looked up once."""
-    with database.write() as conn:
-        tenant = create_tenant(conn, f"upserts-{uuid.uuid4().hex[:6]}").tenant
+def test_a_file_of_header_changes_to_stored_orders_takes_the_set_based_path(database, monkeypatch, caplog):
+    """Upserts that only change stored orders' header fields (a status feed) are decided together too;
+    each record is checked once."""
+    tenant = new_tenant(database, "upserts")
     inserts = [orjson.dumps(record("order", "insert", order(f"UP-{n}"))) for n in range(200)]
     assert {o.code for _, o in apply(database, tenant, inserts, per_commit=1000)} == {"200"}
+    alone = applied_alone(monkeypatch)
     checked: list[int] = []
     original = new_orders.check
     monkeypatch.setattr(new_orders, "check", lambda number, *rest: checked.append(number) or original(number, *rest))
@@ -160,6 +165,7 @@ def test_a_file_of_stored_orders_is_checked_once_per_record(database, monkeypatc
     upserts = [orjson.dumps(record("order", "upsert", {**value, "referenceId": f"UP-{n}"})) for n in range(200)]
     results = apply(database, tenant, upserts, per_commit=1000)
     assert {o.code for _, o in results} == {"200"} and sorted(checked) == list(range(200))
+    assert alone == [] and "one by one" not in caplog.text
     with database.read() as conn:
         prices = conn.execute(select(orders.c.price).where(orders.c.tenant_id == tenant.id)).scalars().all()
     assert len(prices) == 200 and {float(p) for p in prices} == {12.5}

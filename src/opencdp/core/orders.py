@@ -59,7 +59,14 @@ def create_order(conn: Connection, tenant: Tenant, body: Mapping[str, Any], now:
 def find_match(conn: Connection, tenant: Tenant, reference_id: str, ordered_at: datetime) -> Record | None:
     """The order a new one is the same as, under a lock on its referenceId held until the caller commits."""
     lock(conn, f"order:{tenant.id}:{reference_id}")
-    return store.find_matching(conn, tenant.id, reference_id, ordered_at, MATCH_WINDOW)
+    return closest(store.within_window(conn, tenant.id, reference_id, ordered_at, MATCH_WINDOW), ordered_at)
+
+
+def closest(stored: Sequence[Record], ordered_at: datetime) -> Record | None:
+    """Among the orders of one referenceId (earliest created first), the one a new order is the same as:
+    within the window, the closest orderedAt, then the earliest created."""
+    within = [order for order in stored if abs(order["orderedAt"] - ordered_at) <= MATCH_WINDOW]
+    return min(within, key=lambda order: abs(order["orderedAt"] - ordered_at), default=None)
 
 
 def insert_order(conn: Connection, tenant: Tenant, values: Mapping[str, Any], now: datetime) -> Record:

@@ -22,32 +22,32 @@ _MATCHING = (
 )
 
 
-def find_matching(
+def within_window(
     conn: Connection, tenant_id: int, reference_id: str, ordered_at: datetime, window: timedelta
-) -> Record | None:
-    """The order with this referenceId within the window: closest orderedAt, then earliest created."""
+) -> list[Record]:
+    """The orders with this referenceId whose orderedAt lies within the window, earliest created first."""
     params = {
         "tenant_id": tenant_id,
         "reference_id": reference_id,
         "earliest": ordered_at - window,
         "latest": ordered_at + window,
     }
-    candidates = [to_record(row) for row in conn.execute(_MATCHING, params).mappings()]
-    if not candidates:
-        return None
-    return min(candidates, key=lambda order: abs(order["orderedAt"] - ordered_at))
+    return [to_record(row) for row in conn.execute(_MATCHING, params).mappings()]
 
 
-def dates_of_references(conn: Connection, tenant_id: int, reference_ids: Iterable[str]) -> dict[str, list[datetime]]:
-    """The orderedAt of every order carrying one of the referenceIds: what the matching rule compares."""
+def of_references(conn: Connection, tenant_id: int, reference_ids: Iterable[str]) -> dict[str, list[Record]]:
+    """The ref, orderedAt and createdAt of every order carrying one of the referenceIds, earliest created
+    first: what the matching rule compares."""
     wanted = sorted(set(reference_ids))
-    found: dict[str, list[datetime]] = {}
+    found: dict[str, list[Record]] = {}
     if wanted:
-        stmt = select(orders.c.reference_id, orders.c.ordered_at).where(
-            orders.c.tenant_id == tenant_id, orders.c.reference_id.in_(wanted)
+        stmt = (
+            select(orders.c.reference_id, orders.c.ref, orders.c.ordered_at, orders.c.created_at)
+            .where(orders.c.tenant_id == tenant_id, orders.c.reference_id.in_(wanted))
+            .order_by(orders.c.created_at, orders.c.ref)
         )
-        for reference_id, ordered_at in conn.execute(stmt):
-            found.setdefault(reference_id, []).append(ordered_at)
+        for reference_id, ref, ordered_at, created_at in conn.execute(stmt):
+            found.setdefault(reference_id, []).append({"ref": ref, "orderedAt": ordered_at, "createdAt": created_at})
     return found
 
 

@@ -4,8 +4,10 @@ Most records of an import create orders that do not exist yet. For a run of such
 each question once for all of them (applied before? an order to match? who holds these identifiers? what
 type does each extension key hold?), decides every record in file order by the same rules as the
 record-by-record path (`core.batch.records`, `core.identity`, `core.guests`, `core.extensions`), and
-writes each table in one statement. A record that matches a stored order, or repeats a referenceId of
-the run, is applied alone, by the record-by-record path, once the new orders before it are written.
+writes each table in one statement. An upsert that only changes the header fields of the stored order it
+matches (a status feed) is decided there too. Any other record that matches a stored order, or one that
+repeats a referenceId of the run, is applied alone, by the record-by-record path, once the records before
+it are written.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from opencdp.store import batches as batch_store
 from opencdp.store import orders as order_store
 from opencdp.store import people as people_store
 from opencdp.store.database import lock_all, planned_each_time
-from opencdp.store.rows import Record, insert_rows
+from opencdp.store.rows import Record, insert_rows, update_rows
 from opencdp.store.tables import extensions as extension_table
 from opencdp.store.tables import order_items, order_people
 from opencdp.store.tables import orders as order_table
@@ -43,6 +45,7 @@ class Entry:
     key: dict[str, Any] | None = None  # referenceId and orderedAt, when the record's first check passed
     outcome: Outcome | None = None  # settled without the database: refused, or applied before
     parsed: records.OrderValues | None = None
+    changes: dict[str, Any] | None = None  # an upsert that sends header fields only: what it sets on its match
 
 
 def check(number: int, envelope: Envelope, value: Any) -> Entry | None:
@@ -53,12 +56,28 @@ def check(number: int, envelope: Envelope, value: Any) -> Entry | None:
     entry = Entry(number, envelope)
     try:
         entry.key = records.order_key(value, envelope.mode)
+        entry.changes = _header_changes(value, envelope.mode, entry.key)
         entry.parsed = records.parse_order(value, envelope.mode, matched=False, key=entry.key)
     except ApiError as error:
         entry.outcome = envelope.outcome(str(error.status), error.message)
     except Exception:  # as the record-by-record path reports an unexpected failure of one record
         entry.outcome = envelope.outcome("500", "Internal error")
     return entry
+
+
+def _header_changes(value: Mapping[str, Any], mode: str, key: dict[str, Any]) -> dict[str, Any] | None:
+    """What an upsert that sends no items, people or extensions sets on the stored order it matches, as
+    `records.order_record` changes it; None for any other record, or one that such a match would refuse."""
+    if mode != "upsert" or any(value.get(name) is not None for name in NOT_HEADER):
+        return None
+    try:
+        parsed = records.parse_order(value, mode, matched=True, key=key)
+    except ApiError:
+        return None  # refused as a change too: the record-by-record path says why
+    return {k: v for k, v in parsed.header.items() if k not in orders.IMMUTABLE and k in value}
+
+
+NOT_HEADER = ("orderItems", "contact", "consumers", "extensions")
 
 
 def apply(
@@ -77,16 +96,16 @@ def _apply(
     entries = [_settle_applied(entry, registered) for entry in run]
     references = {entry.key["referenceId"] for entry in entries if entry.key is not None}
     lock_all(conn, (f"order:{tenant.id}:{reference}" for reference in references))
-    dates = order_store.dates_of_references(conn, tenant.id, references)
+    stored = order_store.of_references(conn, tenant.id, references)
     outcomes: list[tuple[int, Outcome]] = []
-    together: list[Entry] = []
-    for entry, by_itself in zip(entries, _alone(entries, dates), strict=True):
+    together: list[tuple[Entry, str | None]] = []
+    for entry, (by_itself, match) in zip(entries, _routes(entries, stored), strict=True):
         if by_itself:
             outcomes += _together(conn, tenant, now, together)
             together = []
             outcomes.append((entry.number, alone(entry.envelope)))
         else:
-            together.append(entry)
+            together.append((entry, match))
     return outcomes + _together(conn, tenant, now, together)
 
 
@@ -98,33 +117,44 @@ def _settle_applied(entry: Entry, registered: set[tuple[str, str]]) -> Entry:
     return Entry(entry.number, envelope, outcome=envelope.outcome(skipped=True))
 
 
-def _alone(entries: list[Entry], dates: Mapping[str, list[datetime]]) -> Iterator[bool]:
-    """Which records the record-by-record path applies: those that match a stored order, and those whose
-    referenceId an earlier record of the run may have used (the orders of the run are not looked up).
+def _routes(entries: list[Entry], stored: Mapping[str, list[Record]]) -> Iterator[tuple[bool, str | None]]:
+    """Which records the record-by-record path applies, and the stored order each other one changes.
 
-    A record applied before, or refused on its first check, changes nothing; a refused record that would
-    match goes alone too, as matching changes what it is checked against.
+    Alone: a record whose referenceId an earlier record of the run may have used (the orders of the run
+    are not looked up), and one that matches a stored order, unless it only changes that order's header
+    fields. A record applied before, or refused on its first check, changes nothing; a refused record
+    that would match goes alone too, as matching changes what it is checked against.
     """
     used: set[str] = set()
     for entry in entries:
         if entry.key is None:
-            yield False
+            yield False, None
             continue
-        reference, ordered_at = entry.key["referenceId"], entry.key["orderedAt"]
-        stored = dates.get(reference, ())
-        by_itself = reference in used or any(abs(other - ordered_at) <= orders.MATCH_WINDOW for other in stored)
-        if by_itself or entry.outcome is None:
+        reference = entry.key["referenceId"]
+        match = orders.closest(stored.get(reference, ()), entry.key["orderedAt"])
+        by_itself = reference in used or (match is not None and entry.changes is None)
+        if by_itself or match is not None or entry.outcome is None:
             used.add(reference)
-        yield by_itself
+        yield by_itself, None if by_itself or match is None else str(match["ref"])
 
 
-def _together(conn: Connection, tenant: Tenant, now: datetime, entries: list[Entry]) -> list[tuple[int, Outcome]]:
-    """New orders decided in memory, in file order, then written a table at a time."""
+def _together(
+    conn: Connection, tenant: Tenant, now: datetime, entries: list[tuple[Entry, str | None]]
+) -> list[tuple[int, Outcome]]:
+    """New orders, and header changes of stored orders, decided in memory in file order, then written a
+    table at a time."""
     if not entries:
         return []
-    chunk = _Chunk(conn, tenant, now, [entry.parsed for entry in entries if entry.outcome is None and entry.parsed])
+    new = [entry.parsed for entry, match in entries if match is None and entry.outcome is None and entry.parsed]
+    chunk = _Chunk(conn, tenant, now, new)
     outcomes = []
-    for entry in entries:
+    for entry, match in entries:
+        if match is not None:
+            assert entry.changes is not None
+            chunk.change(match, entry.changes)
+            chunk.register(entry.envelope)
+            outcomes.append((entry.number, entry.envelope.outcome()))
+            continue
         if entry.outcome is not None:
             outcomes.append((entry.number, entry.outcome))
             continue
@@ -148,6 +178,7 @@ class _Rows:
     people: list[Record] = field(default_factory=list)
     consumer_items: list[tuple[str, list[str]]] = field(default_factory=list)
     registry: list[tuple[str, str]] = field(default_factory=list)
+    changed_orders: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class _Chunk:
@@ -215,11 +246,16 @@ class _Chunk:
     def register(self, envelope: Envelope) -> None:
         self.rows.registry.append((envelope.ref, envelope.digest))
 
+    def change(self, order_ref: str, changes: Mapping[str, Any]) -> None:
+        """A stored order's header fields set, as `modify` sets them."""
+        self.rows.changed_orders[order_ref] = {**changes, "modifiedAt": self.now}
+
     def write(self) -> None:
         conn, rows = self.conn, self.rows
         self.book.write(conn)
         self.types.write(conn)
         insert_rows(conn, order_table, rows.orders)
+        update_rows(conn, order_table, self.tenant.id, rows.changed_orders)
         insert_rows(conn, order_items, rows.items)
         insert_rows(conn, extension_table, rows.extensions)
         insert_rows(conn, order_people, rows.people)
