@@ -29,7 +29,7 @@ LIMIT = 1_048_576
 def numbered_lines(count: int, seed: int) -> list[tuple[int, bytes | None]]:
     lines = [r if isinstance(r, bytes) else orjson.dumps(r) for r in order_records(count, bad_share=0.2, seed=seed)]
     guest = {"ref": str(uuid.UUID(int=seed)), "schema": "guest", "mode": "upsert", "value": {"guestType": "visitor"}}
-    delete = {"ref": str(uuid.UUID(int=seed + 1)), "schema": "order", "mode": "delete", "value": {"referenceId": "D"}}
+    delete = {"ref": str(uuid.UUID(int=seed + 1)), "schema": "guest", "mode": "delete", "value": {"email": "d@x.io"}}
     # blank lines, a guest upsert, a record applied alone, a line over the limit
     lines[3:3] = [b"", b"   ", orjson.dumps(guest), orjson.dumps(delete), None]
     return list(enumerate(lines))

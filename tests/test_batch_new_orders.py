@@ -67,8 +67,8 @@ def lines(seed: int, count: int = 260) -> Iterator[bytes]:
             {**value["orderItems"][0], "referenceId": f"{reference}-{n}", "extensions": [{"giftWrap": n % 2 == 0}]}
             for n in range(rng.randrange(1, 4))
         ]
+        shifted = (datetime.fromisoformat(at) + timedelta(hours=rng.choice([0, 20, 47, 49]))).isoformat()
         if roll < 0.12:  # header changes: to the closest stored order, refused, or sent whole
-            shifted = (datetime.fromisoformat(at) + timedelta(hours=rng.choice([0, 20, 47, 49]))).isoformat()
             change = rng.choice([{"price": 1.5}, {"status": "CANCELLED", "paymentType": "Cash"}, {"price": "abc"},
                                  {"cardType": None}, {k: v for k, v in value.items() if k not in ("orderItems",)}])  # fmt: skip
             change.pop("contact", None)
@@ -105,9 +105,11 @@ def lines(seed: int, count: int = 260) -> Iterator[bytes]:
             line = orjson.dumps(seeded("guest", "upsert", {**person, "guestType": "customer"}))
         elif roll < 0.36 and plain:
             line = rng.choice(plain)  # the same line again: already applied, or refused again
-        elif roll < 0.38:
-            line = orjson.dumps(seeded("order", "delete", {"referenceId": reference}))
-        elif roll < 0.40:
+        elif roll < 0.41:  # deletes: by referenceId alone, with orderedAt, naming no order, naming none at all
+            named = rng.choice([{}, {"orderedAt": at}, {"orderedAt": shifted}, {"orderRef": str(uuid.UUID(int=7))},
+                                {"referenceId": ""}])  # fmt: skip
+            line = orjson.dumps(seeded("order", "delete", {"referenceId": reference, **named}))
+        elif roll < 0.43:
             value["extensions"] = [{"name": "ext", "totalUnits": rng.choice([1, "one"])}]
             line = orjson.dumps(seeded("order", "insert", value))
         else:
@@ -169,3 +171,31 @@ def test_a_file_of_header_changes_to_stored_orders_takes_the_set_based_path(data
     with database.read() as conn:
         prices = conn.execute(select(orders.c.price).where(orders.c.tenant_id == tenant.id)).scalars().all()
     assert len(prices) == 200 and {float(p) for p in prices} == {12.5}
+
+
+def test_deletes_decided_together_end_as_deletes_applied_alone(database, monkeypatch, caplog):
+    """Deletes of stored orders by referenceId, by orderedAt, by orderRef, ambiguous, missing, repeated."""
+    rng = random.Random(8)
+    day = datetime(2025, 3, 1, tzinfo=UTC)
+
+    def stamp(days: float) -> str:
+        return (day + timedelta(days=days)).isoformat().replace("+00:00", "Z")
+
+    inserts = [record("order", "insert", order(f"D-{n}", orderedAt=stamp(0))) for n in range(27)]
+    inserts += [record("order", "insert", order(f"D-{n}", orderedAt=stamp(10))) for n in range(10)]  # two each
+    deletes = [
+        {"referenceId": f"D-{n}", **rng.choice([{}, {"orderedAt": stamp(0)}, {"orderedAt": stamp(10.5)},
+                                                 {"orderedAt": stamp(3)}, {"orderRef": str(uuid.UUID(int=n))}])}
+        for n in rng.sample(range(30), 30)
+    ] + [{"referenceId": "D-20"}, {"referenceId": "NOPE"}, {"orderedAt": stamp(0)}]  # fmt: skip
+    data = [orjson.dumps(line) for line in inserts + [record("order", "delete", value) for value in deletes]]
+    decided: list[str] = []
+    original = new_orders._Chunk.delete
+    monkeypatch.setattr(new_orders._Chunk, "delete", lambda self, ref: decided.append(ref) or original(self, ref))
+    outcomes, last = both_ways(database, monkeypatch, caplog, "deletes", data)
+    messages = [outcome.message for _, outcome in outcomes[37:]]
+    assert messages.count("") >= 5, "deletes succeed"
+    for refusal in ("No order found", "More than one order exists"):
+        assert any(message.startswith(refusal) for message in messages)
+    assert len(last["orders"]) == 37 - messages.count("")
+    assert len(decided) >= messages.count("") - 1, "only the repeated delete may go alone"

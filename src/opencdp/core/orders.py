@@ -20,7 +20,7 @@ from opencdp.core.values import new_ref
 from opencdp.store import extensions as extension_store
 from opencdp.store import orders as store
 from opencdp.store.database import lock
-from opencdp.store.rows import Record, SortTerm, delete_row, get_row, insert_row, insert_rows, modify
+from opencdp.store.rows import Record, SortTerm, delete_row, delete_rows, get_row, insert_row, insert_rows, modify
 from opencdp.store.tables import guests, order_items, orders
 
 MATCH_WINDOW = timedelta(hours=48)
@@ -98,8 +98,13 @@ def delete_order(conn: Connection, tenant: Tenant, ref: str, *, found: bool = Fa
     """An order, its items and their extensions; `found`: the caller has just read the order."""
     if not found:
         require_order(conn, tenant, ref)
-    extension_store.delete_of_owners(conn, tenant.id, [ref, *store.item_refs(conn, tenant.id, ref)])
-    delete_row(conn, orders, tenant.id, ref)
+    delete_orders(conn, tenant, [ref])
+
+
+def delete_orders(conn: Connection, tenant: Tenant, refs: Sequence[str]) -> None:
+    """Stored orders with their items and the extensions of both; their people go with them (cascade)."""
+    extension_store.delete_of_owners(conn, tenant.id, [*refs, *store.item_refs(conn, tenant.id, refs)])
+    delete_rows(conn, orders, tenant.id, refs)
 
 
 def create_item(

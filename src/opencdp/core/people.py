@@ -167,7 +167,7 @@ def _write(
 def _check_items(conn: Connection, tenant: Tenant, order_ref: str, item_refs: list[str] | None) -> None:
     if not item_refs:
         return
-    own = set(order_store.item_refs(conn, tenant.id, order_ref))
+    own = set(order_store.item_refs(conn, tenant.id, [order_ref]))
     for index, ref in enumerate(item_refs):
         if ref not in own:
             raise InvalidField(f"orderItems.items[{index}]")

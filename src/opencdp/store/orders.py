@@ -102,8 +102,13 @@ def items_of_order(conn: Connection, tenant_id: int, order_ref: str) -> list[Rec
     return [to_record(row) for row in rows]
 
 
-def item_refs(conn: Connection, tenant_id: int, order_ref: str) -> list[str]:
-    stmt = select(order_items.c.ref).where(order_items.c.tenant_id == tenant_id, order_items.c.order_ref == order_ref)
+def item_refs(conn: Connection, tenant_id: int, order_refs: Sequence[str]) -> list[str]:
+    """The refs of the items of these orders."""
+    if not order_refs:
+        return []
+    stmt = select(order_items.c.ref).where(
+        order_items.c.tenant_id == tenant_id, order_items.c.order_ref.in_(sorted(set(order_refs)))
+    )
     return list(conn.execute(stmt).scalars())
 
 

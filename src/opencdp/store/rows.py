@@ -196,6 +196,11 @@ def delete_row(conn: Connection, table: Table, tenant_id: int, ref: str) -> None
     conn.execute(_delete(table), {"_tenant": tenant_id, "_ref": ref})
 
 
+def delete_rows(conn: Connection, table: Table, tenant_id: int, refs: Sequence[str]) -> None:
+    if refs:
+        conn.execute(_delete(table), [{"_tenant": tenant_id, "_ref": ref} for ref in refs])
+
+
 def records(conn: Connection, stmt: Select[Any]) -> list[Record]:
     return [to_record(row) for row in conn.execute(stmt).mappings()]
 

@@ -1,13 +1,13 @@
-"""New orders of a chunk applied together: the set-based path of order insert and upsert records.
+"""New orders of a chunk applied together: the set-based path of order insert, upsert and delete records.
 
 Most records of an import create orders that do not exist yet. For a run of such records the chunk asks
 each question once for all of them (applied before? an order to match? who holds these identifiers? what
 type does each extension key hold?), decides every record in file order by the same rules as the
 record-by-record path (`core.batch.records`, `core.identity`, `core.guests`, `core.extensions`), and
 writes each table in one statement. An upsert that only changes the header fields of the stored order it
-matches (a status feed) is decided there too. Any other record that matches a stored order, or one that
-repeats a referenceId of the run, is applied alone, by the record-by-record path, once the records before
-it are written.
+matches (a status feed), and a delete, are decided there too. Any other record that matches a stored
+order, or one that repeats a referenceId of the run, is applied alone, by the record-by-record path,
+once the records before it are written.
 """
 
 from __future__ import annotations
@@ -42,19 +42,22 @@ class Entry:
 
     number: int
     envelope: Envelope
-    key: dict[str, Any] | None = None  # referenceId and orderedAt, when the record's first check passed
+    key: dict[str, Any] | None = None  # referenceId and orderedAt (and a delete's orderRef), once first checked
     outcome: Outcome | None = None  # settled without the database: refused, or applied before
     parsed: records.OrderValues | None = None
     changes: dict[str, Any] | None = None  # an upsert that sends header fields only: what it sets on its match
 
 
 def check(number: int, envelope: Envelope, value: Any) -> Entry | None:
-    """Everything about an order insert or upsert that needs no database, as `records.order_record` checks
-    it; None for any other record, which the record-by-record path applies."""
-    if envelope.schema != "order" or envelope.mode not in ("insert", "upsert") or not isinstance(value, dict):
+    """Everything about an order insert, upsert or delete that needs no database, as `records.order_record`
+    and `records.order_delete` check it; None for any other record, which the record-by-record path applies."""
+    if envelope.schema != "order" or envelope.mode not in ("insert", "upsert", DELETE) or not isinstance(value, dict):
         return None
     entry = Entry(number, envelope)
     try:
+        if envelope.mode == DELETE:
+            entry.key = records.delete_key(value)
+            return entry
         entry.key = records.order_key(value, envelope.mode)
         entry.changes = _header_changes(value, envelope.mode, entry.key)
         entry.parsed = records.parse_order(value, envelope.mode, matched=False, key=entry.key)
@@ -78,6 +81,7 @@ def _header_changes(value: Mapping[str, Any], mode: str, key: dict[str, Any]) ->
 
 
 NOT_HEADER = ("orderItems", "contact", "consumers", "extensions")
+DELETE = "delete"
 
 
 def apply(
@@ -101,12 +105,12 @@ def _apply(
     together: list[tuple[Entry, str | None]] = []
     for entry, (by_itself, match) in zip(entries, _routes(entries, stored), strict=True):
         if by_itself:
-            outcomes += _together(conn, tenant, now, together)
+            outcomes += _together(conn, tenant, now, together, stored)
             together = []
             outcomes.append((entry.number, alone(entry.envelope)))
         else:
             together.append((entry, match))
-    return outcomes + _together(conn, tenant, now, together)
+    return outcomes + _together(conn, tenant, now, together, stored)
 
 
 def _settle_applied(entry: Entry, registered: set[tuple[str, str]]) -> Entry:
@@ -122,7 +126,7 @@ def _routes(entries: list[Entry], stored: Mapping[str, list[Record]]) -> Iterato
 
     Alone: a record whose referenceId an earlier record of the run may have used (the orders of the run
     are not looked up), and one that matches a stored order, unless it only changes that order's header
-    fields. A record applied before, or refused on its first check, changes nothing; a refused record
+    fields or deletes it. A record applied before, or refused on its first check, changes nothing; a refused record
     that would match goes alone too, as matching changes what it is checked against.
     """
     used: set[str] = set()
@@ -131,6 +135,10 @@ def _routes(entries: list[Entry], stored: Mapping[str, list[Record]]) -> Iterato
             yield False, None
             continue
         reference = entry.key["referenceId"]
+        if entry.envelope.mode == DELETE:  # decided against the stored orders, unless the run touched them
+            yield reference in used, None
+            used.add(reference)
+            continue
         match = orders.closest(stored.get(reference, ()), entry.key["orderedAt"])
         by_itself = reference in used or (match is not None and entry.changes is None)
         if by_itself or match is not None or entry.outcome is None:
@@ -139,16 +147,30 @@ def _routes(entries: list[Entry], stored: Mapping[str, list[Record]]) -> Iterato
 
 
 def _together(
-    conn: Connection, tenant: Tenant, now: datetime, entries: list[tuple[Entry, str | None]]
+    conn: Connection,
+    tenant: Tenant,
+    now: datetime,
+    entries: list[tuple[Entry, str | None]],
+    stored: Mapping[str, list[Record]],
 ) -> list[tuple[int, Outcome]]:
-    """New orders, and header changes of stored orders, decided in memory in file order, then written a
-    table at a time."""
+    """New orders, header changes and deletes of stored orders, decided in memory in file order, then
+    written a table at a time."""
     if not entries:
         return []
     new = [entry.parsed for entry, match in entries if match is None and entry.outcome is None and entry.parsed]
     chunk = _Chunk(conn, tenant, now, new)
     outcomes = []
     for entry, match in entries:
+        if entry.envelope.mode == DELETE and entry.outcome is None:
+            assert entry.key is not None
+            try:
+                chunk.delete(records.delete_target(stored.get(entry.key["referenceId"], ()), entry.key))
+            except ApiError as error:
+                outcomes.append((entry.number, entry.envelope.outcome(str(error.status), error.message)))
+                continue
+            chunk.register(entry.envelope)
+            outcomes.append((entry.number, entry.envelope.outcome()))
+            continue
         if match is not None:
             assert entry.changes is not None
             chunk.change(match, entry.changes)
@@ -179,6 +201,7 @@ class _Rows:
     consumer_items: list[tuple[str, list[str]]] = field(default_factory=list)
     registry: list[tuple[str, str]] = field(default_factory=list)
     changed_orders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deleted_orders: list[str] = field(default_factory=list)
 
 
 class _Chunk:
@@ -246,12 +269,16 @@ class _Chunk:
     def register(self, envelope: Envelope) -> None:
         self.rows.registry.append((envelope.ref, envelope.digest))
 
+    def delete(self, order_ref: str) -> None:
+        self.rows.deleted_orders.append(order_ref)
+
     def change(self, order_ref: str, changes: Mapping[str, Any]) -> None:
         """A stored order's header fields set, as `modify` sets them."""
         self.rows.changed_orders[order_ref] = {**changes, "modifiedAt": self.now}
 
     def write(self) -> None:
         conn, rows = self.conn, self.rows
+        orders.delete_orders(conn, self.tenant, rows.deleted_orders)
         self.book.write(conn)
         self.types.write(conn)
         insert_rows(conn, order_table, rows.orders)

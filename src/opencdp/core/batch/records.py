@@ -345,6 +345,14 @@ def _replace_extension(
 
 
 def order_delete(conn: Connection, tenant: Tenant, value: Mapping[str, Any], now: datetime) -> str:
+    key = delete_key(value)
+    target = delete_target(order_store.of_reference(conn, tenant.id, key["referenceId"]), key)
+    orders.delete_order(conn, tenant, target, found=True)
+    return "Order and associated entities deleted"
+
+
+def delete_key(value: Mapping[str, Any]) -> dict[str, Any]:
+    """What names the order a delete record removes, checked without the database."""
     reference = value.get("referenceId")
     if not isinstance(reference, str) or not reference:
         raise attribute_error("value.referenceId", "is required")
@@ -353,22 +361,26 @@ def order_delete(conn: Connection, tenant: Tenant, value: Mapping[str, Any], now
         ordered_at = validation("value", lambda: validate(BATCH_ORDER, {"orderedAt": value["orderedAt"]}, Mode.PATCH))[
             "orderedAt"
         ]
-    candidates = order_store.of_reference(conn, tenant.id, reference)
-    if ordered_at is not None:
-        candidates = [o for o in candidates if abs(o["orderedAt"] - ordered_at) <= DELETE_WINDOW]
-    if value.get("orderRef") is not None:
-        candidates = [o for o in candidates if o["ref"] == str(value["orderRef"]).lower()]
-    not_found = ApiError("No order found for the provided referenceId and orderedAt attributes.", status=404)
+    order_ref = str(value["orderRef"]).lower() if value.get("orderRef") is not None else None
+    return {"referenceId": reference, "orderedAt": ordered_at, "orderRef": order_ref}
+
+
+def delete_target(stored: Sequence[Record], key: Mapping[str, Any]) -> str:
+    """The one order among those of the referenceId that a delete names, or why there is none."""
+    candidates = list(stored)
+    if key["orderedAt"] is not None:
+        candidates = [o for o in candidates if abs(o["orderedAt"] - key["orderedAt"]) <= DELETE_WINDOW]
+    if key["orderRef"] is not None:
+        candidates = [o for o in candidates if o["ref"] == key["orderRef"]]
     if not candidates:
-        raise not_found
+        raise ApiError("No order found for the provided referenceId and orderedAt attributes.", status=404)
     if len(candidates) > 1:
-        if ordered_at is None:
+        if key["orderedAt"] is None:
             raise ApiError("More than one order exists with that referenceId, please supply the orderedAt date for "
                            "the order you wish to delete.")  # fmt: skip
         raise ApiError("More than one order exists with that referenceId and orderedAt, please supply the orderRef "
                        "of the order you wish to delete.")  # fmt: skip
-    orders.delete_order(conn, tenant, candidates[0]["ref"], found=True)
-    return "Order and associated entities deleted"
+    return str(candidates[0]["ref"])
 
 
 # --- guests -----------------------------------------------------------------------------------------
