@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -139,7 +140,7 @@ def _apply_run(conn: Connection, tenant: Tenant, run: Run, now: datetime) -> lis
         if isinstance(run[0], guest_upserts.GuestEntry):
             results = guest_upserts.apply(conn, tenant, run, now)  # type: ignore[arg-type]
         else:
-            alone = lambda envelope: apply_record(conn, tenant, envelope, now)  # noqa: E731
+            alone = partial(apply_record, conn, tenant, now=now)
             results = new_orders.apply(conn, tenant, run, now, alone)  # type: ignore[arg-type]
     except Exception:
         log.warning("records of a chunk applied one by one after the set-based path failed", exc_info=True)
