@@ -166,9 +166,12 @@ def write(
     body: Mapping[str, Any],
     mode: Mode,
     now: datetime,
+    *,
+    current: Record | None = None,
 ) -> Record:
-    """PUT replaces every pair; PATCH sets the keys sent and removes those sent as null."""
-    current = get(conn, tenant, owner, name)
+    """PUT replaces every pair; PATCH sets the keys sent and removes those sent as null. `current`: the
+    stored extension, when the caller has just read it."""
+    current = current or get(conn, tenant, owner, name)
     pairs = parse_pairs(body, mode)
     if mode is Mode.PATCH:
         data = {**current["data"], **pairs}

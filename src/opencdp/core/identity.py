@@ -85,7 +85,20 @@ def link_person(
     contact: Mapping[str, Any] | None = None,
 ) -> str:
     """The guest a contact or consumer links to, enriched or created as the rules say."""
-    hit = resolve(conn, tenant, person, now)
+    return link_resolved(conn, tenant, person, role, now, resolve(conn, tenant, person, now), contact=contact)
+
+
+def link_resolved(
+    conn: Connection,
+    tenant: Tenant,
+    person: Mapping[str, Any],
+    role: str,
+    now: datetime,
+    hit: str | None,
+    *,
+    contact: Mapping[str, Any] | None = None,
+) -> str:
+    """`link_person` for a person its caller has already resolved (to `hit`, or to no one)."""
     if hit is not None:
         guests.enrich(conn, tenant, hit, person, now, customer=role == CONTACT)
         return hit

@@ -25,7 +25,7 @@ from opencdp.store import people as people_store
 from opencdp.store import stream as stream_store
 from opencdp.store.rows import Record, delete_row, get_row, modify
 from opencdp.store.tables import guests as guest_table
-from opencdp.store.tables import order_items
+from opencdp.store.tables import order_items, order_people
 from opencdp.store.tables import orders as order_table
 
 T = TypeVar("T")
@@ -295,9 +295,9 @@ def _replace_contact(
     if hit is None and previous is not None and previous.get("guestRef"):
         guest_ref = previous["guestRef"]
     else:
-        guest_ref = identity.link_person(conn, tenant, contact, identity.CONTACT, now)
+        guest_ref = identity.link_resolved(conn, tenant, contact, identity.CONTACT, now, hit)
     if previous is not None:
-        people.delete_person(conn, tenant, identity.CONTACT, previous["ref"])
+        delete_row(conn, order_people, tenant.id, previous["ref"])
     people.insert_person(conn, tenant, order["ref"], identity.CONTACT, contact, guest_ref, now)
 
 
@@ -313,7 +313,7 @@ def _replace_consumers(
     contact = people_store.first_of_role(conn, tenant.id, order["ref"], identity.CONTACT)
     all_items = item_refs or {row["referenceId"]: row["ref"] for row in _items_of(conn, tenant, order["ref"])}
     for old in previous:
-        people.delete_person(conn, tenant, identity.CONSUMER, old["ref"])
+        delete_row(conn, order_people, tenant.id, old["ref"])
     for index, consumer in enumerate(consumers):
         references = consumer.pop("itemReferences", None)
         unknown = [r for r in references or () if r not in all_items]
@@ -324,7 +324,7 @@ def _replace_consumers(
         if hit is None and same is not None and same.get("guestRef"):
             guest_ref = same["guestRef"]
         else:
-            guest_ref = identity.link_person(conn, tenant, consumer, identity.CONSUMER, now, contact=contact)
+            guest_ref = identity.link_resolved(conn, tenant, consumer, identity.CONSUMER, now, hit, contact=contact)
         record = people.insert_person(
             conn, tenant, order["ref"], identity.CONSUMER, consumer, guest_ref, now + timedelta(microseconds=index)
         )
@@ -336,10 +336,11 @@ def _replace_extension(
     conn: Connection, tenant: Tenant, owner: extensions.Owner, pairs: dict[str, Any], now: datetime, *, fresh: bool
 ) -> None:
     try:
-        if fresh or extension_store.get(conn, tenant.id, owner.ref, "ext") is None:
-            extensions.create(conn, tenant, owner, "ext", pairs, now, new_owner=fresh)
+        current = None if fresh else extension_store.get(conn, tenant.id, owner.ref, "ext")
+        if current is None:
+            extensions.create(conn, tenant, owner, "ext", pairs, now, new_owner=True)
         else:
-            extensions.write(conn, tenant, owner, "ext", pairs, Mode.PUT, now)
+            extensions.write(conn, tenant, owner, "ext", pairs, Mode.PUT, now, current=current)
     except extensions.IncorrectType as error:
         raise type_error(owner.kind, error.key) from None
 
@@ -444,10 +445,11 @@ def _put_group(
     conn: Connection, tenant: Tenant, owner: extensions.Owner, name: str, pairs: dict[str, Any], now: datetime
 ) -> None:
     """A group sent replaces that group whole."""
-    if extension_store.get(conn, tenant.id, owner.ref, name) is None:
+    current = extension_store.get(conn, tenant.id, owner.ref, name)
+    if current is None:
         extensions.create(conn, tenant, owner, name, pairs, now, new_owner=True)
     else:
-        extensions.write(conn, tenant, owner, name, pairs, Mode.PUT, now)
+        extensions.write(conn, tenant, owner, name, pairs, Mode.PUT, now, current=current)
 
 
 def _overwrite(conn: Connection, tenant: Tenant, guest_ref: str, fields: Mapping[str, Any], now: datetime) -> None:
