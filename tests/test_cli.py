@@ -85,3 +85,28 @@ def test_a_database_newer_than_the_code_is_refused(tmp_path):
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999_from_the_future'")
     with pytest.raises(migrate.DatabaseTooNew):
         migrate.upgrade(db)
+
+
+def test_a_worker_survives_a_failing_pass_and_once_reports_it(run, monkeypatch, caplog):
+    """A pass that fails (the database restarting, a lock table full) is logged and tried again; the
+    batch it held is resumed when its claim lapses. `--once` fails instead."""
+    import time
+
+    from opencdp.jobs import Jobs
+
+    passes: list[int] = []
+
+    def failing_then_stopping(self):
+        passes.append(len(passes))
+        if len(passes) == 1:
+            raise RuntimeError("out of shared memory")
+        raise SystemExit(3)  # ends the worker's loop for the test
+
+    monkeypatch.setattr(Jobs, "run_pass", failing_then_stopping)
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    result = run("worker", "--every", "0")
+    assert result.exit_code == 3 and passes == [0, 1]
+    assert "background work failed" in caplog.text and "out of shared memory" in caplog.text
+    passes.clear()
+    once = run("worker", "--once")
+    assert once.exit_code != 0 and isinstance(once.exception, RuntimeError) and passes == [0]

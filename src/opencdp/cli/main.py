@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from opencdp.demo import write_orders
 from opencdp.jobs import Jobs
 from opencdp.store import migrate
 from opencdp.store.database import Database
+
+log = logging.getLogger("opencdp.worker")
 
 app = typer.Typer(help="OpenCDP: a self-hosted customer data platform for orders.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -95,10 +98,17 @@ def worker(
     settings = Settings()
     jobs = Jobs(settings, _database(settings))
     while True:
-        closed = jobs.sweep_sessions()
+        try:
+            closed = jobs.sweep_sessions()
+            done = jobs.run_pass()
+        except Exception:  # the database may be down or refuse a chunk: claims lapse and the work resumes
+            if once:
+                raise
+            log.exception("background work failed; trying again in %s s", every)
+            time.sleep(every)
+            continue
         if closed:
             console.print(f"closed {closed} idle sessions")
-        done = jobs.run_pass()
         for name in ("batches", "builds", "exports", "webhooks"):
             if getattr(done, name):
                 console.print(f"finished {getattr(done, name)} {name}")
