@@ -51,19 +51,6 @@ def of_references(conn: Connection, tenant_id: int, reference_ids: Iterable[str]
     return found
 
 
-_OF_REFERENCE = (
-    select(orders)
-    .where(orders.c.tenant_id == bindparam("tenant_id"), orders.c.reference_id == bindparam("reference_id"))
-    .order_by(orders.c.created_at, orders.c.ref)
-)
-
-
-def of_reference(conn: Connection, tenant_id: int, reference_id: str) -> list[Record]:
-    """Every order carrying a referenceId, oldest first; built once, as a batch of deletes asks it per record."""
-    rows = conn.execute(_OF_REFERENCE, {"tenant_id": tenant_id, "reference_id": reference_id}).mappings()
-    return [to_record(row) for row in rows]
-
-
 def page_by_reference(
     conn: Connection, tenant_id: int, reference_id: str, sort: Sequence[SortTerm], offset: int, limit: int
 ) -> tuple[int, list[Record]]:

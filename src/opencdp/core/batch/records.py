@@ -347,7 +347,8 @@ def _replace_extension(
 
 def order_delete(conn: Connection, tenant: Tenant, value: Mapping[str, Any], now: datetime) -> str:
     key = delete_key(value)
-    target = delete_target(order_store.of_reference(conn, tenant.id, key["referenceId"]), key)
+    reference = key["referenceId"]
+    target = delete_target(order_store.of_references(conn, tenant.id, [reference]).get(reference, []), key)
     orders.delete_order(conn, tenant, target, found=True)
     return "Order and associated entities deleted"
 
