@@ -7,6 +7,7 @@ Point OPENCDP_TEST_POSTGRES_URL at a server where the user may create databases 
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -91,6 +92,26 @@ def other(app: Any, database: Database) -> TestClient:
 @pytest.fixture
 def anonymous(app: Any) -> TestClient:
     return TestClient(app, raise_server_exceptions=False)
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def sign_in(browser: TestClient, key: str, token: str, next_path: str = "") -> Any:
+    form = browser.get(f"/ui/login?next={next_path}")
+    return browser.post("/ui/login", data={"csrf": csrf_of(form.text), "client_key": key, "api_token": token,
+                                           "next": next_path}, follow_redirects=False)  # fmt: skip
+
+
+@pytest.fixture
+def console(app: Any, client: TestClient) -> TestClient:
+    """A browser signed in to the console as `client`'s tenant."""
+    browser = TestClient(app, raise_server_exceptions=False, base_url="http://testserver")
+    signed = sign_in(browser, *client.credentials)
+    assert signed.status_code == 303, signed.text
+    browser.csrf = csrf_of(browser.get("/ui/guests").text)  # type: ignore[attr-defined]
+    return browser
 
 
 ORDER = {

@@ -4,14 +4,11 @@ escaping, and what each page shows. The same flows in a real browser: tests/test
 
 from __future__ import annotations
 
-import re
 import uuid
-from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
-from conftest import create_order, make_client
+from conftest import create_order, csrf_of, make_client, sign_in
 from opencdp.core.batch import batches
 from opencdp.core.exports.runs import Exporter
 from opencdp.core.segments.builds import Builder
@@ -22,26 +19,6 @@ from opencdp.store.files import FileStore
 
 PAGES = ["/ui/guests", "/ui/batches", "/ui/segments", "/ui/segments/new", "/ui/exports", "/ui/exports/new",
          f"/ui/guests/{uuid.uuid4()}", f"/ui/orders/{uuid.uuid4()}"]  # fmt: skip
-
-
-def csrf_of(html: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
-
-
-def sign_in(browser: TestClient, key: str, token: str, next_path: str = "") -> Any:
-    form = browser.get(f"/ui/login?next={next_path}")
-    return browser.post("/ui/login", data={"csrf": csrf_of(form.text), "client_key": key, "api_token": token,
-                                           "next": next_path}, follow_redirects=False)  # fmt: skip
-
-
-@pytest.fixture
-def console(app: Any, client: TestClient) -> TestClient:
-    """A browser signed in to the console as `client`'s tenant."""
-    browser = TestClient(app, raise_server_exceptions=False, base_url="http://testserver")
-    signed = sign_in(browser, *client.credentials)
-    assert signed.status_code == 303, signed.text
-    browser.csrf = csrf_of(browser.get("/ui/guests").text)  # type: ignore[attr-defined]
-    return browser
 
 
 def test_without_a_session_every_page_and_action_sends_to_the_sign_in(anonymous):

@@ -18,6 +18,7 @@ from swagger_ui_bundle import swagger_ui_path
 from opencdp import __version__
 from opencdp.api import batch, errors, exports, opencdp, segments, stream
 from opencdp.api.auth import BasicAuth
+from opencdp.api.guard import RequestGuard
 from opencdp.api.responses import JsonResponse
 from opencdp.api.rest import extensions, guests, orders, people
 from opencdp.api.ui import guests as ui_guests
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         cache_seconds=settings.auth_cache_seconds,
         secret_key=settings.secret_key,
     )
+    app.add_middleware(RequestGuard)  # outermost: before auth
     return app
 
 

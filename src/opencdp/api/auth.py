@@ -1,8 +1,13 @@
-"""HTTP Basic authentication for every non-public surface, before routing.
+"""HTTP Basic (and the export API's bearer tokens) for every non-public surface.
 
-It runs ahead of the router because the spec answers 401 before 404/405: an unauthenticated caller
-learns nothing about which paths exist. Verified credentials are cached briefly so that a request costs
-no extra query; a revoked token stops working within `auth_cache_seconds`.
+The middleware only finds out who is calling: it resolves the credentials a request under a protected
+prefix carries and leaves the tenant, or None, in the request's state. Whether a route needs one is the
+route's own declaration: every protected route takes `CurrentTenant` (api/deps.py), which answers 401
+without one, and a route that verifies a signed link itself simply does not. A request no route answers
+gets 401 instead of its 404/405 when it carries no valid credentials (api/errors.py), because the spec
+answers 401 first: an unauthenticated caller learns nothing about which paths exist. Verified
+credentials are cached briefly so that a request costs no extra query; a revoked token stops working
+within `auth_cache_seconds`.
 """
 
 from __future__ import annotations
@@ -23,11 +28,25 @@ from opencdp.core.values import utcnow
 from opencdp.store.database import Database
 
 PROTECTED_PREFIXES = ("/v2.1", "/v2/", "/opencdp/")
-SIGNED_SUFFIXES = ("/upload", "/log")
 BEARER_PREFIX = "/v2/audienceExports/"
 UNAUTHORIZED_MESSAGE = (
     "Authentication credentials are required to access the resource. All requests must be authenticated."
 )
+
+
+class Unauthenticated(Exception):
+    """Raised by a route that needs a tenant when the request carried no valid credentials."""
+
+
+def protected(path: str) -> bool:
+    """Every API but the Stream API, the console (its own sign-in) and the docs."""
+    return path == "/v2.1" or path.startswith(PROTECTED_PREFIXES)
+
+
+def unauthorized(more_info_url: str) -> JsonResponse:
+    """The spec's 401, word for word: clients compare it."""
+    body = error_body("UNAUTHORIZED", 401, UNAUTHORIZED_MESSAGE, None, more_info_url)
+    return JsonResponse(body, 401, headers={"WWW-Authenticate": 'Basic realm="OpenCDP"'})
 
 
 def parse_basic(header: str | None) -> tuple[str, str] | None:
@@ -53,7 +72,7 @@ class BasicAuth:
         self._cache: dict[tuple[str, str], tuple[Tenant, float]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self._protected(scope["path"]):
+        if scope["type"] != "http" or not protected(scope["path"]):
             await self.app(scope, receive, send)
             return
         header = _header(scope, b"authorization")
@@ -61,18 +80,8 @@ class BasicAuth:
         tenant = await self._tenant(*credentials) if credentials else None
         if tenant is None and header and header[:7].lower() == "bearer " and scope["path"].startswith(BEARER_PREFIX):
             tenant = await anyio.to_thread.run_sync(self._bearer, header[7:].strip())
-        if tenant is None:
-            await self._deny(scope, receive, send)
-            return
         scope.setdefault("state", {})["tenant"] = tenant
         await self.app(scope, receive, send)
-
-    @staticmethod
-    def _protected(path: str) -> bool:
-        """Every API but the Stream API; the batch upload and log links carry their own signature."""
-        if path.startswith("/v2/batches/") and path.endswith(SIGNED_SUFFIXES):
-            return False
-        return path == "/v2.1" or path.startswith(PROTECTED_PREFIXES)
 
     async def _tenant(self, client_key: str, token: str) -> Tenant | None:
         key = (client_key, hash_token(token))
@@ -91,11 +100,6 @@ class BasicAuth:
     def _lookup(self, client_key: str, token: str) -> Tenant | None:
         with self.db.read() as conn:
             return authenticate(conn, client_key, token)
-
-    async def _deny(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = error_body("UNAUTHORIZED", 401, UNAUTHORIZED_MESSAGE, None, self.more_info_url)
-        response = JsonResponse(body, 401, headers={"WWW-Authenticate": 'Basic realm="OpenCDP"'})
-        await response(scope, receive, send)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import parse_qs
 
 import orjson
 from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
+from opencdp.api.auth import Unauthenticated
+from opencdp.core import json_input
 from opencdp.core.errors import ApiError, NotFound, Unparseable
 from opencdp.core.fields import parse_ref
 from opencdp.core.tenants import Tenant
@@ -18,15 +21,20 @@ JSON_TYPES = ("application/json", "application/merge-patch+json")
 
 # Dependencies are coroutines on purpose: FastAPI runs a plain `def` dependency on a worker thread.
 async def current_tenant(request: HTTPConnection) -> Tenant:
-    return request.scope["state"]["tenant"]
+    """The tenant the request's credentials name: what makes a route protected (401 without it)."""
+    tenant = request.scope.get("state", {}).get("tenant")
+    if tenant is None:
+        raise Unauthenticated
+    return tenant
 
 
 async def database(request: HTTPConnection) -> Database:
     return request.app.state.db
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    """The body as a JSON object: 415 for another media type, 400 for anything that is not an object."""
+async def json_body(request: Request, _tenant: Annotated[Tenant, Depends(current_tenant)]) -> dict[str, Any]:
+    """The body as a JSON object: 415 for another media type, 400 for anything that is not an object.
+    Only an authenticated caller's body is read: credentials are checked first."""
     content_type = request.headers.get("content-type")
     if content_type is not None and content_type.split(";", 1)[0].strip().lower() not in JSON_TYPES:
         raise ApiError(
@@ -41,7 +49,18 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise Unparseable(f"JSON parse error [line: {error.lineno}, column: {error.colno}].") from None
     if not isinstance(parsed, dict):
         raise Unparseable("JSON parse error [line: 1, column: 1]. The body must be a JSON object.")
+    json_input.check(parsed, raw)
     return parsed
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    """An urlencoded form, the last value of each name (the standard library parses it; no route takes
+    multipart). A NUL in a name or value is refused here, as in a query string."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    form = {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}
+    for name, value in form.items():
+        json_input.parameter(value, name)
+    return form
 
 
 def path_ref(raw: str, label: str, tenant: Tenant) -> str:

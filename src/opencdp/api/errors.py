@@ -11,6 +11,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from opencdp.api.auth import Unauthenticated, protected, unauthorized
 from opencdp.api.responses import JsonResponse, error_body
 from opencdp.api.ui.templates import error_page
 from opencdp.core.errors import ApiError
@@ -39,6 +40,8 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     """Routing failures: 404 for an unknown path, 405 with every method the path really has."""
     assert isinstance(exc, HTTPException)
     path = request.url.path
+    if exc.status_code in (404, 405) and protected(path) and request.scope.get("state", {}).get("tenant") is None:
+        return unauthorized(_more_info(request))
     if exc.status_code == 405:
         allowed = sorted(_methods_for(request))
         return error_response(
@@ -80,7 +83,12 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
     return error_response(request, 500, "Internal Server Error", f"Unexpected failure. Reference: {reference}.")
 
 
+async def on_unauthenticated(request: Request, exc: Exception) -> Response:
+    return unauthorized(_more_info(request))
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(Unauthenticated, on_unauthenticated)
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)

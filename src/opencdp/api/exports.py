@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import shutil
 from typing import Any
-from urllib.parse import parse_qs
 
 import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
-from opencdp.api.deps import CurrentTenant, Db, JsonBody, base_url
+from opencdp.api.deps import CurrentTenant, Db, JsonBody, base_url, form_of
 from opencdp.api.responses import JsonResponse
 from opencdp.api.rest import openapi
 from opencdp.api.rest.collections import build as collection
@@ -260,7 +259,10 @@ async def execution_export(request: Request, tenant: CurrentTenant, db: Db, exec
 @router.post("/oauth/token", summary="A bearer token for the audience export read API")
 async def token(request: Request, db: Db) -> Response:
     # RFC 6749 sends a urlencoded form; the standard library parses it without python-multipart
-    form = {key: values[-1] for key, values in parse_qs((await request.body()).decode("latin-1")).items()}
+    try:
+        form = await form_of(request)
+    except ApiError as error:
+        return JsonResponse({"error": "invalid_request", "error_description": error.developer_message}, error.status)
     if form.get("grant_type") != "client_credentials":
         return JsonResponse({"error": "unsupported_grant_type"}, status_code=400)
     client_id, secret = form.get("client_id"), form.get("client_secret")

@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from opencdp.api.deps import base_url
 from opencdp.api.responses import JsonResponse
+from opencdp.core import json_input
 from opencdp.core.errors import ApiError, MissingField, Unparseable
 from opencdp.core.stream import browsers, events
 from opencdp.core.tenants import Tenant, stream_tenant
@@ -25,7 +26,7 @@ from opencdp.core.values import utcnow
 router = APIRouter(tags=["stream"])
 
 PREFIXES = ("", "/v1/events")
-MAX_BODY = 256 * 1024
+MAX_BODY = 256 * 1024  # enforced by api/guard.py while the body streams in
 BODY_TYPES = ("application/json", "text/plain")
 ALLOW_HEADERS = "Content-Type, X-Library-Version, X-Client-Software-ID"
 
@@ -57,6 +58,15 @@ def _error(request: Request, status: int, message: str, client_key: str) -> Resp
         "moreInfo": request.app.state.settings.more_info_url,
     }
     return _reply(request, body, status)
+
+
+def is_stream_path(path: str) -> bool:
+    return path.startswith(tuple(f"{prefix}/v1.2/" for prefix in PREFIXES))
+
+
+def error_reply(request: Request, status: int, message: str) -> Response:
+    """A refusal in the Stream API's shape, for a request refused before it reached a route."""
+    return _error(request, status, message, _sent_key(request))
 
 
 def _sent_key(request: Request, body: dict[str, Any] | None = None) -> str:
@@ -91,6 +101,7 @@ def _parse(raw: str | bytes) -> dict[str, Any]:
         raise Unparseable("JSON parse error") from None
     if not isinstance(parsed, dict):
         raise Unparseable("JSON parse error: not an object")
+    json_input.check(parsed, raw)
     return parsed
 
 
@@ -103,9 +114,7 @@ async def _event_body(request: Request) -> dict[str, Any]:
     content_type = request.headers.get("content-type")
     if content_type is not None and content_type.split(";", 1)[0].strip().lower() not in BODY_TYPES:
         raise StreamError(415, "Unsupported media type")
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise StreamError(413, "Request too large")
+    raw = await request.body()  # at most MAX_BODY: the request guard cuts a longer body off with a 413
     if not raw.strip() and request.query_params.get("message"):
         return _parse(request.query_params["message"])
     return _parse(raw)

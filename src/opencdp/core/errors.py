@@ -30,6 +30,7 @@ class InvalidField(ApiError):
     def __init__(self, field: str, reason: str = "not a valid value") -> None:
         super().__init__(f"{field}: not a valid value", f"Attribute {field} is invalid ({reason}).")
         self.field = field
+        self.reason = reason
 
 
 class UnsupportedField(ApiError):

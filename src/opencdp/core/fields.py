@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import Enum
 from functools import cached_property
 from typing import Any
@@ -143,10 +144,17 @@ def _timestamp(spec: Field, value: Any, path: str) -> datetime:
     return parsed
 
 
-def _money(spec: Field, value: Any, path: str) -> Any:
+def _money(spec: Field, value: Any, path: str) -> Decimal:
+    return money(value, path)
+
+
+def money(value: Any, path: str) -> Decimal:
+    """A price: a JSON number, exact, and in the range every surface can store and render."""
     number = values.parse_money(value)
     if number is None:
         raise InvalidField(path)
+    if not values.money_in_range(number):
+        raise InvalidField(path, values.MONEY_RANGE)
     return number
 
 

@@ -60,10 +60,17 @@ def utcnow() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+# Prices and totals stay below a quadrillion in magnitude: every such integer is exact as a JSON number
+# (below 2**53), so whatever is stored renders as the number that was sent.
+MONEY_LIMIT = Decimal(10) ** 15
+MONEY_RANGE = "must be greater than -1000000000000000 and less than 1000000000000000"
+
+
 def parse_money(value: object) -> Decimal | None:
     """A JSON number as an exact decimal; booleans and strings are not numbers.
 
     A float is read through its shortest repr, so 30.6 becomes Decimal('30.6'), never 30.5999…
+    Whether it is in range is `money_in_range`'s question, so that the error can say which rule broke.
     """
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return None
@@ -74,9 +81,17 @@ def parse_money(value: object) -> Decimal | None:
     return number if number.is_finite() else None
 
 
+def money_in_range(number: Decimal) -> bool:
+    return -MONEY_LIMIT < number < MONEY_LIMIT
+
+
 def money_to_json(value: Decimal) -> int | float:
-    """The JSON number for a stored decimal: integral values as integers, others by shortest repr."""
-    if value == value.to_integral_value():
+    """The JSON number for a stored decimal: integral values as integers, others by shortest repr.
+
+    A value stored before the range was enforced (or summed past it) still renders, as a float: reading
+    a record must never fail on what it holds.
+    """
+    if value == value.to_integral_value() and -(2**53) < value < 2**53:
         return int(value)
     return float(value)
 

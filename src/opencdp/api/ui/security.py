@@ -10,12 +10,12 @@ from __future__ import annotations
 import hmac
 import secrets
 from typing import Annotated, Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
 from starlette.responses import RedirectResponse, Response
 
-from opencdp.api.deps import base_url
+from opencdp.api.deps import base_url, form_of
 from opencdp.core import console
 from opencdp.core.errors import ApiError
 from opencdp.core.values import utcnow
@@ -56,12 +56,6 @@ async def current_session(request: Request) -> console.Session:
         raise SignInNeeded(path if request.method == "GET" else "/ui/guests")
     request.state.console = session
     return session
-
-
-async def form_of(request: Request) -> dict[str, str]:
-    """An urlencoded form (the standard library parses it; no multipart is ever needed here)."""
-    body = (await request.body()).decode("utf-8", errors="replace")
-    return {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}
 
 
 def check_origin(request: Request) -> None:

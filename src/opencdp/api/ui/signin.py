@@ -7,13 +7,13 @@ import hmac
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
+from opencdp.api.deps import form_of
 from opencdp.api.ui.security import (
     COOKIE,
     LOGIN_COOKIE,
     Form,
     Session,
     check_origin,
-    form_of,
     new_login_token,
     safe_next,
     set_login_cookie,

@@ -15,6 +15,7 @@ from opencdp.api.exports import policy_of
 from opencdp.api.ui.guests import PAGE, offset_of
 from opencdp.api.ui.security import Form, Session
 from opencdp.api.ui.templates import chart, page
+from opencdp.core import json_input
 from opencdp.core.batch import batches, links
 from opencdp.core.console import Session as ConsoleSession
 from opencdp.core.errors import ApiError
@@ -154,10 +155,7 @@ async def _segment_form(request: Request, session: ConsoleSession, ref: str | No
     action = form.get("action", "save")
     tenant, db = session.tenant, request.app.state.db
     try:
-        try:
-            definition = orjson.loads(kept["definition"])
-        except orjson.JSONDecodeError as error:
-            raise ApiError(f"definition: not valid JSON ({error})") from None
+        definition = _json_field("definition", kept["definition"])
         if action == "validate":
             await db.reading(lambda conn: segments.check_definition(conn, tenant, definition))
             return await _segment_page(request, session, ref, kept, notice="The definition is valid.")
@@ -275,14 +273,21 @@ async def export_detail(request: Request, session: Session, ident: str) -> Respo
     return await _export_page(request, session, ident)
 
 
+def _json_field(name: str, text: str) -> Any:
+    """A form field holding JSON, parsed and checked as an API body would be; errors name the field."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        raise ApiError(f"{name}: not valid JSON ({error})") from None
+    json_input.check(value, text, name)
+    return value
+
+
 def _export_body(form: dict[str, str]) -> dict[str, Any]:
     """The form as an API body; JSON fields parsed, with errors that name the field."""
 
     def parsed(name: str) -> Any:
-        try:
-            return orjson.loads(form.get(name) or "null")
-        except orjson.JSONDecodeError as error:
-            raise ApiError(f"{name}: not valid JSON ({error})") from None
+        return _json_field(name, form.get(name) or "null")
 
     size = form.get("maxRecordsPerFile", "").strip()
     body: dict[str, Any] = {

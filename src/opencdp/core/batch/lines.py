@@ -9,7 +9,9 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from opencdp.core import json_input
 from opencdp.core.batch.batches import batch_ref
+from opencdp.core.errors import InvalidField
 
 CHUNK = 64 * 1024
 BOM = b"\xef\xbb\xbf"
@@ -85,6 +87,10 @@ def read_line(line: bytes | None, limit: int) -> tuple[Envelope, Any] | Outcome:
         return Outcome("400", "Failed to parse import line", "null")
     if not isinstance(record, dict):
         return Outcome("400", "Failed to parse import line", "null")
+    try:
+        json_input.check(record, line)
+    except InvalidField as error:
+        return Outcome("400", f"Validation error: Attribute {error.field} is invalid ({error.reason})", "null")
     shown_ref = record["ref"] if isinstance(record.get("ref"), str) else "null"
     for key in record:
         if key not in ENVELOPE:

@@ -42,8 +42,7 @@ def validation(path: str, check: Callable[[], T]) -> T:
     except UnsupportedField as error:
         raise attribute_error(f"{path}.{error.field}", "is not supported") from None
     except InvalidField as error:
-        reason = error.developer_message.rsplit("(", 1)[-1].rstrip(").")
-        raise attribute_error(f"{path}.{error.field}", f"is invalid ({reason})") from None
+        raise attribute_error(f"{path}.{error.field}", f"is invalid ({error.reason})") from None
 
 
 def attribute_error(path: str, what: str) -> ApiError:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from opencdp.core import values
+from opencdp.core import fields, values
 from opencdp.core.errors import ApiError, InvalidField, MissingField
 from opencdp.core.models import GENDERS, ORDER_STATUSES, STATUS_ALIASES
 
@@ -90,10 +90,7 @@ def money(value: Any, path: str, *, required: bool = False) -> Decimal | None:
         if required:
             raise MissingField(path)
         return None
-    number = values.parse_money(value)
-    if number is None:
-        raise InvalidField(path)
-    return number
+    return fields.money(value, path)
 
 
 def quantity(value: Any, path: str, *, required: bool = False) -> int | None:
