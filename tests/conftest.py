@@ -10,6 +10,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -23,6 +24,9 @@ from opencdp.store import migrate
 from opencdp.store.database import Database
 
 POSTGRES_ADMIN_URL = os.environ.get("OPENCDP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+SERVER_KEY, SERVER_TOKEN = "ck_batch", "tok_batch"
 
 
 def _admin(url: str) -> psycopg.Connection[Any]:
@@ -112,6 +116,23 @@ def console(app: Any, client: TestClient) -> TestClient:
     assert signed.status_code == 303, signed.text
     browser.csrf = csrf_of(browser.get("/ui/guests").text)  # type: ignore[attr-defined]
     return browser
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def environment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The environment of a real `opencdp serve` (and CLI) on a fresh database of its own."""
+    env = {**os.environ, "OPENCDP_CLIENT_KEY": SERVER_KEY, "OPENCDP_API_TOKEN": SERVER_TOKEN, "OPENCDP_DATA_DIR": str(tmp_path),
+           "OPENCDP_BATCH_LEASE_SECONDS": "1", "OPENCDP_LOG_LEVEL": "warning"}  # fmt: skip
+    name = None
+    if request.param == "postgresql":
+        name = f"opencdp_server_{uuid.uuid4().hex[:10]}"
+        with _admin(POSTGRES_ADMIN_URL) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        env["OPENCDP_DATABASE_URL"] = f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    yield env
+    if name:
+        with _admin(POSTGRES_ADMIN_URL) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 ORDER = {

@@ -14,33 +14,16 @@ import uuid
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
-from conftest import POSTGRES_ADMIN_URL, _admin
+from conftest import POSTGRES_ADMIN_URL, SERVER_KEY, SERVER_TOKEN, _admin
 from opencdp.demo import order_records, write_orders
 from opencdp.store.database import Database
 from opencdp.store.tables import orders
 from opencdp.testing import running_server
 
-KEY, TOKEN = "ck_batch", "tok_batch"
+KEY, TOKEN = SERVER_KEY, SERVER_TOKEN
 OPENCDP = str(Path(sys.executable).with_name("opencdp"))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def environment(request, tmp_path):
-    env = {**os.environ, "OPENCDP_CLIENT_KEY": KEY, "OPENCDP_API_TOKEN": TOKEN, "OPENCDP_DATA_DIR": str(tmp_path),
-           "OPENCDP_BATCH_LEASE_SECONDS": "1", "OPENCDP_LOG_LEVEL": "warning"}  # fmt: skip
-    name = None
-    if request.param == "postgresql":
-        name = f"opencdp_batch_{uuid.uuid4().hex[:10]}"
-        with _admin(POSTGRES_ADMIN_URL) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        env["OPENCDP_DATABASE_URL"] = f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    yield env
-    if name:
-        with _admin(POSTGRES_ADMIN_URL) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def cli(env, *args: str) -> subprocess.CompletedProcess[str]:

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     export_retention_days: int = 30
     export_url_ttl: int = 3600
     webhook_allow_private: bool = False
+    # Addresses or networks (comma-separated) of the reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed; empty: none, the client is the peer of the connection.
+    trusted_proxies: str = ""
 
     @property
     def files_dir(self) -> Path:

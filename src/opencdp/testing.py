@@ -16,6 +16,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+class ServerUrl(str):
+    """The base URL of a running server, which also knows the server's process id (to measure it)."""
+
+    pid: int
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -25,14 +31,15 @@ def free_port() -> int:
 @contextmanager
 def running_server(
     env: dict[str, str], data_dir: Path, timeout: float = 30.0, args: tuple[str, ...] = ()
-) -> Iterator[str]:
+) -> Iterator[ServerUrl]:
     """Start the console script exactly as `make serve` does and yield its base URL once it answers."""
     port = free_port()
     script = Path(sys.executable).with_name("opencdp")
     full_env = {**os.environ, "OPENCDP_DATA_DIR": str(data_dir), "OPENCDP_PORT": str(port), **env}
     log = (data_dir / "server.log").open("wb")
     process = subprocess.Popen([str(script), "serve", *args], env=full_env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    base = ServerUrl(f"http://127.0.0.1:{port}")
+    base.pid = process.pid
     try:
         deadline = time.monotonic() + timeout
         while True:

@@ -14,6 +14,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from opencdp import __version__
 from opencdp.api import batch, errors, exports, opencdp, segments, stream
@@ -78,7 +79,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         cache_seconds=settings.auth_cache_seconds,
         secret_key=settings.secret_key,
     )
-    app.add_middleware(RequestGuard)  # outermost: before auth
+    app.add_middleware(RequestGuard)
+    if settings.trusted_proxies.strip():  # outermost: the client's address is known before anything else
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)  # type: ignore[arg-type]
     return app
 
 

@@ -78,6 +78,7 @@ def serve(
         workers=workers or settings.workers,
         log_level=settings.log_level,
         access_log=False,
+        proxy_headers=False,  # the app trusts forwarded headers from OPENCDP_TRUSTED_PROXIES only
     )
 
 
