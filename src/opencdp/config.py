@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     batch_lines_per_commit: int | None = Field(default=None, ge=1)  # default: by database, see processor_for
     batch_lines_per_chunk: int = Field(default=1000, ge=1)
     batch_check_ahead: bool = True
+    batch_slice_seconds: float = Field(default=5.0, gt=0)
     batch_poll_seconds: float = 1.0
     batch_in_process: bool = True
     export_retention_days: int = 30

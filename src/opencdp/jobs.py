@@ -34,6 +34,7 @@ def processor_for(settings: Settings, db: Database) -> Processor:
         lines_per_commit=per_commit,
         lines_per_chunk=settings.batch_lines_per_chunk,
         check_ahead=settings.batch_check_ahead,
+        slice_seconds=settings.batch_slice_seconds,
     )
     return Processor(db, FileStore(settings.files_dir), limits)
 

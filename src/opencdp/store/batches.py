@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -47,33 +47,48 @@ def page(
     return total, rows
 
 
-def claim(conn: Connection, worker: str, now: datetime, lease_until: datetime) -> Record | None:
-    """The next batch to process: queued, or processing under a lapsed claim; oldest upload first.
-
-    On PostgreSQL the row is locked and skipped by other workers, so each batch has one worker.
-    """
-    stmt = (
-        select(batches)
-        .where(
-            or_(
-                batches.c.status == "file_uploaded",
-                (batches.c.status == "processing") & (batches.c.claim_expires < now),
-            )
-        )
-        .order_by(batches.c.uploaded_at)
-        .limit(1)
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    """Queued, or processing under a lapsed claim (its worker died, or it gave its turn away)."""
+    return or_(
+        batches.c.status == "file_uploaded",
+        (batches.c.status == "processing") & (batches.c.claim_expires < now),
     )
+
+
+def claimable(conn: Connection, now: datetime, limit: int) -> list[Record]:
+    """The batches a worker may claim, in upload order, the first `limit` of them.
+
+    On PostgreSQL the rows are locked and skipped by other workers until this transaction ends, so each
+    batch is claimed by one worker.
+    """
+    stmt = select(batches).where(_claimable(now)).order_by(batches.c.uploaded_at).limit(limit)
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
-    found = records(conn, stmt)
-    if not found:
-        return None
-    batch = found[0]
+    return records(conn, stmt)
+
+
+def take(conn: Connection, batch: Record, worker: str, lease_until: datetime) -> Record:
+    """Claim one of `claimable`'s batches for a worker until the lease ends (renewed at every commit)."""
     values = {"status": "processing", "claimed_by": worker, "claim_expires": lease_until}
     conn.execute(
         update(batches).where(batches.c.tenant_id == batch["tenantId"], batches.c.ref == batch["ref"]).values(values)
     )
     return {**batch, "status": "processing", "claimedBy": worker, "claimExpires": lease_until}
+
+
+def others_waiting(conn: Connection, now: datetime, tenant_id: int) -> bool:
+    """Whether another tenant has a batch a worker could claim now."""
+    stmt = select(batches.c.ref).where(_claimable(now), batches.c.tenant_id != tenant_id).limit(1)
+    return conn.execute(stmt).first() is not None
+
+
+def release(conn: Connection, tenant_id: int, ref: str, now: datetime) -> None:
+    """Give a batch's turn away: still processing, but claimable by the next worker that looks."""
+    conn.execute(
+        update(batches)
+        .where(batches.c.tenant_id == tenant_id, batches.c.ref == ref)
+        .values(claimed_by=None, claim_expires=now - timedelta(seconds=1))
+    )
 
 
 def add_failures(

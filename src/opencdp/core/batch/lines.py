@@ -58,18 +58,22 @@ class Envelope:
 
 
 def lines(stream: BinaryIO, limit: int) -> Iterator[bytes | None]:
-    """Every line without its terminator; None for a line over the limit, which is skipped unread."""
+    """Every line without its terminator; None for a line over the limit, which is skipped unread.
+
+    Each block is split once: a line costs the same whatever its length, so a file of millions of blank
+    lines is read at the speed of any other."""
     pending = b""
     oversize = False
-    while True:
-        chunk = stream.read(CHUNK)
-        if not chunk:
-            break
-        pending += chunk
-        while (end := pending.find(b"\n")) != -1:
-            line, pending = pending[:end], pending[end + 1 :]
-            yield None if oversize or len(line.rstrip(b"\r")) > limit else line.rstrip(b"\r")
-            oversize = False
+    while chunk := stream.read(CHUNK):
+        parts = (pending + chunk).split(b"\n")
+        pending = parts.pop()
+        for line in parts:
+            if oversize:
+                oversize = False
+                yield None
+                continue
+            line = line.rstrip(b"\r")
+            yield None if len(line) > limit else line
         if len(pending) > limit:
             oversize, pending = True, b""
     if pending or oversize:

@@ -38,6 +38,8 @@ from opencdp.store.rows import Record
 
 log = logging.getLogger("opencdp.batches")
 ANALYZE_AFTER = 10_000  # records applied by one batch: enough to change how its tables are best read
+BLANK_SPAN = 100  # a chunk spans at most this many chunks' worth of lines, blank ones included
+CANDIDATES = 50  # claimable batches a worker chooses among, in upload order
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class Limits:
     lines_per_commit: int = 1000  # most lines in one transaction; it commits early when a writer waits
     lines_per_chunk: int = 1000  # lines checked and applied together: memory against per-chunk overhead
     check_ahead: bool = True  # the next chunk's lines checked by a helper process while one is applied
+    slice_seconds: float = 5.0  # how long a batch runs before it gives its turn to another tenant's batch
 
 
 class FileRejected(Exception):
@@ -160,9 +163,11 @@ class Processor:
         self.files = files
         self.limits = limits
         self.worker = f"worker-{uuid.uuid4().hex[:12]}"
+        self.turns = 0
+        self.last_turn: dict[int, int] = {}  # tenant id -> the turn this worker last gave it
 
     def run_available(self) -> int:
-        """Purge what is past retention, then process batches until none is waiting; how many were finished."""
+        """Purge what is past retention, then process batches until none is waiting; how many turns ran."""
         with self.db.write() as conn:
             purge(conn, self.files, utcnow() - timedelta(days=self.limits.retention_days))
         done = 0
@@ -170,16 +175,25 @@ class Processor:
             done += 1
         return done
 
+    def choose(self, candidates: list[Record]) -> Record:
+        """Tenants take turns: the batch of the tenant this worker served longest ago (never, first), and
+        among one tenant's batches the earliest uploaded."""
+        return min(candidates, key=lambda batch: self.last_turn.get(batch["tenantId"], -1))
+
     def process_next(self) -> bool:
+        """One turn: claim a batch and work on it until it ends or gives way to another tenant's."""
         now = utcnow()
         with self.db.write() as conn:
-            batch = store.claim(conn, self.worker, now, self._lease(now))
-            if batch is None:
+            candidates = store.claimable(conn, now, CANDIDATES)
+            if not candidates:
                 return False
+            batch = store.take(conn, self.choose(candidates), self.worker, self._lease(now))
             if batch.get("startedAt") is None:
                 store.update_batch(conn, batch["tenantId"], batch["ref"], {"startedAt": now, "modifiedAt": now})
                 batch["startedAt"] = now
             tenant = Tenant.from_record(tenant_store.find_by_id(conn, batch["tenantId"]))
+        self.turns += 1
+        self.last_turn[tenant.id] = self.turns
         path = self.files.path("uploads", tenant.id, batch["ref"])
         if not batch["verified"]:
             try:
@@ -196,29 +210,53 @@ class Processor:
         return now + timedelta(seconds=self.limits.lease_seconds)
 
     def _apply(self, tenant: Tenant, batch: Record, path: Path) -> None:
+        """Apply the file from where the last commit left off, until it ends (the batch is finished) or its
+        turn is up while another tenant's batch waits (it is released, and resumed at a later turn).
+
+        A turn is measured in time, not records, so lines that yield no record (a file of blank lines)
+        cost the batch its turn as records do."""
         position = batch["position"]
         stats = {k: batch[k] for k in ("totalRecords", "successfulRecords", "failedRecords", "skippedRecords")}
+        turn_ends = time.monotonic() + self.limits.slice_seconds
         with gzip.open(path, "rb") as stream, ChunkChecker(self.limits.check_ahead, self.limits.line) as checker:
             chunks = iter(checker.ahead(self._chunks(stream, position)))
             while first := next(chunks, None):
                 position = self._commit(tenant, batch, first, chunks, stats)
+                if time.monotonic() >= turn_ends and self._give_way(tenant, batch):
+                    return
         if stats["successfulRecords"] - stats["skippedRecords"] >= ANALYZE_AFTER:
             with self.db.write() as conn:
                 store.refresh_statistics(conn)
         status = "error" if stats["failedRecords"] else "success"
         self._finish(tenant, {**batch, **stats, "position": position}, status, None)
 
+    def _give_way(self, tenant: Tenant, batch: Record) -> bool:
+        """Release the batch if another tenant's batch is waiting; whether it was released."""
+        with self.db.write() as conn:
+            now = utcnow()
+            if not store.others_waiting(conn, now, tenant.id):
+                return False
+            store.release(conn, tenant.id, batch["ref"], now)
+        log.info("batch %s gave its turn to another tenant's at line %s", batch["ref"], batch["position"])
+        return True
+
     def _chunks(self, stream: BinaryIO, position: int) -> Iterator[list[Numbered]]:
-        """The lines not applied yet, numbered, a chunk at a time."""
+        """The lines not applied yet, numbered, a chunk at a time. Blank lines are no records: they are
+        counted, not carried, except the one that closes a span of `BLANK_SPAN` chunks' worth of lines,
+        which carries the position a file of nothing but blank lines has reached."""
         size = min(self.limits.lines_per_chunk, self.limits.lines_per_commit)
         chunk: list[Numbered] = []
+        span = 0
         for number, line in enumerate(lines(stream, self.limits.line)):
             if number < position:
                 continue
+            span += 1
+            if line is not None and not line.strip() and span < size * BLANK_SPAN:
+                continue
             chunk.append((number, line))
-            if len(chunk) == size:
+            if len(chunk) == size or span >= size * BLANK_SPAN:
                 yield chunk
-                chunk = []
+                chunk, span = [], 0
         if chunk:
             yield chunk
 
