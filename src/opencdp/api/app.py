@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -17,11 +18,11 @@ from swagger_ui_bundle import swagger_ui_path
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from opencdp import __version__
-from opencdp.api import batch, errors, exports, opencdp, segments, stream
+from opencdp.api import auth, batch, errors, exports, opencdp, segments, stream
 from opencdp.api.auth import BasicAuth
 from opencdp.api.guard import RequestGuard
 from opencdp.api.responses import JsonResponse
-from opencdp.api.rest import extensions, guests, orders, people
+from opencdp.api.rest import extensions, guests, openapi, orders, people
 from opencdp.api.ui import guests as ui_guests
 from opencdp.api.ui import signin, work
 from opencdp.api.ui.security import SignInNeeded, login_redirect
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.mount("/ui/static", StaticFiles(directory=UI_STATIC), name="ui-static")
     app.add_exception_handler(SignInNeeded, lambda _request, exc: login_redirect(exc))  # type: ignore[arg-type]
     _mount_docs(app)
+    _complete_openapi(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -120,6 +122,18 @@ async def _sweep_forever(db: Database, every: float) -> None:
             await db.writing(lambda conn: sessions.sweep(conn, utcnow()))
         except Exception:  # a failed sweep is retried at the next tick; the error is logged, not fatal
             log.exception("session sweep failed")
+
+
+def _complete_openapi(app: FastAPI) -> None:
+    """The OpenAPI document, with every status each operation can answer (api/rest/openapi.complete)."""
+    generate = app.openapi
+
+    def document() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            openapi.complete(generate(), protected=auth.protected, stream=stream.is_stream_path)
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = document  # type: ignore[method-assign]
 
 
 def _mount_docs(app: FastAPI) -> None:

@@ -29,6 +29,15 @@ router = APIRouter(prefix="/v2/batches", tags=["batches"])
 
 BATCH_SCHEMA = {"type": "object", "properties": {"checksum": {"type": "string"}, "size": {"type": "integer"}},
                 "required": ["checksum", "size"]}  # fmt: skip
+BATCH = {"type": "object", "required": ["href", "ref", "status"],
+         "properties": {"href": {"type": "string"}, "ref": {"type": "string"}, "checksum": {"type": "string"},
+                        "size": {"type": "integer"}, "location": {"type": "object"}, "status": {"type": "object"},
+                        "statistics": {"type": "object"}, "createdAt": {"type": "string"},
+                        "modifiedAt": {"type": "string"}}}  # fmt: skip
+INSPECTED = {"type": "object", "required": ["totalCount", "offset", "limit", "items"],
+             "properties": {"totalCount": {"type": "integer"}, "offset": {"type": "integer"},
+                            "limit": {"type": "integer"},
+                            "items": {"type": "array", "items": {"type": "object"}}}}  # fmt: skip
 
 
 def _settings(request: Request) -> Settings:
@@ -84,7 +93,7 @@ def statistics(batch: Record) -> dict[str, Any]:
     }
 
 
-@router.get("/inspect", summary="The tenant's recent batches, newest first")
+@router.get("/inspect", summary="The tenant's recent batches, newest first", responses=openapi.responses(INSPECTED))
 async def inspect_list(request: Request, tenant: CurrentTenant, db: Db) -> Response:
     params = request.query_params
     page = parse_page(request, ())
@@ -112,14 +121,14 @@ async def inspect_list(request: Request, tenant: CurrentTenant, db: Db) -> Respo
     return ok(await db.reading(load))
 
 
-@router.get("/inspect/{ref}", summary="A batch, reporting file_uploaded as such")
+@router.get("/inspect/{ref}", summary="A batch, reporting file_uploaded as such", responses=openapi.responses(BATCH))
 async def inspect_one(request: Request, tenant: CurrentTenant, db: Db, ref: str) -> Response:
     return ok(
         await db.reading(lambda conn: render(request, conn, tenant, batches.require(conn, tenant, ref), inspect=True))
     )
 
 
-@router.get("/{ref}", summary="A batch's status and statistics")
+@router.get("/{ref}", summary="A batch's status and statistics", responses=openapi.responses(BATCH))
 async def get_batch(request: Request, tenant: CurrentTenant, db: Db, ref: str) -> Response:
     return ok(
         await db.reading(lambda conn: render(request, conn, tenant, batches.require(conn, tenant, ref), inspect=False))
@@ -130,6 +139,7 @@ async def get_batch(request: Request, tenant: CurrentTenant, db: Db, ref: str) -
     "/{ref}",
     summary="Allocate a batch: 201, or 200 for the same checksum and size again",
     openapi_extra=openapi.request_body(BATCH_SCHEMA),
+    responses=openapi.responses(BATCH, 409, created=True),
 )
 async def allocate(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody, ref: str) -> Response:
     batch_ref = batches.batch_ref(ref)

@@ -33,8 +33,17 @@ from opencdp.store.files import FileStore
 from opencdp.store.rows import Record
 
 router = APIRouter(tags=["exports"])
-OBJECT = {"type": "object"}
+OBJECT = openapi.OBJECT
 PREFIX = "/opencdp/v1/exports"
+RUN_BODY = {"type": "object", "properties": {"buildSegment": {"type": "boolean"}}, "additionalProperties": False}
+EXPORT_BODY = {"type": "object", "required": ["name", "segmentRef"],
+               "properties": {"name": {"type": "string"}, "friendlyId": {"type": "string"},
+                              "segmentRef": {"type": "string", "format": "uuid"},
+                              "type": {"type": "string", "enum": ["full", "delta"]},
+                              "format": {"type": "string", "enum": ["csv", "ndjson", "parquet"]},
+                              "csv": OBJECT, "output": OBJECT, "schedule": OBJECT,
+                              "maxRecordsPerFile": {"type": "integer"}, "webhook": OBJECT},
+               "additionalProperties": False}  # fmt: skip
 
 
 def _settings(request: Request) -> Settings:
@@ -95,7 +104,12 @@ async def list_exports(request: Request, tenant: CurrentTenant, db: Db) -> Respo
     return ok(_envelope(request, page.offset, page.limit, total, items))
 
 
-@router.post(PREFIX, summary="Create an audience export", responses=openapi.responses(OBJECT, 400, 409))
+@router.post(
+    PREFIX,
+    summary="Create an audience export",
+    responses=openapi.responses(OBJECT, 400, 409, created=True),
+    openapi_extra=openapi.request_body(EXPORT_BODY),
+)
 async def create_export(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody) -> Response:
     policy = await policy_of(request, body)
     found = await db.writing(lambda conn: definitions.create(conn, tenant, body, policy, utcnow()))
@@ -108,7 +122,12 @@ async def get_export(request: Request, tenant: CurrentTenant, db: Db, ident: str
     return await _reply(request, db, found)
 
 
-@router.put(PREFIX + "/{ident}", summary="Replace an audience export", responses=openapi.responses(OBJECT, 400, 409))
+@router.put(
+    PREFIX + "/{ident}",
+    summary="Replace an audience export",
+    responses=openapi.responses(OBJECT, 400, 409),
+    openapi_extra=openapi.request_body(EXPORT_BODY),
+)
 async def put_export(request: Request, tenant: CurrentTenant, db: Db, ident: str, body: JsonBody) -> Response:
     policy = await policy_of(request, body)
     found = await db.writing(lambda conn: definitions.replace(conn, tenant, ident, body, policy, utcnow()))
@@ -142,7 +161,13 @@ async def pause_export(request: Request, tenant: CurrentTenant, db: Db, ident: s
     return await _reply(request, db, found)
 
 
-@router.post(PREFIX + "/{ident}/run", summary="Run now", status_code=202, responses=openapi.responses(OBJECT, 400))
+@router.post(
+    PREFIX + "/{ident}/run",
+    summary="Run now",
+    status_code=202,
+    responses=openapi.responses(OBJECT, 400, status=202),
+    openapi_extra=openapi.request_body(RUN_BODY, optional=True),
+)
 async def run_export(request: Request, tenant: CurrentTenant, db: Db, ident: str) -> Response:
     raw = await request.body()
     options: Any = {}
@@ -256,7 +281,25 @@ async def execution_export(request: Request, tenant: CurrentTenant, db: Db, exec
     return await _listing(request, db, tenant, found, definition)
 
 
-@router.post("/oauth/token", summary="A bearer token for the audience export read API")
+OAUTH_ERROR = {"type": "object", "required": ["error"],
+               "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}}}  # fmt: skip
+TOKEN_FORM = {"type": "object", "required": ["grant_type"],
+              "properties": {"grant_type": {"type": "string", "enum": ["client_credentials"]},
+                             "client_id": {"type": "string"}, "client_secret": {"type": "string"}}}  # fmt: skip
+ISSUED = {"type": "object", "required": ["access_token", "token_type", "expires_in"],
+          "properties": {"access_token": {"type": "string"}, "token_type": {"type": "string"},
+                         "expires_in": {"type": "integer"}}}  # fmt: skip
+
+
+@router.post(
+    "/oauth/token",
+    summary="A bearer token for the audience export read API",
+    openapi_extra={"requestBody": {"required": True,
+                                   "content": {"application/x-www-form-urlencoded": {"schema": TOKEN_FORM}}}},
+    responses={200: {"description": "OK", "content": {"application/json": {"schema": ISSUED}}},
+               **{code: {"description": "Error", "content": {"application/json": {"schema": OAUTH_ERROR}}}
+                  for code in (400, 401, 413)}},
+)  # fmt: skip
 async def token(request: Request, db: Db) -> Response:
     # RFC 6749 sends a urlencoded form; the standard library parses it without python-multipart
     try:

@@ -25,7 +25,15 @@ from opencdp.store.rows import Record
 router = APIRouter(prefix="/opencdp/v1", tags=["segments"])
 PREVIEW_SECONDS = 60.0
 STATUSES = ("draft", "live", "paused")
-OBJECT = {"type": "object"}
+OBJECT = openapi.OBJECT
+DEFINITION = {"type": "object", "description": "guestTypes and a match tree (docs/segments-exports.md)",
+              "properties": {"guestTypes": {"type": "array", "items": {"type": "string"}},
+                             "match": OBJECT}}  # fmt: skip
+SEGMENT_BODY = {"type": "object", "required": ["name", "definition"],
+                "properties": {"name": {"type": "string"}, "description": {"type": ["string", "null"]},
+                               "definition": DEFINITION}, "additionalProperties": False}  # fmt: skip
+DEFINITION_BODY = {"type": "object", "required": ["definition"], "properties": {"definition": DEFINITION}}
+SETTINGS_BODY = {"type": "object", "properties": {"segmentBuildSchedule": {"type": "string", "example": "0 2 * * *"}}}
 
 
 def _href(request: Request, *parts: str) -> str:
@@ -125,20 +133,33 @@ async def list_segments(request: Request, tenant: CurrentTenant, db: Db) -> Resp
     return ok(_envelope(request, page.offset, page.limit, total, items))
 
 
-@router.post("/segments", summary="Create a segment (as draft)", responses=openapi.responses(OBJECT, 400))
+@router.post(
+    "/segments",
+    summary="Create a segment (as draft)",
+    responses=openapi.responses(OBJECT, 400, created=True),
+    openapi_extra=openapi.request_body(SEGMENT_BODY),
+)
 async def create_segment(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody) -> Response:
     segment = await db.writing(lambda conn: segments.create(conn, tenant, body, utcnow()))
     return await _segment_reply(request, db, tenant, segment, 201)
 
 
-@router.post("/segments/validate", summary="Check a definition", responses=openapi.responses(OBJECT, 400))
+@router.post(
+    "/segments/validate",
+    summary="Check a definition",
+    responses=openapi.responses(OBJECT, 400),
+    openapi_extra=openapi.request_body(DEFINITION_BODY),
+)
 async def validate(tenant: CurrentTenant, db: Db, body: JsonBody) -> Response:
     await db.reading(lambda conn: segments.check_definition(conn, tenant, _definition_of(body)))
     return ok({"valid": True})
 
 
 @router.post(
-    "/segments/preview", summary="Size of an unsaved definition", responses=openapi.responses(OBJECT, 400, 503)
+    "/segments/preview",
+    summary="Size of an unsaved definition",
+    responses=openapi.responses(OBJECT, 400, 503),
+    openapi_extra=openapi.request_body(DEFINITION_BODY),
 )
 async def preview(request: Request, tenant: CurrentTenant, db: Db, body: JsonBody) -> Response:
     raw = _definition_of(body)
@@ -201,14 +222,24 @@ async def get_segment(request: Request, tenant: CurrentTenant, db: Db, segment_r
     return await _segment_reply(request, db, tenant, segment)
 
 
-@router.put("/segments/{segment_ref}", summary="Replace a segment", responses=openapi.responses(OBJECT, 400, 404, 409))
+@router.put(
+    "/segments/{segment_ref}",
+    summary="Replace a segment",
+    responses=openapi.responses(OBJECT, 400, 404, 409),
+    openapi_extra=openapi.request_body(SEGMENT_BODY),
+)
 async def put_segment(request: Request, tenant: CurrentTenant, db: Db, segment_ref: str, body: JsonBody) -> Response:
     ref = path_ref(segment_ref, "Segment", tenant)
     segment = await db.writing(lambda conn: segments.replace(conn, tenant, ref, body, utcnow()))
     return await _segment_reply(request, db, tenant, segment)
 
 
-@router.delete("/segments/{segment_ref}", summary="Delete a segment and its builds", status_code=204)
+@router.delete(
+    "/segments/{segment_ref}",
+    summary="Delete a segment and its builds (409 while an export uses it)",
+    status_code=204,
+    responses=openapi.responses(None, 409),
+)
 async def delete_segment(tenant: CurrentTenant, db: Db, segment_ref: str) -> Response:
     ref = path_ref(segment_ref, "Segment", tenant)
     await db.writing(lambda conn: segments.delete(conn, tenant, ref))
@@ -229,7 +260,12 @@ async def pause(request: Request, tenant: CurrentTenant, db: Db, segment_ref: st
     return await _segment_reply(request, db, tenant, segment)
 
 
-@router.post("/segments/{segment_ref}/build", summary="Queue a build", status_code=202)
+@router.post(
+    "/segments/{segment_ref}/build",
+    summary="Queue a build",
+    status_code=202,
+    responses=openapi.responses(OBJECT, 409, status=202),
+)
 async def request_build(request: Request, tenant: CurrentTenant, db: Db, segment_ref: str) -> Response:
     ref = path_ref(segment_ref, "Segment", tenant)
     build = await db.writing(lambda conn: segments.request_build(conn, tenant, ref, "manual", utcnow()))
@@ -304,6 +340,11 @@ async def get_settings(tenant: CurrentTenant, db: Db) -> Response:
     return ok(await db.reading(lambda conn: segments.settings(conn, tenant)))
 
 
-@router.patch("/settings", summary="Change tenant settings", responses=openapi.responses(OBJECT, 400))
+@router.patch(
+    "/settings",
+    summary="Change tenant settings",
+    responses=openapi.responses(OBJECT, 400),
+    openapi_extra=openapi.request_body(SETTINGS_BODY),
+)
 async def patch_settings(tenant: CurrentTenant, db: Db, body: JsonBody) -> Response:
     return ok(await db.writing(lambda conn: segments.change_settings(conn, tenant, body, utcnow())))

@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from opencdp.api.deps import base_url
 from opencdp.api.responses import JsonResponse
+from opencdp.api.rest import openapi
 from opencdp.core import json_input
 from opencdp.core.errors import ApiError, MissingField, Unparseable
 from opencdp.core.stream import browsers, events
@@ -185,21 +186,52 @@ async def not_allowed(request: Request) -> Response:
     return _error(request, 405, "Method not allowed", _sent_key(request))
 
 
+_ANSWER = {"type": "object", "required": ["status", "version", "client_key"],
+           "properties": {"status": {"type": "string"}, "version": {"type": "string"},
+                          "client_key": {"type": "string"}, "ref": {"type": "string"}}}  # fmt: skip
+_KEY = {"name": "client_key", "in": "query", "schema": {"type": "string"}}
+_MESSAGE = {"name": "message", "in": "query", "schema": {"type": "string"}, "description": "the event, as JSON"}
+_EVENT = {"type": "object", "properties": {"type": {"type": "string"}, "browser_id": {"type": "string"},
+                                           "client_key": {"type": "string"}}}  # fmt: skip
+_EVENT_BODY = {"requestBody": {"content": {media: {"schema": _EVENT} for media in BODY_TYPES}}}
+
+
+def _documented(status: int, extra: dict[str, Any]) -> dict[str, Any]:
+    """A route's answer; an event (201) may also name a browser this tenant does not know (404)."""
+    responses: dict[int | str, Any] = {status: {"description": "OK", **_json(_ANSWER)}}
+    if status == 201:
+        responses[404] = {"description": "Unknown browser", **_json(openapi.STREAM_ERROR)}
+    return {"responses": responses, "openapi_extra": extra}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
 OTHER_METHODS = ["PUT", "PATCH", "DELETE"]
 for prefix in PREFIXES:
-    routes: list[tuple[str, Any, list[str]]] = [
-        ("/v1.2/browser/create.json", create_browser, ["GET"]),
-        ("/v1.2/browser/{browser_id}/show.json", show_browser, ["GET"]),
-        ("/v1.2/event/create.json", create_event, ["GET", "POST"]),
-        ("/v1.2/events", create_event, ["POST"]),
+    routes: list[tuple[str, Any, list[str], dict[str, Any]]] = [
+        ("/v1.2/browser/create.json", create_browser, ["GET"], _documented(200, {"parameters": [_KEY]})),
+        ("/v1.2/browser/{browser_id}/show.json", show_browser, ["GET"], _documented(200, {"parameters": [_KEY]})),
+        ("/v1.2/event/create.json", create_event, ["GET"], _documented(201, {"parameters": [_KEY, _MESSAGE]})),
+        ("/v1.2/event/create.json", create_event, ["POST"], _documented(201, {"parameters": [_KEY], **_EVENT_BODY})),
+        ("/v1.2/events", create_event, ["POST"], _documented(201, {"parameters": [_KEY], **_EVENT_BODY})),
     ]
-    for path, endpoint, methods in routes:
+    for path, endpoint, methods, documented in routes:
         full = prefix + path
         for method in methods:
             slug = re.sub(r"\W+", "_", full).strip("_")
             router.add_api_route(
-                full, endpoint, methods=[method], include_in_schema=not prefix, operation_id=f"{method.lower()}_{slug}"
+                full,
+                endpoint,
+                methods=[method],
+                include_in_schema=not prefix,
+                operation_id=f"{method.lower()}_{slug}",
+                status_code=next(iter(documented["responses"])),
+                **documented,
             )
+    for full in dict.fromkeys(prefix + path for path, *_ in routes):
+        served = {method for path, _, methods, _ in routes if prefix + path == full for method in methods}
         router.add_api_route(full, preflight, methods=["OPTIONS"], include_in_schema=False, name=f"preflight{full}")
-        others = [m for m in ["GET", "POST", *OTHER_METHODS] if m not in methods]
+        others = [m for m in ["GET", "POST", *OTHER_METHODS] if m not in served]
         router.add_api_route(full, not_allowed, methods=others, include_in_schema=False, name=f"405{full}")

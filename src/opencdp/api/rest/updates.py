@@ -37,6 +37,6 @@ def put_and_patch(router: APIRouter, path: str, update: Update, schema: dict[str
             methods=[method],
             summary=summary,
             operation_id=f"{method.lower()}_{slug}",
-            openapi_extra=openapi.request_body(schema),
+            openapi_extra=openapi.request_body(schema, partial=method == "PATCH"),
             responses=openapi.responses(schema, 400, 404, 415),
         )
