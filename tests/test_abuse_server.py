@@ -65,36 +65,32 @@ def test_huge_bodies_are_refused_while_memory_stays_flat(environment, tmp_path):
         assert httpx.get(f"{base}/v2.1/orders?referenceId=x", auth=(SERVER_KEY, SERVER_TOKEN)).json()["items"] == []
 
 
+def failed_sign_ins(browser: httpx.Client, headers: dict[str, str]) -> list[int]:
+    """Twelve sign-ins with wrong credentials, each claiming (X-Forwarded-For) another client address."""
+    statuses = []
+    for attempt in range(12):
+        csrf = browser.get("/ui/login").text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        sent = browser.post(
+            "/ui/login",
+            data={"csrf": csrf, "client_key": "ck_wrong", "api_token": "wrong", "next": ""},
+            headers={"X-Forwarded-For": f"203.0.113.{attempt}", **headers},
+        )
+        statuses.append(sent.status_code)
+    return statuses
+
+
 def test_forwarded_headers_are_not_believed_from_an_untrusted_peer(environment, tmp_path):
     """Sign-in throttling keys on the peer: a new X-Forwarded-For per attempt does not reset it."""
     with running_server(environment, tmp_path) as base, httpx.Client(base_url=base) as browser:
-        statuses = []
-        for attempt in range(12):
-            form = browser.get("/ui/login")
-            csrf = form.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
-            sent = browser.post(
-                "/ui/login",
-                data={"csrf": csrf, "client_key": "ck_wrong", "api_token": "wrong", "next": ""},
-                headers={"X-Forwarded-For": f"203.0.113.{attempt}", "X-Forwarded-Proto": "https"},
-            )
-            statuses.append(sent.status_code)
+        statuses = failed_sign_ins(browser, {"X-Forwarded-Proto": "https"})
         assert statuses[:10] == [401] * 10 and statuses[10:] == [429, 429]
-        assert "secure" not in form.headers.get("set-cookie", "").lower()
+        assert "secure" not in browser.get("/ui/login", headers={"X-Forwarded-Proto": "https"}).headers["set-cookie"]
 
 
 def test_forwarded_headers_are_believed_from_a_listed_proxy(environment, tmp_path):
     env = {**environment, "OPENCDP_TRUSTED_PROXIES": "127.0.0.1"}
     with running_server(env, tmp_path) as base, httpx.Client(base_url=base) as browser:
-        statuses = []
-        for attempt in range(12):
-            form = browser.get("/ui/login")
-            csrf = form.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
-            sent = browser.post(
-                "/ui/login",
-                data={"csrf": csrf, "client_key": "ck_wrong", "api_token": "wrong", "next": ""},
-                headers={"X-Forwarded-For": f"203.0.113.{attempt}"},
-            )
-            statuses.append(sent.status_code)
+        statuses = failed_sign_ins(browser, {})
         assert statuses == [401] * 12  # each attempt came from another client, as the proxy says
         behind_tls = browser.get("/ui/login", headers={"X-Forwarded-Proto": "https"})
         assert "secure" in behind_tls.headers["set-cookie"].lower()

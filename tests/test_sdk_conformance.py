@@ -12,14 +12,12 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from conftest import POSTGRES_ADMIN_URL, _admin
 from opencdp.testing import running_server
 
 SDK = Path(__file__).parent / "sdk"
@@ -38,20 +36,11 @@ def node_modules() -> Path:
     return SDK / "node_modules"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def server(request, tmp_path, node_modules):
-    env = {"OPENCDP_CLIENT_KEY": KEY, "OPENCDP_API_TOKEN": TOKEN}
-    name = None
-    if request.param == "postgresql":
-        name = f"opencdp_sdk_{uuid.uuid4().hex[:10]}"
-        with _admin(POSTGRES_ADMIN_URL) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        env["OPENCDP_DATABASE_URL"] = f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+@pytest.fixture
+def server(environment, tmp_path, node_modules):
+    env = {**environment, "OPENCDP_CLIENT_KEY": KEY, "OPENCDP_API_TOKEN": TOKEN}
     with running_server(env, tmp_path) as base:
-        yield base, {**os.environ, **env, "OPENCDP_DATA_DIR": str(tmp_path)}
-    if name:
-        with _admin(POSTGRES_ADMIN_URL) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield base, env
 
 
 def run_node(script: str, base: str, **env: str) -> dict[str, Any]:
