@@ -6,6 +6,7 @@ the 4xx with its words, and that nothing was written.
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from decimal import Decimal
@@ -186,6 +187,16 @@ def test_a_nul_on_the_public_routes_is_a_400(client, anonymous):
     assert (
         anonymous.get("/v1.2/browser/a%00b/show.json", params={"client_key": client.tenant.client_key}).status_code
         == 400
+    )
+
+
+def test_credentials_holding_a_nul_are_refused_like_any_wrong_ones(anonymous):
+    basic = "Basic " + base64.b64encode(b"ck\x00x:tok\x00").decode()
+    response = anonymous.get("/v2.1/orders?referenceId=x", headers={"Authorization": basic})
+    assert response.status_code == 401 and response.json()["status"] == "UNAUTHORIZED"
+    bearer = "Bearer " + base64.b64encode(b"a\x00b").decode()
+    assert (
+        anonymous.get("/v2/audienceExports/definitions/x/reports", headers={"Authorization": bearer}).status_code == 401
     )
 
 

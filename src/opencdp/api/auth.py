@@ -57,6 +57,8 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     user, sep, password = decoded.partition(":")
+    if "\x00" in decoded:  # no key or token holds one, and PostgreSQL could not even be asked
+        return None
     return (user, password) if sep and user and password else None
 
 
