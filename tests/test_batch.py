@@ -53,7 +53,7 @@ def test_the_whole_flow(client, database, settings):
     assert stats["finishedAt"] >= stats["startedAt"]
     log = read_log(client, status)
     assert [entry["code"] for entry in log] == ["400", "404", "400"]
-    assert log[0]["message"].startswith("Validation error: Attribute value.price is invalid")
+    assert log[0]["message"] == "Validation error: Attribute value.price is invalid (must be a number)"
     assert log[1]["message"] == "No order found for the provided referenceId and orderedAt attributes."
     assert log[2] == {"ref": "null", "code": "400", "message": "Failed to parse import line"}
     [created_order] = client.get("/v2.1/orders?referenceId=ORD-1001&expand=true").json()["items"]
@@ -438,3 +438,15 @@ def test_a_large_import_leaves_fresh_planner_statistics_on_postgresql(client, da
             "AND last_analyze IS NOT NULL"
         ).scalar()
     assert analysed == 3
+
+
+def test_an_import_page_cache_is_given_back(database):
+    from opencdp.store.database import page_cache
+
+    with database.write() as conn:
+        before = conn.exec_driver_sql("PRAGMA cache_size").scalar() if database.is_sqlite else None
+        with page_cache(conn, 32):
+            if database.is_sqlite:
+                assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -32 * 1024
+        if database.is_sqlite:
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == before

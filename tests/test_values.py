@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from hypothesis import given
@@ -10,12 +11,17 @@ from hypothesis import strategies as st
 from opencdp.core.values import new_ref, uuid5
 
 
-def test_new_refs_are_random_uuid4_in_canonical_text():
-    refs = {new_ref() for _ in range(2000)}
-    assert len(refs) == 2000
+def test_new_refs_are_time_ordered_uuid7_in_canonical_text():
+    before = time.time_ns() // 1_000_000
+    refs = [new_ref() for _ in range(2000)]
+    after = time.time_ns() // 1_000_000
+    assert len(set(refs)) == 2000
     for ref in refs:
         parsed = uuid.UUID(ref)
-        assert str(parsed) == ref and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+        assert str(parsed) == ref and parsed.version == 7 and parsed.variant == uuid.RFC_4122
+        assert before <= parsed.int >> 80 <= after  # the first 48 bits are the Unix milliseconds
+    time.sleep(0.002)
+    assert new_ref() > max(refs)  # a later millisecond sorts after, as text too
 
 
 @given(st.uuids(), st.text())

@@ -152,7 +152,7 @@ def money(value: Any, path: str) -> Decimal:
     """A price: a JSON number, exact, and in the range every surface can store and render."""
     number = values.parse_money(value)
     if number is None:
-        raise InvalidField(path)
+        raise InvalidField(path, "must be a number")
     if not values.money_in_range(number):
         raise InvalidField(path, values.MONEY_RANGE)
     return number

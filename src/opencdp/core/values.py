@@ -11,6 +11,7 @@ import os
 import re
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
+from time import time_ns
 
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}:?\d{2})?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -104,11 +105,18 @@ def code(value: object, length: int) -> str | None:
 
 
 def new_ref() -> str:
-    """A random (version 4) UUID in its text form, as `str(uuid.uuid4())` gives it, in half the time:
-    a batch import makes several per record."""
-    digits = os.urandom(16).hex()
-    variant = "89ab"[int(digits[16], 16) & 3]
-    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
+    """A time-ordered UUID (version 7, RFC 9562) in its text form: 48 bits of Unix milliseconds, the
+    version, 12 random bits, the variant and 62 random bits.
+
+    Refs that start with the time they were minted make every index keyed by a ref grow at its end, so a
+    commit writes a few pages there instead of pages all over the index (spec README §3).
+    """
+    random = int.from_bytes(os.urandom(10), "big")  # 80 bits: 12 for rand_a, 62 for rand_b, 6 unused
+    value = (
+        (time_ns() // 1_000_000) << 80 | 0x7 << 76 | (random >> 68) << 64 | 0b10 << 62 | random & 0x3FFF_FFFF_FFFF_FFFF
+    )
+    digits = f"{value:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def uuid5(namespace_ref: str, name: str) -> str:

@@ -335,6 +335,21 @@ def planned_each_time(conn: Connection) -> Iterator[None]:
         raw.prepare_threshold = threshold  # type: ignore[union-attr]
 
 
+@contextmanager
+def page_cache(conn: Connection, megabytes: int) -> Iterator[None]:
+    """SQLite: a page cache of this size for the block (a bulk import's indexes stay in memory between its
+    statements), given back afterwards. PostgreSQL's shared buffers are the server's own: nothing to do."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    default = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{megabytes * 1024}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size = {int(default)}")
+
+
 class DeadlineExceeded(Exception):
     """A statement ran past the time its caller allowed."""
 

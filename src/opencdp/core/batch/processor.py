@@ -32,7 +32,7 @@ from opencdp.core.tenants import Tenant
 from opencdp.core.values import utcnow
 from opencdp.store import batches as store
 from opencdp.store import tenants as tenant_store
-from opencdp.store.database import Database, forget
+from opencdp.store.database import Database, forget, page_cache
 from opencdp.store.files import FileStore
 from opencdp.store.rows import Record
 
@@ -40,6 +40,7 @@ log = logging.getLogger("opencdp.batches")
 ANALYZE_AFTER = 10_000  # records applied by one batch: enough to change how its tables are best read
 BLANK_SPAN = 100  # a chunk spans at most this many chunks' worth of lines, blank ones included
 CANDIDATES = 50  # claimable batches a worker chooses among, in upload order
+PAGE_CACHE_MB = 32  # SQLite: an import's transaction keeps this much of the indexes it writes in memory
 
 
 @dataclass(frozen=True)
@@ -279,7 +280,7 @@ class Processor:
         started = time.monotonic()
         applied = 0
         chunk: tuple[list[Numbered], list[Checked]] | None = first
-        with self.db.write(after_queued=True) as conn:
+        with self.db.write(after_queued=True) as conn, page_cache(conn, PAGE_CACHE_MB):
             while chunk is not None:
                 numbered, checked = chunk
                 position = numbered[-1][0] + 1
