@@ -210,14 +210,14 @@ def test_expired_sessions_are_forgotten(console, database):
 def test_timeline_segments_held_and_merged_guests(console, client, database):
     from datetime import timedelta
 
-    from opencdp.core.stream import sessions
+    from opencdp.core.stream import journal
     from test_stream import Browser
 
     buyer = Browser(client)
     buyer.send("VIEW", page="/home")
     buyer.buy("TL-1", email="tl@example.com")
     with database.write() as conn:
-        sessions.sweep(conn, utcnow() + timedelta(hours=1))
+        journal.sweep(conn, utcnow() + timedelta(hours=1))
     guest = buyer.owner()["ref"]
     timeline = console.get(f"/ui/guests/{guest}/timeline").text
     assert "CONVERTED" in timeline and "CHECKOUT" in timeline and "/home" in timeline and "/ui/orders/" in timeline

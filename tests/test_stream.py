@@ -189,14 +189,14 @@ def test_cart_types_at_close(client):
 def test_the_sweep_closes_idle_sessions(client, database):
     from datetime import timedelta
 
-    from opencdp.core.stream import sessions
+    from opencdp.core.stream import journal
     from opencdp.core.values import utcnow
 
     browser = Browser(client)
     browser.send("ADD", product={"item_id": "X", "type": "T", "name": "N", "price": 1, "quantity": 1})
     with database.write() as conn:
-        assert sessions.sweep(conn, utcnow()) == 0
-        assert sessions.sweep(conn, utcnow() + timedelta(minutes=21)) >= 1
+        assert journal.sweep(conn, utcnow()) == 0
+        assert journal.sweep(conn, utcnow() + timedelta(minutes=21)) >= 1
     session = client.get(f"/opencdp/v1/guests/{browser.guest}/sessions").json()["items"][0]
     assert session["closeReason"] == "TIMEOUT" and session["cartType"] == "ABANDONED"
 

@@ -19,6 +19,7 @@ def start_session(client) -> str:
     key = client.tenant.client_key
     browser = client.get("/v1.2/browser/create.json", params={"client_key": key}).json()
     client.post("/v1.2/events", json={"type": "VIEW", "browser_id": browser["ref"], "client_key": key})
+    assert timeline(client, browser["customer_ref"])  # a read after the 201 sees the session the event made
     return browser["customer_ref"]
 
 
@@ -78,6 +79,7 @@ def test_a_late_event_closes_the_timed_out_session_and_opens_another(client, dat
     key = client.tenant.client_key
     browser = client.get("/v1.2/browser/create.json", params={"client_key": key}).json()
     client.post("/v1.2/events", json={"type": "VIEW", "browser_id": browser["ref"], "client_key": key})
+    assert timeline(client, browser["customer_ref"])  # applied: there is a session to age
     age_sessions(database, client.tenant.id, 21)
     client.post("/v1.2/events", json={"type": "VIEW", "browser_id": browser["ref"], "client_key": key})
     newest, oldest = timeline(client, browser["customer_ref"])

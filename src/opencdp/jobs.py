@@ -15,7 +15,7 @@ from opencdp.core.exports import definitions as export_definitions
 from opencdp.core.exports.runs import Exporter, purge
 from opencdp.core.exports.webhooks import Webhooks
 from opencdp.core.segments.builds import Builder, queue_scheduled
-from opencdp.core.stream import sessions
+from opencdp.core.stream import journal
 from opencdp.core.values import utcnow
 from opencdp.store.database import Database
 from opencdp.store.files import FileStore
@@ -39,9 +39,21 @@ def processor_for(settings: Settings, db: Database) -> Processor:
     return Processor(db, FileStore(settings.files_dir), limits)
 
 
+def apply_stream_journal(db: Database) -> int:
+    """Apply every tenant's pending Stream events, a batch per transaction; how many entries were taken."""
+    with db.read() as conn:
+        tenant_ids = journal.tenants_pending(conn)
+    taken = 0
+    for tenant_id in tenant_ids:
+        with db.write() as conn:
+            taken += journal.apply_tenant(conn, tenant_id)
+    return taken
+
+
 @dataclass
 class Done:
     scheduled: int = 0
+    events: int = 0
     batches: int = 0
     builds: int = 0
     exports: int = 0
@@ -49,7 +61,7 @@ class Done:
 
     @property
     def anything(self) -> bool:
-        return any((self.batches, self.builds, self.exports, self.webhooks))
+        return any((self.events, self.batches, self.builds, self.exports, self.webhooks))
 
 
 class Jobs:
@@ -69,6 +81,7 @@ class Jobs:
             done.scheduled = queue_scheduled(conn, now) + export_definitions.queue_scheduled(conn, now)
             purge(conn, self.files, now - timedelta(days=self.settings.export_retention_days))
             console.forget_expired(conn, now)
+        done.events = apply_stream_journal(self.db)
         done.batches = self.processor.run_available()
         done.builds = self.builder.run_available()
         done.exports = self.exporter.run_available()
@@ -77,4 +90,4 @@ class Jobs:
 
     def sweep_sessions(self) -> int:
         with self.db.write() as conn:
-            return sessions.sweep(conn, utcnow())
+            return journal.sweep(conn, utcnow())

@@ -27,13 +27,14 @@ from opencdp.api.ui import guests as ui_guests
 from opencdp.api.ui import signin, work
 from opencdp.api.ui.security import SignInNeeded, login_redirect
 from opencdp.config import Settings
-from opencdp.core.stream import sessions
+from opencdp.core.stream import journal
 from opencdp.core.values import utcnow
-from opencdp.jobs import Jobs
+from opencdp.jobs import Jobs, apply_stream_journal
 from opencdp.store.database import Database
 
 log = logging.getLogger("opencdp")
 UI_STATIC = Path(__file__).parent / "ui" / "static"
+JOURNAL_IDLE_SECONDS = 0.02  # how often an idle server looks for Stream events to apply
 
 DESCRIPTION = """
 OpenCDP speaks Sitecore CDP's order-side wire formats (data model 2.1).
@@ -97,6 +98,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks.append(asyncio.create_task(_run_jobs(jobs, settings.batch_poll_seconds)))
     if settings.sweep_seconds:
         tasks.append(asyncio.create_task(_sweep_forever(app.state.db, settings.sweep_seconds)))
+    tasks.append(asyncio.create_task(_apply_stream_journal_forever(app.state.db)))
     yield
     for task in tasks:
         task.cancel()
@@ -115,11 +117,24 @@ async def _run_jobs(jobs: Jobs, idle: float) -> None:
             await asyncio.sleep(idle)
 
 
+async def _apply_stream_journal_forever(db: Database) -> None:
+    """Stream events are applied moments after their 201, on a worker thread, so that reads seldom find
+    anything left to apply (api/deps.settle); `opencdp worker` does the same on other machines."""
+    while True:
+        try:
+            taken = await anyio.to_thread.run_sync(apply_stream_journal, db)
+        except Exception:  # the store may be down; the entries wait in the journal
+            log.exception("applying the stream journal failed")
+            taken = 0
+        if not taken:
+            await asyncio.sleep(JOURNAL_IDLE_SECONDS)
+
+
 async def _sweep_forever(db: Database, every: float) -> None:
     while True:
         await asyncio.sleep(every)
         try:
-            await db.writing(lambda conn: sessions.sweep(conn, utcnow()))
+            await db.writing(lambda conn: journal.sweep(conn, utcnow()))
         except Exception:  # a failed sweep is retried at the next tick; the error is logged, not fatal
             log.exception("session sweep failed")
 

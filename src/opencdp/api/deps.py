@@ -13,6 +13,7 @@ from opencdp.api.auth import Unauthenticated
 from opencdp.core import json_input
 from opencdp.core.errors import ApiError, NotFound, Unparseable
 from opencdp.core.fields import parse_ref
+from opencdp.core.stream import journal
 from opencdp.core.tenants import Tenant
 from opencdp.store.database import Database
 
@@ -21,11 +22,23 @@ JSON_TYPES = ("application/json", "application/merge-patch+json")
 
 # Dependencies are coroutines on purpose: FastAPI runs a plain `def` dependency on a worker thread.
 async def current_tenant(request: HTTPConnection) -> Tenant:
-    """The tenant the request's credentials name: what makes a route protected (401 without it)."""
+    """The tenant the request's credentials name: what makes a route protected (401 without it). What
+    the tenant's Stream events accepted so far did is applied first, so the request sees it."""
     tenant = request.scope.get("state", {}).get("tenant")
     if tenant is None:
         raise Unauthenticated
+    await settle(request.app.state.db, tenant.id)
     return tenant
+
+
+async def settle(db: Database, tenant_id: int) -> None:
+    """Wait until the tenant's Stream events accepted before now are applied, applying them here if no
+    applier has yet (spec README §4: every read that begins after a 201 sees that event's effects)."""
+    last_id = await db.reading(lambda conn: journal.newest_pending(conn, tenant_id))
+    if last_id is None:
+        return
+    while await db.reading(lambda conn: journal.pending_through(conn, tenant_id, last_id)):
+        await db.writing(lambda conn: journal.apply_tenant(conn, tenant_id))
 
 
 async def database(request: HTTPConnection) -> Database:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import Connection
 from starlette.responses import Response
 
-from opencdp.api.deps import base_url
+from opencdp.api.deps import base_url, settle
 from opencdp.api.responses import JsonResponse
 from opencdp.api.rest import openapi
 from opencdp.core import json_input
@@ -139,6 +139,7 @@ async def create_browser(request: Request) -> Response:
 async def show_browser(request: Request, browser_id: str) -> Response:
     db = request.app.state.db
     try:
+        await settle(db, (await db.reading(lambda conn: _resolve(conn, request))).id)
 
         def work(conn: Connection) -> dict[str, Any]:
             tenant = _resolve(conn, request)
@@ -162,7 +163,7 @@ async def create_event(request: Request) -> Response:
 
         def work(conn: Connection) -> dict[str, Any]:
             tenant = _resolve(conn, request, body)
-            event_ref = events.ingest(conn, tenant, body, site_id, utcnow())
+            event_ref = events.accept(conn, tenant, body, site_id, utcnow())
             return {"status": "OK", "version": "1.2", "client_key": tenant.client_key, "ref": event_ref}
 
         return _reply(request, await db.writing(work), 201)

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence, Set
 from datetime import datetime
 
-from sqlalchemy import Connection, Select, bindparam, delete, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, Select, bindparam, case, delete, func, insert, or_, select, update
 
 from opencdp.store.rows import Record, SortTerm, insert_rows, page, records
 from opencdp.store.tables import guest_keys, guest_merges, guests, order_people, orders
@@ -188,13 +188,30 @@ def delete_merges(conn: Connection, tenant_id: int, guest_refs: Sequence[str]) -
     )
 
 
-def seen(conn: Connection, tenant_id: int, guest_ref: str, now: datetime) -> None:
-    """An accepted event: the guest was last seen now, and first seen now if never before."""
-    conn.execute(
-        update(guests)
-        .where(guests.c.tenant_id == tenant_id, guests.c.ref == guest_ref)
-        .values(last_seen=now, first_seen=func.coalesce(guests.c.first_seen, literal(now, guests.c.first_seen.type)))
+_LAST = bindparam("_last", type_=guests.c.last_seen.type)
+_SEEN = (
+    update(guests)
+    .where(guests.c.tenant_id == bindparam("_tenant"), guests.c.ref == bindparam("_ref"))
+    .values(
+        last_seen=case(
+            (or_(guests.c.last_seen.is_(None), guests.c.last_seen < _LAST), _LAST), else_=guests.c.last_seen
+        ),
+        first_seen=func.coalesce(guests.c.first_seen, bindparam("_first", type_=guests.c.first_seen.type)),
     )
+)
+
+
+def seen(conn: Connection, tenant_id: int, times: Mapping[str, tuple[datetime, datetime]]) -> None:
+    """Guests seen by applied events, each with the first and last time: a guest's last seen time only
+    moves forward, its first is set once. One statement, built once, for them all."""
+    if times:
+        conn.execute(
+            _SEEN,
+            [
+                {"_tenant": tenant_id, "_ref": ref, "_first": first, "_last": last}
+                for ref, (first, last) in times.items()
+            ],
+        )
 
 
 def unlink_roles(conn: Connection, tenant_id: int, guest_refs: Sequence[str]) -> None:

@@ -6,24 +6,32 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
-from opencdp.store.rows import Record, SortTerm, page, records
+from opencdp.store.rows import Record, SortTerm, page, records, to_record
 from opencdp.store.tables import browsers, events, sessions
 
 OPEN = "OPEN"
 CLOSED = "CLOSED"
 
 
-def open_session(conn: Connection, tenant_id: int, browser_ref: str, channel: str) -> Record | None:
-    stmt = select(sessions).where(
-        sessions.c.tenant_id == tenant_id,
-        sessions.c.browser_ref == browser_ref,
-        sessions.c.channel == channel,
+_OPEN_SESSION = (
+    select(sessions)
+    .where(
+        sessions.c.tenant_id == bindparam("_tenant"),
+        sessions.c.browser_ref == bindparam("_browser"),
+        sessions.c.channel == bindparam("_channel"),
         sessions.c.status == OPEN,
     )
-    found = records(conn, stmt.limit(1))
-    return found[0] if found else None
+    .limit(1)
+)
+
+
+def open_session(conn: Connection, tenant_id: int, browser_ref: str, channel: str) -> Record | None:
+    """The browser's open session on a channel; the statement is built once (every event asks)."""
+    row = conn.execute(_OPEN_SESSION, {"_tenant": tenant_id, "_browser": browser_ref, "_channel": channel})
+    found = row.mappings().first()
+    return to_record(found) if found else None
 
 
 def idle_sessions(conn: Connection, tenant_id: int, cutoff: datetime, limit: int) -> list[Record]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -291,6 +292,23 @@ events = Table(
     Column("order_ref", REF),
     Index(None, "session_ref", "created_at"),
     Index(None, "tenant_id", "guest_ref"),
+)
+
+
+# Stream events accepted but not applied yet, in the order they were accepted (stream-api.md; spec §4).
+# An applied entry is removed in the transaction that applied it; one that failed keeps its reason.
+stream_journal = Table(
+    "stream_journal",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    _tenant(),
+    Column("event_ref", REF, nullable=False),
+    Column("browser_ref", REF, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("site_id", Text),
+    Column("body", Json, nullable=False),
+    Column("failure", Text),
+    Index(None, "tenant_id", "id"),
 )
 
 

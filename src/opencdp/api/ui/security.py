@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import Depends, Request
 from starlette.responses import RedirectResponse, Response
 
-from opencdp.api.deps import base_url, form_of
+from opencdp.api.deps import base_url, form_of, settle
 from opencdp.core import console
 from opencdp.core.errors import ApiError
 from opencdp.core.values import utcnow
@@ -55,6 +55,7 @@ async def current_session(request: Request) -> console.Session:
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInNeeded(path if request.method == "GET" else "/ui/guests")
     request.state.console = session
+    await settle(db, session.tenant.id)
     return session
 
 

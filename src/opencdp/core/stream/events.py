@@ -1,13 +1,16 @@
-"""One event, from the wire to its effects (stream-api.md §2–§4), in the caller's transaction.
+"""One event, from the wire to its effects (stream-api.md §2–§4).
 
-Checks run in the spec's order; once they pass, the event joins its session, acts on identity, cart or
-orders, and is stored. A browser's events apply one at a time (a lock on the browser).
+An event is accepted by the checks that decide its answer and one append to the journal (`accept`);
+its effects are applied later, in order, by the journal's applier (`apply`, core/stream/journal.py):
+it joins its session, acts on identity, cart or orders, and is stored. The checks are the same
+function both times, so what was accepted is what is applied.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +21,7 @@ from opencdp.core.errors import ApiError, MissingField
 from opencdp.core.stream import browsers, carts, identify, parsing, sessions
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import new_ref
-from opencdp.store import guests as guest_store
+from opencdp.store import journal
 from opencdp.store.database import lock
 from opencdp.store.rows import Record, insert_row, update_row
 from opencdp.store.tables import browsers as browser_table
@@ -48,13 +51,23 @@ def _ext_owner(kind: str) -> str:
     return owner if len(owner) <= 32 else "event#" + hashlib.sha256(kind.encode()).hexdigest()[:26]
 
 
-def ingest(conn: Connection, tenant: Tenant, body: Mapping[str, Any], site_id: str | None, now: datetime) -> str:
+@dataclass(frozen=True)
+class Checked:
+    """An event that passed every check that decides its answer, with what the checks parsed."""
+
+    kind: str
+    payload: dict[str, Any]
+    context: dict[str, Any]
+    page: str | None
+    requested_at: datetime | None
+    ext: dict[str, Any]
+    pos_unknown: bool
+
+
+def check(conn: Connection, tenant: Tenant, body: Mapping[str, Any], site_id: str | None, browser: Record) -> Checked:
+    """Every check of §2–§3 that decides the answer, in the spec's order. Defaults come from the browser
+    as it stands; an extension key's type is claimed by the first event that sends it."""
     kind = parsing.event_type(body.get("type"))
-    browser_id = body.get("browser_id")
-    if not isinstance(browser_id, str) or not browser_id:
-        raise MissingField("browser_id")
-    browser = browsers.require(conn, tenant, browser_id)
-    lock(conn, f"browser:{browser['ref']}")
     payload = _validate(kind, body)
     context = {
         "channel": parsing.channel(body.get("channel")) or browser.get("channel") or "WEB",
@@ -72,6 +85,37 @@ def ingest(conn: Connection, tenant: Tenant, body: Mapping[str, Any], site_id: s
     except extensions.IncorrectType as error:
         raise ApiError(f"ext.{error.key}: Incorrect data type", error.developer_message) from None
     pos_unknown = bool(tenant.points_of_sale) and context["pos"] not in tenant.points_of_sale
+    return Checked(kind, payload, context, page, requested_at, ext, pos_unknown)
+
+
+def browser_of(conn: Connection, tenant: Tenant, body: Mapping[str, Any]) -> Record:
+    parsing.event_type(body.get("type"))
+    browser_id = body.get("browser_id")
+    if not isinstance(browser_id, str) or not browser_id:
+        raise MissingField("browser_id")
+    return browsers.require(conn, tenant, browser_id)
+
+
+def accept(conn: Connection, tenant: Tenant, body: Mapping[str, Any], site_id: str | None, now: datetime) -> str:
+    """Check an event and append it to the journal: its ref, once the append is part of the caller's
+    transaction. Its effects are applied later, in the order events were accepted (`apply`)."""
+    browser = browser_of(conn, tenant, body)
+    check(conn, tenant, body, site_id, browser)
+    event_ref = new_ref()
+    journal.append(conn, {"tenantId": tenant.id, "eventRef": event_ref, "browserRef": browser["ref"],
+                          "receivedAt": now, "siteId": site_id, "body": dict(body)})  # fmt: skip
+    return event_ref
+
+
+def apply(conn: Connection, tenant: Tenant, entry: Record) -> str:
+    """A journal entry's effects, as of when it was accepted: it joins its session, acts on identity, cart
+    or orders, and is stored as the event the timeline reads. A browser's events apply one at a time.
+    Returns the guest the event was seen on; the applier writes when guests were seen once per batch."""
+    body, now = entry["body"], entry["receivedAt"]
+    browser = browsers.require(conn, tenant, entry["browserRef"])
+    lock(conn, f"browser:{browser['ref']}")
+    checked = check(conn, tenant, body, entry["siteId"], browser)
+    kind, payload, context, pos_unknown = checked.kind, checked.payload, checked.context, checked.pos_unknown
 
     guest_ref = guests.require(conn, tenant, browser["guestRef"])["ref"]
     if kind == "IDENTITY" and not pos_unknown:
@@ -80,13 +124,12 @@ def ingest(conn: Connection, tenant: Tenant, body: Mapping[str, Any], site_id: s
     cart = session["cart"]
     result, order_ref = _apply(conn, tenant, kind, payload, cart, guest_ref, {**context, **payload}, now, pos_unknown)
 
-    event_ref = new_ref()
     stored = {k: v for k, v in body.items() if k not in COMMON}
     insert_row(
         conn,
         event_table,
         {
-            "ref": event_ref,
+            "ref": entry["eventRef"],
             "tenantId": tenant.id,
             "guestRef": guest_ref,
             "browserRef": browser["ref"],
@@ -97,10 +140,10 @@ def ingest(conn: Connection, tenant: Tenant, body: Mapping[str, Any], site_id: s
             "posUnknown": pos_unknown,
             "currency": context["currency"],
             "language": context["language"],
-            "page": page or "",
+            "page": checked.page or "",
             "createdAt": now,
-            "requestedAt": requested_at,
-            "ext": ext or None,
+            "requestedAt": checked.requested_at,
+            "ext": checked.ext or None,
             "data": stored,
             "result": result,
             "orderRef": order_ref,
@@ -115,8 +158,7 @@ def ingest(conn: Connection, tenant: Tenant, body: Mapping[str, Any], site_id: s
     remembered = {"channel": context["channel"], "currency": context["currency"], "pointOfSale": context["pos"]}
     if any(browser.get(name) != value for name, value in remembered.items()):
         update_row(conn, browser_table, tenant.id, browser["ref"], remembered)
-    guest_store.seen(conn, tenant.id, guest_ref, now)
-    return event_ref
+    return guest_ref
 
 
 def _validate(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from opencdp.core.tenants import Tenant, list_tenants
+from opencdp.core.tenants import Tenant
 from opencdp.core.values import new_ref
 from opencdp.store import stream as store
 from opencdp.store.rows import Record, insert_row, update_row
@@ -93,12 +93,12 @@ def close(conn: Connection, session: Record, reason: str, at: datetime) -> Recor
     return {**session, **changes}
 
 
-def sweep(conn: Connection, now: datetime, limit: int = 500) -> int:
-    """Close every session idle past its tenant's timeout; safe to run in several processes at once."""
+def close_idle(conn: Connection, tenant: Tenant, now: datetime, limit: int) -> int:
+    """Close the tenant's sessions idle past its timeout; safe to run in several processes at once. Only
+    once the tenant's accepted events are applied is a session's last event known (journal.sweep)."""
+    timeout = timedelta(minutes=tenant.session_timeout_minutes)
     closed = 0
-    for tenant in list_tenants(conn):
-        timeout = timedelta(minutes=tenant.session_timeout_minutes)
-        for session in store.idle_sessions(conn, tenant.id, now - timeout, limit):
-            close(conn, session, TIMEOUT, session["lastEventAt"] + timeout)
-            closed += 1
+    for session in store.idle_sessions(conn, tenant.id, now - timeout, limit):
+        close(conn, session, TIMEOUT, session["lastEventAt"] + timeout)
+        closed += 1
     return closed

@@ -1,0 +1,90 @@
+"""The Stream journal's applier: accepted events become their effects, in the order they were accepted.
+
+An event's answer (201) needs only its checks and a durable append (`events.accept`); everything else it
+does (sessions, carts, orders, identity, the event row) is applied here, a tenant's entries at a time in
+one transaction. Applying an entry removes it in the same transaction, so a crash anywhere applies
+nothing twice and loses nothing. An entry whose applying fails (a conflict the checks could not foresee)
+is kept with its reason, and the tenant's later entries go on.
+
+Whoever reads a tenant's data first applies what the tenant has pending (`settle`), so every read that
+begins after a 201 sees that event's effects (spec README §4); the embedded server and `opencdp worker`
+apply in the background as well, so that reads seldom find anything to do.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from opencdp.core.errors import ApiError
+from opencdp.core.stream import events, sessions
+from opencdp.core.tenants import Tenant, list_tenants
+from opencdp.store import guests as guest_store
+from opencdp.store import journal as store
+from opencdp.store import tenants as tenant_store
+from opencdp.store.database import forget, lock
+
+log = logging.getLogger("opencdp.stream")
+BATCH = 200  # entries applied in one transaction: a reader waits at most for one batch
+
+
+def apply_tenant(conn: Connection, tenant_id: int, limit: int = BATCH) -> int:
+    """Apply up to `limit` of a tenant's pending entries, in order; how many were taken (applied or failed).
+
+    The tenant's journal lock makes appliers in other processes and threads take turns, so no entry is
+    applied twice and a browser's events keep their order.
+    """
+    lock(conn, f"stream-journal:{tenant_id}")
+    entries = store.pending(conn, tenant_id, limit)
+    if not entries:
+        return 0
+    tenant = Tenant.from_record(tenant_store.find_by_id(conn, tenant_id))
+    applied = []
+    seen: dict[str, tuple[datetime, datetime]] = {}
+    for entry in entries:
+        conn.exec_driver_sql("SAVEPOINT entry")
+        try:
+            guest_ref = events.apply(conn, tenant, entry)
+        except Exception as error:  # kept with its reason; the tenant's other entries go on
+            conn.exec_driver_sql("ROLLBACK TO SAVEPOINT entry")
+            forget(conn)
+            conn.exec_driver_sql("RELEASE SAVEPOINT entry")
+            reason = error.developer_message if isinstance(error, ApiError) else "Internal error"
+            if not isinstance(error, ApiError):
+                log.exception("stream event %s could not be applied", entry["eventRef"])
+            store.fail(conn, entry["id"], reason)
+            continue
+        conn.exec_driver_sql("RELEASE SAVEPOINT entry")
+        applied.append(entry["id"])
+        at = entry["receivedAt"]
+        first, last = seen.get(guest_ref, (at, at))
+        seen[guest_ref] = (min(first, at), max(last, at))
+    guest_store.seen(conn, tenant_id, seen)
+    store.remove(conn, applied)
+    return len(entries)
+
+
+def sweep(conn: Connection, now: datetime, limit: int = 500) -> int:
+    """Close every session idle past its tenant's timeout, once the tenant's accepted events are applied:
+    an event still in the journal may belong to a session that only looks idle."""
+    closed = 0
+    for tenant in list_tenants(conn):
+        while apply_tenant(conn, tenant.id):
+            pass
+        closed += sessions.close_idle(conn, tenant, now, limit)
+    return closed
+
+
+def tenants_pending(conn: Connection) -> list[int]:
+    return store.tenants_pending(conn)
+
+
+def newest_pending(conn: Connection, tenant_id: int) -> int | None:
+    """Where a read that begins now must wait until: the tenant's last entry accepted so far."""
+    return store.newest_pending(conn, tenant_id)
+
+
+def pending_through(conn: Connection, tenant_id: int, last_id: int) -> bool:
+    return store.pending_through(conn, tenant_id, last_id)

@@ -1,0 +1,55 @@
+"""The Stream journal: events accepted and not applied yet, and those whose applying failed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from opencdp.store.rows import Record, records, to_columns
+from opencdp.store.tables import stream_journal
+
+
+def append(conn: Connection, entry: Record) -> None:
+    conn.execute(insert(stream_journal), to_columns(entry))
+
+
+def newest_pending(conn: Connection, tenant_id: int) -> int | None:
+    """The id of the tenant's last entry still to apply (a failed one is not waited for), if any."""
+    stmt = select(stream_journal.c.id).where(
+        stream_journal.c.tenant_id == tenant_id, stream_journal.c.failure.is_(None)
+    )
+    return conn.scalar(stmt.order_by(stream_journal.c.id.desc()).limit(1))
+
+
+def pending_through(conn: Connection, tenant_id: int, last_id: int) -> bool:
+    """Whether any of the tenant's entries up to `last_id` is still to apply."""
+    stmt = select(stream_journal.c.id).where(
+        stream_journal.c.tenant_id == tenant_id, stream_journal.c.failure.is_(None), stream_journal.c.id <= last_id
+    )
+    return conn.execute(stmt.limit(1)).first() is not None
+
+
+def tenants_pending(conn: Connection) -> list[int]:
+    stmt = select(stream_journal.c.tenant_id).where(stream_journal.c.failure.is_(None)).distinct()
+    return list(conn.scalars(stmt))
+
+
+def pending(conn: Connection, tenant_id: int, limit: int) -> list[Record]:
+    """The tenant's entries still to apply, in the order they were accepted."""
+    stmt = (
+        select(stream_journal)
+        .where(stream_journal.c.tenant_id == tenant_id, stream_journal.c.failure.is_(None))
+        .order_by(stream_journal.c.id)
+        .limit(limit)
+    )
+    return records(conn, stmt)
+
+
+def remove(conn: Connection, ids: Sequence[int]) -> None:
+    if ids:
+        conn.execute(delete(stream_journal).where(stream_journal.c.id.in_(ids)))
+
+
+def fail(conn: Connection, entry_id: int, reason: str) -> None:
+    conn.execute(update(stream_journal).where(stream_journal.c.id == entry_id).values(failure=reason))
