@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from time import time_ns
@@ -104,17 +105,30 @@ def code(value: object, length: int) -> str | None:
     return None
 
 
+_LAST_MINTED = [0, 0]  # the milliseconds and the 12-bit sequence of the last ref this process minted
+_MINTING = threading.Lock()
+
+
 def new_ref() -> str:
     """A time-ordered UUID (version 7, RFC 9562) in its text form: 48 bits of Unix milliseconds, the
-    version, 12 random bits, the variant and 62 random bits.
+    version, a 12-bit sequence, the variant and 62 random bits.
 
     Refs that start with the time they were minted make every index keyed by a ref grow at its end, so a
-    commit writes a few pages there instead of pages all over the index (spec README §3).
+    commit writes a few pages there instead of pages all over the index (spec README §3). Within one
+    millisecond the sequence counts up from a random start (RFC 9562's method 1), so the refs one process
+    mints sort in the order it minted them.
     """
-    random = int.from_bytes(os.urandom(10), "big")  # 80 bits: 12 for rand_a, 62 for rand_b, 6 unused
-    value = (
-        (time_ns() // 1_000_000) << 80 | 0x7 << 76 | (random >> 68) << 64 | 0b10 << 62 | random & 0x3FFF_FFFF_FFFF_FFFF
-    )
+    random = int.from_bytes(os.urandom(8), "big")
+    with _MINTING:
+        now = time_ns() // 1_000_000
+        if now <= _LAST_MINTED[0]:
+            now, sequence = _LAST_MINTED[0], _LAST_MINTED[1] + 1
+            if sequence > 0xFFF:  # four thousand refs in one millisecond: borrow the next one
+                now, sequence = now + 1, random >> 53
+        else:
+            sequence = random >> 53  # 11 random bits: room to count up within the millisecond
+        _LAST_MINTED[:] = now, sequence
+    value = now << 80 | 0x7 << 76 | sequence << 64 | 0b10 << 62 | random & 0x3FFF_FFFF_FFFF_FFFF
     digits = f"{value:032x}"
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 

@@ -22,7 +22,6 @@ from opencdp.core.stream import browsers, carts, identify, parsing, sessions
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import new_ref
 from opencdp.store import journal
-from opencdp.store.database import lock
 from opencdp.store.rows import Record, insert_row, update_row
 from opencdp.store.tables import browsers as browser_table
 from opencdp.store.tables import events as event_table
@@ -109,11 +108,11 @@ def accept(conn: Connection, tenant: Tenant, body: Mapping[str, Any], site_id: s
 
 def apply(conn: Connection, tenant: Tenant, entry: Record) -> str:
     """A journal entry's effects, as of when it was accepted: it joins its session, acts on identity, cart
-    or orders, and is stored as the event the timeline reads. A browser's events apply one at a time.
+    or orders, and is stored as the event the timeline reads. The applier holds the tenant's journal
+    lock, so a browser's events apply one at a time, in order.
     Returns the guest the event was seen on; the applier writes when guests were seen once per batch."""
     body, now = entry["body"], entry["receivedAt"]
-    browser = browsers.require(conn, tenant, entry["browserRef"])
-    lock(conn, f"browser:{browser['ref']}")
+    browser = browsers.require(conn, tenant, entry["browserRef"])  # the tenant's journal lock orders its events
     checked = check(conn, tenant, body, entry["siteId"], browser)
     kind, payload, context, pos_unknown = checked.kind, checked.payload, checked.context, checked.pos_unknown
 

@@ -1,0 +1,73 @@
+"""The Stream journal (spec README §4): an event is accepted by its checks and one append, applied later
+in order, exactly once; a read that begins after a 201 sees its effects. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from opencdp.core.stream import journal
+from opencdp.store.tables import events, stream_journal
+from test_stream import Browser, orders_of
+
+
+def waiting(database, tenant_id: int) -> int:
+    with database.read() as conn:
+        stmt = select(func.count()).where(stream_journal.c.tenant_id == tenant_id, stream_journal.c.failure.is_(None))
+        return conn.execute(stmt).scalar_one()
+
+
+def stored_events(database, tenant_id: int) -> list[str]:
+    """The tenant's stored events by ref: refs minted by one process sort in the order they were minted."""
+    with database.read() as conn:
+        stmt = select(events.c.type).where(events.c.tenant_id == tenant_id).order_by(events.c.ref)
+        return list(conn.scalars(stmt))
+
+
+def test_an_event_is_answered_once_appended_and_applied_before_the_next_read(client, database):
+    browser = Browser(client)
+    answer = browser.send("VIEW")
+    assert answer["status"] == "OK" and answer["ref"]
+    assert waiting(database, client.tenant.id) == 1 and stored_events(database, client.tenant.id) == []
+    assert client.get(f"/v2.1/guests/{browser.guest}").json()["firstSeen"]  # the read applied it first
+    assert waiting(database, client.tenant.id) == 0
+    with database.read() as conn:
+        [ref] = conn.scalars(select(events.c.ref).where(events.c.tenant_id == client.tenant.id))
+    assert ref == answer["ref"]
+
+
+def test_entries_apply_in_order_exactly_once_and_a_failing_one_is_kept_with_its_reason(client, database):
+    browser = Browser(client)
+    big = {"item_id": "S", "type": "MOBILE", "name": "P", "price": 999_999_999_999_999, "quantity": 5}
+    browser.send("ADD", product=big)
+    browser.send("ADD_CONTACTS", contact={"email": "order@example.com"})
+    browser.send("CONFIRM", product={"item_id": "S"})
+    browser.send("CHECKOUT", reference_id="TOO-BIG", status="PURCHASED")  # its total is out of range
+    browser.send("CLEAR_CART")
+    browser.send("ADD", product={**big, "price": 10, "quantity": 1})
+    browser.send("ADD_CONTACTS", contact={"email": "order@example.com"})
+    browser.send("CONFIRM", product={"item_id": "S"})
+    browser.send("CHECKOUT", reference_id="FINE", status="PURCHASED")
+    with database.write() as conn:
+        assert journal.apply_tenant(conn, client.tenant.id) == 9
+    with database.write() as conn:
+        assert journal.apply_tenant(conn, client.tenant.id) == 0  # nothing is applied twice
+    assert stored_events(database, client.tenant.id) == ["ADD", "ADD_CONTACTS", "CONFIRM", "CLEAR_CART", "ADD",
+                                                         "ADD_CONTACTS", "CONFIRM", "CHECKOUT"]  # fmt: skip
+    [order] = orders_of(client, browser.owner()["ref"])
+    assert order["referenceId"] == "FINE" and order["price"] == 10
+    with database.read() as conn:
+        kept = conn.execute(select(stream_journal.c.body, stream_journal.c.failure)).all()
+    [(body, failure)] = [row for row in kept if row.body.get("browser_id") == browser.ref]
+    assert body["reference_id"] == "TOO-BIG" and failure.startswith("Attribute price is invalid")
+
+
+def test_the_sweep_applies_what_is_pending_before_it_closes_sessions(client, database):
+    from datetime import timedelta
+
+    from opencdp.core.values import utcnow
+
+    browser = Browser(client)
+    browser.send("VIEW")
+    with database.write() as conn:
+        journal.sweep(conn, utcnow() + timedelta(minutes=5))
+    assert waiting(database, client.tenant.id) == 0 and stored_events(database, client.tenant.id) == ["VIEW"]
