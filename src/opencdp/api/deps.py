@@ -34,7 +34,7 @@ async def current_tenant(request: HTTPConnection) -> Tenant:
 async def settle(db: Database, tenant_id: int) -> None:
     """Wait until the tenant's Stream events accepted before now are applied, applying them here if no
     applier has yet (spec README §4: every read that begins after a 201 sees that event's effects)."""
-    last_id = await db.reading(lambda conn: journal.newest_pending(conn, tenant_id))
+    last_id = await db.peeking(lambda conn: journal.newest_pending(conn, tenant_id))
     if last_id is None:
         return
     while await db.reading(lambda conn: journal.pending_through(conn, tenant_id, last_id)):

@@ -236,12 +236,23 @@ class Database:
             return self._read_now(work)
         return await anyio.to_thread.run_sync(self._read_now, work)
 
+    async def peeking(self, work: Work[T]) -> T:
+        """A read of one statement that needs no transaction around it: on PostgreSQL it runs on an
+        autocommit connection, so it costs its own round trip and no BEGIN or COMMIT."""
+        if self.is_sqlite:
+            return self._read_now(work)
+        return await anyio.to_thread.run_sync(self._peek_now, work)
+
     async def reading_long(self, work: Work[T]) -> T:
         """A read that may take seconds (a segment preview): on a worker thread even on SQLite."""
         return await anyio.to_thread.run_sync(self._read_now, work)
 
     def _write_now(self, work: Work[T]) -> T:
         with self.write() as conn:
+            return work(conn)
+
+    def _peek_now(self, work: Work[T]) -> T:
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             return work(conn)
 
     def _read_now(self, work: Work[T]) -> T:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from opencdp.store.rows import Record, records, to_columns
 from opencdp.store.tables import stream_journal
@@ -14,12 +14,18 @@ def append(conn: Connection, entry: Record) -> None:
     conn.execute(insert(stream_journal), to_columns(entry))
 
 
+_NEWEST_PENDING = (
+    select(stream_journal.c.id)
+    .where(stream_journal.c.tenant_id == bindparam("_tenant"), stream_journal.c.failure.is_(None))
+    .order_by(stream_journal.c.id.desc())
+    .limit(1)
+)
+
+
 def newest_pending(conn: Connection, tenant_id: int) -> int | None:
-    """The id of the tenant's last entry still to apply (a failed one is not waited for), if any."""
-    stmt = select(stream_journal.c.id).where(
-        stream_journal.c.tenant_id == tenant_id, stream_journal.c.failure.is_(None)
-    )
-    return conn.scalar(stmt.order_by(stream_journal.c.id.desc()).limit(1))
+    """The id of the tenant's last entry still to apply (a failed one is not waited for), if any. Every
+    authenticated request asks, so the statement is built once."""
+    return conn.scalar(_NEWEST_PENDING, {"_tenant": tenant_id})
 
 
 def pending_through(conn: Connection, tenant_id: int, last_id: int) -> bool:
