@@ -71,3 +71,37 @@ def test_the_sweep_applies_what_is_pending_before_it_closes_sessions(client, dat
     with database.write() as conn:
         journal.sweep(conn, utcnow() + timedelta(minutes=5))
     assert waiting(database, client.tenant.id) == 0 and stored_events(database, client.tenant.id) == ["VIEW"]
+
+
+def test_the_journal_reports_its_depth_and_failed_events_can_be_replayed_or_discarded(client):
+    browser = Browser(client)
+    for _ in range(3):
+        browser.send("VIEW")
+    shown = client.get("/opencdp/v1/stream/journal").json()
+    assert shown["waiting"] == 3 and shown["failed"] == 0 and shown["lagSeconds"] >= 0 and shown["oldestWaitingAt"]
+    big = {"item_id": "S", "type": "MOBILE", "name": "P", "price": 999_999_999_999_999, "quantity": 5}
+    browser.send("ADD", product=big)
+    browser.send("ADD_CONTACTS", contact={"email": "fail@example.com"})
+    browser.send("CONFIRM", product={"item_id": "S"})
+    checkout = browser.send("CHECKOUT", reference_id="TOO-BIG", status="PURCHASED")
+    assert client.get(f"/v2.1/guests/{browser.guest}").status_code == 200  # applies all, the CHECKOUT fails
+    assert client.get("/opencdp/v1/stream/journal").json() == {"waiting": 0, "failed": 1, "oldestWaitingAt": None,
+                                                               "lagSeconds": 0}  # fmt: skip
+    [failed] = client.get("/opencdp/v1/stream/failed").json()["items"]
+    assert failed["ref"] == checkout["ref"] and failed["browserRef"] == browser.ref
+    assert failed["reason"].startswith("Attribute price is invalid") and failed["event"]["reference_id"] == "TOO-BIG"
+    replayed = client.post(f"/opencdp/v1/stream/failed/{checkout['ref']}/replay")
+    assert replayed.status_code == 202 and replayed.json()["waiting"] == 1
+    client.get(f"/v2.1/guests/{browser.guest}")  # applied again, and it fails again: the cart has not changed
+    assert client.get("/opencdp/v1/stream/journal").json()["failed"] == 1
+    assert client.delete(f"/opencdp/v1/stream/failed/{checkout['ref']}").status_code == 204
+    assert client.get("/opencdp/v1/stream/failed").json()["items"] == []
+    assert client.delete(f"/opencdp/v1/stream/failed/{checkout['ref']}").status_code == 404
+    assert client.post(f"/opencdp/v1/stream/failed/{checkout['ref']}/replay").status_code == 404
+
+
+def test_the_journal_routes_are_the_tenants_own(client, other):
+    browser = Browser(client)
+    browser.send("VIEW")
+    assert other.get("/opencdp/v1/stream/journal").json()["waiting"] == 0
+    assert client.get("/opencdp/v1/stream/journal").json()["waiting"] == 1

@@ -18,7 +18,7 @@ from swagger_ui_bundle import swagger_ui_path
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from opencdp import __version__
-from opencdp.api import auth, batch, errors, exports, opencdp, segments, stream
+from opencdp.api import auth, batch, errors, exports, opencdp, segments, stream, stream_journal
 from opencdp.api.auth import BasicAuth
 from opencdp.api.guard import RequestGuard
 from opencdp.api.responses import JsonResponse
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = db
     errors.install(app)
-    for module in (orders, people, extensions, guests, opencdp, segments, exports, stream, batch):
+    for module in (orders, people, extensions, guests, opencdp, stream_journal, segments, exports, stream, batch):
         app.include_router(module.router)
     for module in (signin, ui_guests, work):
         app.include_router(module.router)

@@ -21,12 +21,18 @@ JSON_TYPES = ("application/json", "application/merge-patch+json")
 
 
 # Dependencies are coroutines on purpose: FastAPI runs a plain `def` dependency on a worker thread.
-async def current_tenant(request: HTTPConnection) -> Tenant:
-    """The tenant the request's credentials name: what makes a route protected (401 without it). What
-    the tenant's Stream events accepted so far did is applied first, so the request sees it."""
+async def authenticated(request: HTTPConnection) -> Tenant:
+    """The tenant the request's credentials name: what makes a route protected (401 without it)."""
     tenant = request.scope.get("state", {}).get("tenant")
     if tenant is None:
         raise Unauthenticated
+    return tenant
+
+
+async def current_tenant(request: HTTPConnection) -> Tenant:
+    """The authenticated tenant, once what its Stream events accepted so far did is applied, so that the
+    request sees it. Only a route that reports on the journal itself takes `authenticated` alone."""
+    tenant = await authenticated(request)
     await settle(request.app.state.db, tenant.id)
     return tenant
 
@@ -90,5 +96,6 @@ def base_url(request: HTTPConnection) -> str:
 
 
 CurrentTenant = Annotated[Tenant, Depends(current_tenant)]
+Authenticated = Annotated[Tenant, Depends(authenticated)]
 Db = Annotated[Database, Depends(database)]
 JsonBody = Annotated[dict[str, Any], Depends(json_body)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from opencdp.store.rows import Record, records, to_columns
 from opencdp.store.tables import stream_journal
@@ -59,3 +59,37 @@ def remove(conn: Connection, ids: Sequence[int]) -> None:
 
 def fail(conn: Connection, entry_id: int, reason: str) -> None:
     conn.execute(update(stream_journal).where(stream_journal.c.id == entry_id).values(failure=reason))
+
+
+def status(conn: Connection, tenant_id: int) -> Record:
+    """How many of the tenant's entries wait and how many failed, and when the oldest waiting one came."""
+    waiting = stream_journal.c.failure.is_(None)
+    stmt = select(
+        func.count().filter(waiting),
+        func.count().filter(~waiting),
+        func.min(stream_journal.c.received_at).filter(waiting),
+    ).where(stream_journal.c.tenant_id == tenant_id)
+    count_waiting, count_failed, oldest = conn.execute(stmt).one()
+    return {"waiting": count_waiting, "failed": count_failed, "oldestWaitingAt": oldest}
+
+
+def failed(conn: Connection, tenant_id: int, offset: int, limit: int) -> tuple[int, list[Record]]:
+    """The tenant's entries whose applying failed, oldest first, and how many there are."""
+    where = (stream_journal.c.tenant_id == tenant_id, stream_journal.c.failure.is_not(None))
+    total = conn.execute(select(func.count()).where(*where)).scalar_one()
+    stmt = select(stream_journal).where(*where).order_by(stream_journal.c.id).offset(offset).limit(limit)
+    return total, records(conn, stmt)
+
+
+def failed_entry(conn: Connection, tenant_id: int, event_ref: str) -> Record | None:
+    stmt = select(stream_journal).where(
+        stream_journal.c.tenant_id == tenant_id,
+        stream_journal.c.event_ref == event_ref,
+        stream_journal.c.failure.is_not(None),
+    )
+    found = records(conn, stmt)
+    return found[0] if found else None
+
+
+def requeue(conn: Connection, entry_id: int) -> None:
+    conn.execute(update(stream_journal).where(stream_journal.c.id == entry_id).values(failure=None))

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection
 
-from opencdp.core.errors import ApiError
+from opencdp.core.errors import ApiError, NotFound
 from opencdp.core.stream import events, sessions
 from opencdp.core.tenants import Tenant, list_tenants
 from opencdp.store import guests as guest_store
@@ -106,3 +107,32 @@ def newest_pending(conn: Connection, tenant_id: int) -> int | None:
 
 def pending_through(conn: Connection, tenant_id: int, last_id: int) -> bool:
     return store.pending_through(conn, tenant_id, last_id)
+
+
+def status(conn: Connection, tenant: Tenant, now: datetime) -> dict[str, Any]:
+    """The tenant's journal: entries waiting and failed, and the lag, how long the oldest has waited."""
+    found = store.status(conn, tenant.id)
+    oldest = found["oldestWaitingAt"]
+    lag = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+    return {**found, "lagSeconds": round(lag, 3)}
+
+
+def failed(conn: Connection, tenant: Tenant, offset: int, limit: int) -> tuple[int, list[Record]]:
+    return store.failed(conn, tenant.id, offset, limit)
+
+
+def replay(conn: Connection, tenant: Tenant, event_ref: str) -> None:
+    """Put a failed entry back in line, where it was accepted: the next pass applies it again."""
+    store.requeue(conn, _failed_entry(conn, tenant, event_ref)["id"])
+
+
+def discard(conn: Connection, tenant: Tenant, event_ref: str) -> None:
+    """Give up on a failed entry: it is removed, and the event never happened."""
+    store.remove(conn, [_failed_entry(conn, tenant, event_ref)["id"]])
+
+
+def _failed_entry(conn: Connection, tenant: Tenant, event_ref: str) -> Record:
+    entry = store.failed_entry(conn, tenant.id, event_ref)
+    if entry is None:
+        raise NotFound(f"No failed stream event with ref {event_ref} for client key {tenant.client_key}")
+    return entry
