@@ -105,3 +105,16 @@ def test_the_journal_routes_are_the_tenants_own(client, other):
     browser.send("VIEW")
     assert other.get("/opencdp/v1/stream/journal").json()["waiting"] == 0
     assert client.get("/opencdp/v1/stream/journal").json()["waiting"] == 1
+
+
+def test_an_event_for_a_browser_deleted_since_it_was_seen_is_kept_as_failed(client):
+    browser = Browser(client)
+    browser.send("VIEW")
+    assert client.delete(f"/v2.1/guests/{browser.guest}").status_code == 204  # its browsers go with it
+    browser.send("VIEW")  # this process still knows the browser: accepted, and cannot be applied
+    client.get("/v2.1/orders?referenceId=x")
+    [failed] = client.get("/opencdp/v1/stream/failed").json()["items"]
+    assert failed["browserRef"] == browser.ref and failed["reason"] == f"Browser {browser.ref} was not found"
+    unknown = client.post("/v1.2/events", json={"type": "VIEW", "browser_id": "00000000-0000-7000-8000-000000000000",
+                                                "client_key": client.tenant.client_key})  # fmt: skip
+    assert unknown.status_code == 404

@@ -30,6 +30,25 @@ def require(conn: Connection, tenant: Tenant, browser_id: str) -> Record:
     return browser
 
 
+# Browsers this process has seen to exist, by (tenant id, ref): an event's acceptance only needs to know
+# that its browser exists, and a browser, once created, is only removed with its guest (an event for it
+# is then accepted and kept in the journal as failed, with the reason). Bounded: the oldest go first.
+_SEEN: dict[tuple[int, str], None] = {}
+SEEN_LIMIT = 100_000
+
+
+def known_ref(conn: Connection, tenant: Tenant, browser_id: str) -> str:
+    """The ref of a browser of this tenant, from memory when this process has seen it (404 otherwise)."""
+    ref = parse_ref(browser_id)
+    if ref is not None and (tenant.id, ref) in _SEEN:
+        return ref
+    browser = require(conn, tenant, browser_id)
+    if len(_SEEN) >= SEEN_LIMIT:
+        _SEEN.pop(next(iter(_SEEN)), None)
+    _SEEN[(tenant.id, browser["ref"])] = None
+    return browser["ref"]
+
+
 def owner(conn: Connection, tenant: Tenant, browser_id: str) -> tuple[Record, Record]:
     """The browser and the live guest owning it now (after a merge, the survivor)."""
     browser = require(conn, tenant, browser_id)

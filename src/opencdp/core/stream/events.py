@@ -87,21 +87,19 @@ def check(conn: Connection, tenant: Tenant, body: Mapping[str, Any], site_id: st
     return Checked(kind, payload, context, page, requested_at, ext, pos_unknown)
 
 
-def browser_of(conn: Connection, tenant: Tenant, body: Mapping[str, Any]) -> Record:
+def accept(conn: Connection, tenant: Tenant, body: Mapping[str, Any], site_id: str | None, now: datetime) -> str:
+    """Check an event and append it to the journal: its ref, once the append is part of the caller's
+    transaction. Its effects are applied later, in the order events were accepted (`apply`). Whether the
+    browser exists is the only thing about it the answer needs (its remembered context only fills in
+    defaults when the event is applied)."""
     parsing.event_type(body.get("type"))
     browser_id = body.get("browser_id")
     if not isinstance(browser_id, str) or not browser_id:
         raise MissingField("browser_id")
-    return browsers.require(conn, tenant, browser_id)
-
-
-def accept(conn: Connection, tenant: Tenant, body: Mapping[str, Any], site_id: str | None, now: datetime) -> str:
-    """Check an event and append it to the journal: its ref, once the append is part of the caller's
-    transaction. Its effects are applied later, in the order events were accepted (`apply`)."""
-    browser = browser_of(conn, tenant, body)
-    check(conn, tenant, body, site_id, browser)
+    browser_ref = browsers.known_ref(conn, tenant, browser_id)
+    check(conn, tenant, body, site_id, {"ref": browser_ref})
     event_ref = new_ref()
-    journal.append(conn, {"tenantId": tenant.id, "eventRef": event_ref, "browserRef": browser["ref"],
+    journal.append(conn, {"tenantId": tenant.id, "eventRef": event_ref, "browserRef": browser_ref,
                           "receivedAt": now, "siteId": site_id, "body": dict(body)})  # fmt: skip
     return event_ref
 
