@@ -93,9 +93,10 @@ def worker(
     every: float = typer.Option(1.0, help="Seconds to wait when there is nothing to do."),
     once: bool = typer.Option(False, help="Do one pass and exit."),
 ) -> None:
-    """Background work for deployments of several processes: batch imports, segment builds, audience
-    exports and their webhooks, schedules, idle sessions. Any number of workers may share one PostgreSQL
-    database; each job is claimed by one worker."""
+    """Background work for deployments of several processes: Stream events from the journal, batch
+    imports, segment builds, audience exports and their webhooks, schedules, idle sessions. Any number
+    of workers may share one PostgreSQL database; each job is claimed by one worker, and a tenant's
+    Stream events are applied by one applier at a time, in order."""
     settings = Settings()
     jobs = Jobs(settings, _database(settings))
     while True:
@@ -110,7 +111,7 @@ def worker(
             continue
         if closed:
             console.print(f"closed {closed} idle sessions")
-        for name in ("batches", "builds", "exports", "webhooks"):
+        for name in ("events", "batches", "builds", "exports", "webhooks"):
             if getattr(done, name):
                 console.print(f"finished {getattr(done, name)} {name}")
         if once:
