@@ -63,3 +63,21 @@ def test_a_killed_server_loses_no_accepted_event_and_applies_none_twice(environm
     assert set(accepted) <= stored  # nothing answered 201 is lost
     assert counted == len(stored)  # no event counted twice in its session
     assert left == 0
+
+
+def test_a_read_right_after_a_checkout_always_sees_its_order(environment, tmp_path):
+    """A hundred journeys, each followed at once by a REST read, on a server whose applier runs beside."""
+    env = {**environment, "OPENCDP_LOG_LEVEL": "error"}
+    with running_server(env, tmp_path) as base, httpx.Client(base_url=base, timeout=10) as client:
+        for journey in range(100):
+            browser = client.get(f"/v1.2/browser/create.json?client_key={SERVER_KEY}").json()["ref"]
+            common = {"browser_id": browser, "client_key": SERVER_KEY, "channel": "WEB", "currency": "EUR"}
+            for event in (
+                {"type": "ADD", "product": {"item_id": "S", "type": "M", "name": "P", "price": 2, "quantity": 1}},
+                {"type": "ADD_CONTACTS", "contact": {"email": f"j{journey}@example.com"}},
+                {"type": "CONFIRM", "product": {"item_id": "S"}},
+                {"type": "CHECKOUT", "reference_id": f"J-{journey}", "status": "PURCHASED"},
+            ):
+                assert client.post("/v1.2/events", json={**common, **event}).status_code == 201
+            found = client.get(f"/v2.1/orders?referenceId=J-{journey}", auth=(SERVER_KEY, SERVER_TOKEN)).json()
+            assert len(found["items"]) == 1, journey

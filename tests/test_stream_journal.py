@@ -118,3 +118,20 @@ def test_an_event_for_a_browser_deleted_since_it_was_seen_is_kept_as_failed(clie
     unknown = client.post("/v1.2/events", json={"type": "VIEW", "browser_id": "00000000-0000-7000-8000-000000000000",
                                                 "client_key": client.tenant.client_key})  # fmt: skip
     assert unknown.status_code == 404
+
+
+def test_a_read_that_cannot_wait_for_the_journal_is_refused_not_stale(client, database, settings):
+    from fastapi.testclient import TestClient
+
+    from opencdp.api.app import create_app
+
+    browser = Browser(client)
+    browser.send("VIEW")
+    impatient = TestClient(create_app(settings.model_copy(update={"stream_read_wait_seconds": 0}), database),
+                           raise_server_exceptions=False)  # fmt: skip
+    refused = impatient.get(f"/v2.1/guests/{browser.guest}", auth=client.credentials)
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert refused.json()["message"] == "Service Unavailable"
+    assert waiting(database, client.tenant.id) == 1
+    assert client.get(f"/v2.1/guests/{browser.guest}").status_code == 200
+    assert waiting(database, client.tenant.id) == 0

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     # Addresses or networks (comma-separated) of the reverse proxies whose X-Forwarded-For and
     # X-Forwarded-Proto are believed; empty: none, the client is the peer of the connection.
     trusted_proxies: str = ""
+    stream_read_wait_seconds: float = Field(default=10.0, ge=0)
 
     @property
     def files_dir(self) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
@@ -11,7 +12,7 @@ from starlette.requests import HTTPConnection
 
 from opencdp.api.auth import Unauthenticated
 from opencdp.core import json_input
-from opencdp.core.errors import ApiError, NotFound, Unparseable
+from opencdp.core.errors import ApiError, NotFound, Unavailable, Unparseable
 from opencdp.core.fields import parse_ref
 from opencdp.core.stream import journal
 from opencdp.core.tenants import Tenant
@@ -33,17 +34,24 @@ async def current_tenant(request: HTTPConnection) -> Tenant:
     """The authenticated tenant, once what its Stream events accepted so far did is applied, so that the
     request sees it. Only a route that reports on the journal itself takes `authenticated` alone."""
     tenant = await authenticated(request)
-    await settle(request.app.state.db, tenant.id)
+    await settle(request.app.state.db, tenant.id, request.app.state.settings.stream_read_wait_seconds)
     return tenant
 
 
-async def settle(db: Database, tenant_id: int) -> None:
+async def settle(db: Database, tenant_id: int, wait: float) -> None:
     """Wait until the tenant's Stream events accepted before now are applied, applying them here if no
-    applier has yet (spec README §4: every read that begins after a 201 sees that event's effects)."""
+    applier has yet (spec README §4: every read that begins after a 201 sees that event's effects).
+    Past `wait` seconds the request is refused with 503 and Retry-After, never answered with stale data."""
     last_id = await db.peeking(lambda conn: journal.newest_pending(conn, tenant_id))
     if last_id is None:
         return
+    ends = time.monotonic() + wait
     while await db.reading(lambda conn: journal.pending_through(conn, tenant_id, last_id)):
+        if time.monotonic() >= ends:
+            raise Unavailable(
+                "Service Unavailable",
+                f"Stream events accepted before this request are still being applied (more than {wait:g} s).",
+            )
         await db.writing(lambda conn: journal.apply_tenant(conn, tenant_id))
 
 

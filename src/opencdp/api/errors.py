@@ -14,7 +14,7 @@ from starlette.responses import Response
 from opencdp.api.auth import Unauthenticated, protected, unauthorized
 from opencdp.api.responses import JsonResponse, error_body
 from opencdp.api.ui.templates import error_page
-from opencdp.core.errors import ApiError
+from opencdp.core.errors import ApiError, Unavailable
 
 log = logging.getLogger("opencdp")
 
@@ -33,7 +33,8 @@ def error_response(
 
 async def on_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(request, exc.status, exc.message, exc.developer_message)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Unavailable) else None
+    return error_response(request, exc.status, exc.message, exc.developer_message, headers)
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:

@@ -139,7 +139,8 @@ async def create_browser(request: Request) -> Response:
 async def show_browser(request: Request, browser_id: str) -> Response:
     db = request.app.state.db
     try:
-        await settle(db, (await db.reading(lambda conn: _resolve(conn, request))).id)
+        tenant_id = (await db.reading(lambda conn: _resolve(conn, request))).id
+        await settle(db, tenant_id, request.app.state.settings.stream_read_wait_seconds)
 
         def work(conn: Connection) -> dict[str, Any]:
             tenant = _resolve(conn, request)

@@ -67,6 +67,16 @@ class Conflict(ApiError):
     status = 409
 
 
+class Unavailable(ApiError):
+    """Not now: the client should try again after `retry_after` seconds (503 with Retry-After)."""
+
+    status = 503
+
+    def __init__(self, message: str, developer_message: str, retry_after: int = 1) -> None:
+        super().__init__(message, developer_message)
+        self.retry_after = retry_after
+
+
 class Unparseable(ApiError):
     def __init__(self, developer_message: str) -> None:
         super().__init__("Unable to parse JSON string", developer_message)

@@ -55,7 +55,7 @@ async def current_session(request: Request) -> console.Session:
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInNeeded(path if request.method == "GET" else "/ui/guests")
     request.state.console = session
-    await settle(db, session.tenant.id)
+    await settle(db, session.tenant.id, request.app.state.settings.stream_read_wait_seconds)
     return session
 
 
