@@ -135,3 +135,15 @@ def test_a_read_that_cannot_wait_for_the_journal_is_refused_not_stale(client, da
     assert waiting(database, client.tenant.id) == 1
     assert client.get(f"/v2.1/guests/{browser.guest}").status_code == 200
     assert waiting(database, client.tenant.id) == 0
+
+
+def test_the_console_shows_the_journal_and_its_failed_events(console, client):
+    browser = Browser(client)
+    browser.send("ADD", product={"item_id": "S", "type": "MOBILE", "name": "P", "price": 999_999_999_999_999,
+                                 "quantity": 5})  # fmt: skip
+    browser.send("ADD_CONTACTS", contact={"email": "c@example.com"})
+    browser.send("CONFIRM", product={"item_id": "S"})
+    checkout = browser.send("CHECKOUT", reference_id="TOO-BIG", status="PURCHASED")
+    page = console.get("/ui/batches").text
+    assert "0 waiting to be applied" in page and "1 failed." in page
+    assert checkout["ref"] in page and "Attribute price is invalid" in page and "CHECKOUT" in page

@@ -1,4 +1,5 @@
-"""Console pages about background work a marketer follows: batches, segments and their builds, exports."""
+"""Console pages about background work a marketer follows: batches and the Stream journal, segments and
+their builds, exports."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from opencdp.core.errors import ApiError
 from opencdp.core.exports import definitions, listing
 from opencdp.core.segments import builds, segments
 from opencdp.core.segments.definition import InvalidDefinition
+from opencdp.core.stream import journal
 from opencdp.core.values import utcnow
 from opencdp.store import exports as export_store
 from opencdp.store import segments as segment_store
@@ -59,11 +61,14 @@ async def batch_list(request: Request, session: Session) -> Response:
     offset = offset_of(request)
     since = utcnow() - RECENT_BATCHES
 
-    def work(conn: Connection) -> tuple[int, list[Record]]:
-        return batches.inspect_page(conn, session.tenant, since, [], None, offset, PAGE)
+    def work(conn: Connection) -> tuple[int, list[Record], dict[str, Any], list[Record]]:
+        total, found = batches.inspect_page(conn, session.tenant, since, [], None, offset, PAGE)
+        _failed_total, failed = journal.failed(conn, session.tenant, 0, PAGE)
+        return total, found, journal.status(conn, session.tenant, utcnow()), failed
 
-    total, found = await request.app.state.db.reading(work)
-    return page(request, "batches.html", batches=found, total=total, offset=offset, limit=PAGE)
+    total, found, stream, failed = await request.app.state.db.reading(work)
+    return page(request, "batches.html", batches=found, total=total, offset=offset, limit=PAGE, stream=stream,
+                failed=failed)  # fmt: skip
 
 
 @router.get("/ui/batches/{batch_ref}")
