@@ -200,14 +200,10 @@ _EVENT_BODY = {"requestBody": {"content": {media: {"schema": _EVENT} for media i
 
 def _documented(status: int, extra: dict[str, Any]) -> dict[str, Any]:
     """A route's answer; an event (201) may also name a browser this tenant does not know (404)."""
-    responses: dict[int | str, Any] = {status: {"description": "OK", **_json(_ANSWER)}}
+    responses: dict[int | str, Any] = {status: {"description": "OK", **openapi.json_content(_ANSWER)}}
     if status == 201:
-        responses[404] = {"description": "Unknown browser", **_json(openapi.STREAM_ERROR)}
+        responses[404] = {"description": "Unknown browser", **openapi.json_content(openapi.STREAM_ERROR)}
     return {"responses": responses, "openapi_extra": extra}
-
-
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": schema}}}
 
 
 OTHER_METHODS = ["PUT", "PATCH", "DELETE"]

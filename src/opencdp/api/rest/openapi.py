@@ -141,7 +141,8 @@ def collection(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _json(body: dict[str, Any]) -> dict[str, Any]:
+def json_content(body: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAPI body of JSON with this schema (requests and responses alike)."""
     return {"content": {"application/json": {"schema": body}}}
 
 
@@ -150,18 +151,18 @@ def request_body(body: dict[str, Any], *, partial: bool = False, optional: bool 
     sends only the fields it changes; `optional` for a body that may be left out."""
     if partial:
         body = {key: value for key, value in body.items() if key != "required"}
-    return {"requestBody": {"required": not optional, **_json(body)}}
+    return {"requestBody": {"required": not optional, **json_content(body)}}
 
 
 def responses(ok: dict[str, Any] | None, *codes: int, created: bool = False, status: int = 200) -> dict[int | str, Any]:
     """The answers a route's own rules give: `ok` with `status` (and 201 when `created`), then errors."""
     described: dict[int | str, Any] = {}
     if ok is not None:
-        described[status] = {"description": "OK" if status == 200 else "Accepted", **_json(ok)}
+        described[status] = {"description": "OK" if status == 200 else "Accepted", **json_content(ok)}
         if created:
-            described[201] = {"description": "Created", **_json(ok)}
+            described[201] = {"description": "Created", **json_content(ok)}
     for code in (401, *codes):
-        described[code] = {"description": "Error", **_json(ERROR)}
+        described[code] = {"description": "Error", **json_content(ERROR)}
     return described
 
 
@@ -206,7 +207,7 @@ def complete(document: dict[str, Any], *, protected: Callable[[str], bool], stre
             if "application/json" in operation.get("requestBody", {}).get("content", {}):
                 codes.add(415)
             for code in sorted(codes):
-                described.setdefault(str(code), {"description": _GENERIC.get(code, "Error"), **_json(error)})
+                described.setdefault(str(code), {"description": _GENERIC.get(code, "Error"), **json_content(error)})
     schemas = document.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
