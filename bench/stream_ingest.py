@@ -3,9 +3,11 @@
 M browsers are created first (create.json); then `wrk` (Debian package `wrk`) sends their journeys
 (views, adds, a contact, a confirmation, a checkout) over C connections. Printed beside the figure: the
 floor, the same server answering a constant JSON body (`GET /healthz`) to the same connections in the
-same run. Events are applied by the server's journal applier after their 201: the bench waits for the
-journal to empty, says how long that took, then counts the events table: every 201 must be a stored
-event (or an entry kept in the journal because applying it failed).
+same run. Events are applied by the server's journal applier after their 201. During the load the bench
+samples the applier's lag ten times a second (how long the oldest event still waiting has waited) and
+prints its p99; afterwards it waits for the journal to empty, says how long that took, then counts the
+events table: every 201 must be a stored event (or an entry kept in the journal because applying it
+failed).
 
     .venv/bin/python bench/stream_ingest.py --browsers 200 --clients 32 --seconds 20
 """
@@ -15,15 +17,18 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
 from sqlalchemy import func, select
 
+from opencdp.core.values import utcnow
 from opencdp.store.database import Database
 from opencdp.store.tables import events, orders, stream_journal
 from opencdp.testing import running_server
@@ -63,8 +68,9 @@ def main() -> None:
                 with urllib.request.urlopen(f"{base}/v1.2/browser/create.json?client_key={KEY}") as answer:
                     browsers.append(json.load(answer)["ref"])
             floor = wrk(base, args.clients, max(5, args.seconds // 4), "constant.lua", "/healthz")
-            mix = wrk(base, args.clients, args.seconds, "stream_mix.lua", "/", KEY, *browsers)
             db = Database(database_url)
+            with LagSampler(db) as lag:
+                mix = wrk(base, args.clients, args.seconds, "stream_mix.lua", "/", KEY, *browsers)
             drained, failed = drain(db)
             with db.read() as conn:
                 stored = conn.execute(select(func.count()).select_from(events)).scalar_one()
@@ -78,8 +84,41 @@ def main() -> None:
     print(line("floor: constant JSON body", floor))
     print(line("events (mix)", mix))
     print(f"accepted (201): {mix['accepted']}, refused: {mix['failed']}, stored: {stored}, orders assembled: {made}")
+    print(f"applier lag during the load: p50 {lag.percentile(50):.3f} s, p99 {lag.percentile(99):.3f} s, "
+          f"max {max(lag.samples, default=0.0):.3f} s")  # fmt: skip
     print(f"journal applied {drained:.1f} s after the load stopped; entries that failed to apply: {failed}")
     print(f"events lost: {max(0, mix['accepted'] - stored - failed)}")
+
+
+class LagSampler:
+    """Samples, ten times a second, how long the oldest journal entry still to apply has waited (0 when the
+    journal is empty): the applier's lag, read from the database as the console's status route reads it."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        oldest = select(func.min(stream_journal.c.received_at)).where(stream_journal.c.failure.is_(None))
+        while not self._stop.wait(0.1):
+            with self.db.read() as conn:
+                waiting_since = conn.execute(oldest).scalar()
+            self.samples.append(0.0 if waiting_since is None else max(0.0, (utcnow() - waiting_since).total_seconds()))
+
+    def percentile(self, p: int) -> float:
+        if len(self.samples) < 2:
+            return self.samples[0] if self.samples else 0.0
+        return statistics.quantiles(self.samples, n=100, method="inclusive")[p - 1]
+
+    def __enter__(self) -> LagSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def drain(db: Database, limit: float = 300.0) -> tuple[float, int]:

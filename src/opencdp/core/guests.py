@@ -49,6 +49,14 @@ def require(conn: Connection, tenant: Tenant, ref: str) -> Record:
     return guest
 
 
+def live_refs(conn: Connection, tenant: Tenant, refs: Iterable[str]) -> dict[str, str]:
+    """`require` for many refs at once, by ref: the live guest each names (a ref whose guest is gone is
+    left out). A merge leaves no chains: a retired guest names its survivor directly."""
+    found = store.merged_into(conn, tenant.id, refs)
+    survivors = store.merged_into(conn, tenant.id, {into for into in found.values() if into})
+    return {ref: into or ref for ref, into in found.items() if not into or into in survivors}
+
+
 def held_by_other(conn: Connection, tenant: Tenant, guest_ref: str | None, provider: str, identifier: str) -> bool:
     holders = store.holders(conn, tenant.id, provider, normalize_id(provider, identifier))
     return any(holder != guest_ref for holder in holders)

@@ -40,6 +40,15 @@ _FIRST_HOLDER = (
 )
 
 
+def merged_into(conn: Connection, tenant_id: int, refs: Iterable[str]) -> dict[str, str | None]:
+    """Of the guests that exist among `refs`: the guest each was merged into, or None for a live one."""
+    refs = sorted(set(refs))
+    if not refs:
+        return {}
+    stmt = select(guests.c.ref, guests.c.merged_into).where(guests.c.tenant_id == tenant_id, guests.c.ref.in_(refs))
+    return {ref: into for ref, into in conn.execute(stmt)}
+
+
 def find_holder(
     conn: Connection, tenant_id: int, provider: str, key: str, now: datetime, *, besides: str | None = None
 ) -> str | None:

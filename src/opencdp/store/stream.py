@@ -34,6 +34,16 @@ def open_session(conn: Connection, tenant_id: int, browser_ref: str, channel: st
     return to_record(found) if found else None
 
 
+def open_sessions(conn: Connection, tenant_id: int, browser_refs: Sequence[str]) -> dict[tuple[str, str], Record]:
+    """The open sessions of many browsers, by (browser, channel): a journal batch reads them at once."""
+    if not browser_refs:
+        return {}
+    stmt = select(sessions).where(
+        sessions.c.tenant_id == tenant_id, sessions.c.browser_ref.in_(browser_refs), sessions.c.status == OPEN
+    )
+    return {(found["browserRef"], found["channel"]): found for found in records(conn, stmt)}
+
+
 def idle_sessions(conn: Connection, tenant_id: int, cutoff: datetime, limit: int) -> list[Record]:
     """Open sessions of a tenant whose last event is older than the cutoff.
 

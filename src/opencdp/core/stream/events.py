@@ -16,16 +16,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from opencdp.core import extensions, guests
+from opencdp.core import extensions
 from opencdp.core.errors import ApiError, MissingField
 from opencdp.core.stream import browsers, carts, identify, parsing, sessions
+from opencdp.core.stream.working import WorkingSet
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import new_ref
 from opencdp.store import journal
-from opencdp.store.rows import Record, insert_row, update_row
-from opencdp.store.tables import browsers as browser_table
-from opencdp.store.tables import events as event_table
-from opencdp.store.tables import sessions as session_table
+from opencdp.store.rows import Record
 
 COMMON = frozenset(
     {"type", "browser_id", "channel", "pos", "currency", "language", "page", "client_key", "requested_at", "ext"}
@@ -104,27 +102,26 @@ def accept(conn: Connection, tenant: Tenant, body: Mapping[str, Any], site_id: s
     return event_ref
 
 
-def apply(conn: Connection, tenant: Tenant, entry: Record) -> str:
+def apply(working: WorkingSet, entry: Record) -> str:
     """A journal entry's effects, as of when it was accepted: it joins its session, acts on identity, cart
     or orders, and is stored as the event the timeline reads. The applier holds the tenant's journal
-    lock, so a browser's events apply one at a time, in order.
+    lock, so a browser's events apply one at a time, in order, against the batch's working set.
     Returns the guest the event was seen on; the applier writes when guests were seen once per batch."""
-    body, now = entry["body"], entry["receivedAt"]
-    browser = browsers.require(conn, tenant, entry["browserRef"])  # the tenant's journal lock orders its events
-    checked = check(conn, tenant, body, entry["siteId"], browser)
+    tenant, body, now = working.tenant, entry["body"], entry["receivedAt"]
+    browser = working.browser(entry["browserRef"])
+    checked = check(working.conn, tenant, body, entry["siteId"], browser)
     kind, payload, context, pos_unknown = checked.kind, checked.payload, checked.context, checked.pos_unknown
 
-    guest_ref = guests.require(conn, tenant, browser["guestRef"])["ref"]
+    guest_ref = working.guest_ref(browser)
     if kind == "IDENTITY" and not pos_unknown:
+        conn = working.through_database(browser, may_switch=True)
         guest_ref = identify.identify(conn, tenant, browser, payload["person"], context["channel"], now)
-    session = sessions.session_for(conn, tenant, browser, guest_ref, context["channel"], context["pos"], now)
+    session = sessions.session_for(working, browser, guest_ref, context["channel"], context["pos"], now)
     cart = session["cart"]
-    result, order_ref = _apply(conn, tenant, kind, payload, cart, guest_ref, {**context, **payload}, now, pos_unknown)
+    event = {**context, **payload}
+    result, order_ref = _apply(working, browser, kind, payload, cart, guest_ref, event, now, pos_unknown)
 
-    stored = {k: v for k, v in body.items() if k not in COMMON}
-    insert_row(
-        conn,
-        event_table,
+    working.add_event(
         {
             "ref": entry["eventRef"],
             "tenantId": tenant.id,
@@ -141,20 +138,18 @@ def apply(conn: Connection, tenant: Tenant, entry: Record) -> str:
             "createdAt": now,
             "requestedAt": checked.requested_at,
             "ext": checked.ext or None,
-            "data": stored,
+            "data": {k: v for k, v in body.items() if k not in COMMON},
             "result": result,
             "orderRef": order_ref,
-        },
+        }
     )
-    session = {**session, "cart": cart, "lastEventAt": now, "eventCount": session["eventCount"] + 1}
-    update_row(
-        conn, session_table, tenant.id, session["ref"], {k: session[k] for k in ("cart", "lastEventAt", "eventCount")}
-    )
+    joined = {"cart": cart, "lastEventAt": now, "eventCount": session["eventCount"] + 1}
+    session = working.update_session(session, joined)
     if kind == "FORCE_CLOSE":
-        sessions.close(conn, session, sessions.FORCE_CLOSE, now)
+        working.update_session(session, sessions.closing(session, sessions.FORCE_CLOSE, now))
     remembered = {"channel": context["channel"], "currency": context["currency"], "pointOfSale": context["pos"]}
     if any(browser.get(name) != value for name, value in remembered.items()):
-        update_row(conn, browser_table, tenant.id, browser["ref"], remembered)
+        working.update_browser(browser, remembered)
     return guest_ref
 
 
@@ -214,8 +209,8 @@ def _validate(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _apply(
-    conn: Connection,
-    tenant: Tenant,
+    working: WorkingSet,
+    browser: Record,
     kind: str,
     payload: Mapping[str, Any],
     cart: dict[str, Any],
@@ -224,10 +219,12 @@ def _apply(
     now: datetime,
     pos_unknown: bool,
 ) -> tuple[str | None, str | None]:
+    """What the event does to its cart: in memory, or through the database for a payment and checkouts."""
     if kind in ("CHECKOUT", "ORDER_CHECKOUT") and pos_unknown:
         return "UNKNOWN_POS", None
     if pos_unknown:
         return None, None
+    tenant = working.tenant
     if kind == "ADD":
         carts.add(cart, {**payload["line"], "currency": payload["line"].get("currency") or event["currency"],
                          "orderedAt": payload["line"].get("orderedAt") or now.isoformat()})  # fmt: skip
@@ -240,11 +237,12 @@ def _apply(
     elif kind == "CLEAR_CART":
         carts.clear(cart)
     elif kind == "PAYMENT":
-        carts.payment(conn, tenant, cart, payload["pay_type"], now)
+        carts.payment(working.through_database(browser), tenant, cart, payload["pay_type"], now)
     elif kind == "CHECKOUT":
-        return carts.checkout(conn, tenant, cart, guest_ref, event, now)
+        return carts.checkout(working.through_database(browser), tenant, cart, guest_ref, event, now)
     elif kind == "ORDER_CHECKOUT":
-        result, order_ref = carts.order_checkout(conn, tenant, guest_ref, payload["order"], event, now)
+        result, order_ref = carts.order_checkout(working.through_database(browser), tenant, guest_ref, payload["order"],
+                                                 event, now)  # fmt: skip
         if result in (carts.CREATED, carts.MATCHED):
             cart["converted"] = True
         return result, order_ref

@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 
 from opencdp.core.errors import ApiError, NotFound
 from opencdp.core.stream import events, sessions
+from opencdp.core.stream.working import WorkingSet
 from opencdp.core.tenants import Tenant, list_tenants
 from opencdp.store import guests as guest_store
 from opencdp.store import journal as store
@@ -48,7 +49,9 @@ def apply_tenant(conn: Connection, tenant_id: int, limit: int = BATCH) -> int:
     tenant = Tenant.from_record(tenant_store.find_by_id(conn, tenant_id))
     conn.exec_driver_sql("SAVEPOINT batch")
     try:
-        applied = [(entry, events.apply(conn, tenant, entry)) for entry in entries]
+        working = WorkingSet(conn, tenant, (entry["browserRef"] for entry in entries))
+        applied = [(entry, events.apply(working, entry)) for entry in entries]
+        working.flush()
     except Exception:
         conn.exec_driver_sql("ROLLBACK TO SAVEPOINT batch")
         forget(conn)
@@ -70,7 +73,9 @@ def _apply_each(conn: Connection, tenant: Tenant, entries: list[Record]) -> list
     for entry in entries:
         conn.exec_driver_sql("SAVEPOINT entry")
         try:
-            guest_ref = events.apply(conn, tenant, entry)
+            working = WorkingSet(conn, tenant, [entry["browserRef"]])
+            guest_ref = events.apply(working, entry)
+            working.flush()
         except Exception as error:  # kept with its reason; the tenant's other entries go on
             conn.exec_driver_sql("ROLLBACK TO SAVEPOINT entry")
             forget(conn)

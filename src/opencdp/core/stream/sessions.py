@@ -12,10 +12,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from opencdp.core.stream.working import WorkingSet
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import new_ref
 from opencdp.store import stream as store
-from opencdp.store.rows import Record, insert_row, update_row
+from opencdp.store.rows import Record, update_row
 from opencdp.store.tables import sessions
 
 TIMEOUT, FORCE_CLOSE, SWITCH = "TIMEOUT", "FORCE_CLOSE", "SWITCH"
@@ -35,19 +36,17 @@ def empty_cart() -> dict[str, Any]:
     }
 
 
-def session_for(
-    conn: Connection, tenant: Tenant, browser: Record, guest_ref: str, channel: str, pos: str, now: datetime
-) -> Record:
+def session_for(working: WorkingSet, browser: Record, guest_ref: str, channel: str, pos: str, now: datetime) -> Record:
     """The open session this event joins, after closing the key's session if it timed out."""
-    current = store.open_session(conn, tenant.id, browser["ref"], channel)
-    timeout = timedelta(minutes=tenant.session_timeout_minutes)
+    current = working.open_session(browser["ref"], channel)
+    timeout = timedelta(minutes=working.tenant.session_timeout_minutes)
     if current is not None and current["lastEventAt"] + timeout >= now:
         return current
     if current is not None:
-        close(conn, current, TIMEOUT, current["lastEventAt"] + timeout)
+        working.update_session(current, closing(current, TIMEOUT, current["lastEventAt"] + timeout))
     session = {
         "ref": new_ref(),
-        "tenantId": tenant.id,
+        "tenantId": working.tenant.id,
         "guestRef": guest_ref,
         "browserRef": browser["ref"],
         "channel": channel,
@@ -58,12 +57,13 @@ def session_for(
         "eventCount": 0,
         "cart": empty_cart(),
     }
-    insert_row(conn, sessions, session)
+    working.insert_session(session)
     return session
 
 
-def close(conn: Connection, session: Record, reason: str, at: datetime) -> Record:
-    """Close a session for good: decide its cart type, keep the abandoned revenue, drop the cart."""
+def closing(session: Record, reason: str, at: datetime) -> dict[str, Any]:
+    """What closing a session for good changes: its cart type is decided, the abandoned revenue kept, the
+    cart dropped."""
     cart = session["cart"]
     lines = cart["lines"]
     revenue: Decimal | None = None
@@ -80,7 +80,7 @@ def close(conn: Connection, session: Record, reason: str, at: datetime) -> Recor
         cart_type = "CLOSED"
     else:
         cart_type = "BROWSED"
-    changes = {
+    return {
         "status": store.CLOSED,
         "closedAt": at,
         "closeReason": reason,
@@ -89,8 +89,11 @@ def close(conn: Connection, session: Record, reason: str, at: datetime) -> Recor
         "abandonedCurrency": currency,
         "cart": empty_cart(),
     }
-    update_row(conn, sessions, session["tenantId"], session["ref"], changes)
-    return {**session, **changes}
+
+
+def close(conn: Connection, session: Record, reason: str, at: datetime) -> None:
+    """Close a stored session for good (`closing`)."""
+    update_row(conn, sessions, session["tenantId"], session["ref"], closing(session, reason, at))
 
 
 def close_idle(conn: Connection, tenant: Tenant, now: datetime, limit: int) -> int:
