@@ -19,10 +19,11 @@ from opencdp.api.deps import base_url, settle
 from opencdp.api.responses import JsonResponse
 from opencdp.api.rest import openapi
 from opencdp.core import json_input
-from opencdp.core.errors import ApiError, MissingField, Unparseable
-from opencdp.core.stream import browsers, events
+from opencdp.core.errors import ApiError, MissingField, NeedsDatabase, Unparseable
+from opencdp.core.stream import browsers, events, journal
 from opencdp.core.tenants import Tenant, stream_tenant
 from opencdp.core.values import utcnow
+from opencdp.store.database import Memory
 
 router = APIRouter(tags=["stream"])
 
@@ -78,14 +79,17 @@ def _sent_key(request: Request, body: dict[str, Any] | None = None) -> str:
 _TENANTS: dict[tuple[str | None, str | None], tuple[Tenant, float]] = {}
 
 
-def _resolve(conn: Connection, request: Request, body: dict[str, Any] | None = None) -> Tenant:
-    """The tenant an event names, remembered for `auth_cache_seconds` as verified credentials are."""
+def _resolve(conn: Connection | Memory, request: Request, body: dict[str, Any] | None = None) -> Tenant:
+    """The tenant an event names, remembered for `auth_cache_seconds` as verified credentials are
+    (given the database's `Memory` instead of a connection, one not remembered raises `NeedsDatabase`)."""
     body_key = (body or {}).get("client_key")
     client_key = request.query_params.get("client_key") or (body_key if isinstance(body_key, str) else None)
     lookup = (client_key, None if client_key else request.query_params.get("sitecoreContextId"))
     cached = _TENANTS.get(lookup)
     if cached is not None and cached[1] > time.monotonic():
         return cached[0]
+    if isinstance(conn, Memory):
+        raise NeedsDatabase
     tenant = stream_tenant(conn, *lookup)
     if tenant is None:
         raise ApiError("Invalid client key", status=401)
@@ -162,12 +166,22 @@ async def create_event(request: Request) -> Response:
         body = await _event_body(request)
         site_id = request.query_params.get("siteId")
 
-        def work(conn: Connection) -> dict[str, Any]:
+        def accept(conn: Connection | Memory) -> tuple[Tenant, dict[str, Any]]:
             tenant = _resolve(conn, request, body)
-            event_ref = events.accept(conn, tenant, body, site_id, utcnow())
-            return {"status": "OK", "version": "1.2", "client_key": tenant.client_key, "ref": event_ref}
+            return tenant, events.accept(conn, tenant, body, site_id, utcnow())
 
-        return _reply(request, await db.writing(work), 201)
+        def accept_and_append(conn: Connection) -> tuple[Tenant, dict[str, Any]]:
+            tenant, entry = accept(conn)
+            journal.append(conn, [entry])
+            return tenant, entry
+
+        try:  # decided from memory, the event is one row of this process's next journal append
+            tenant, entry = accept(db.memory)
+            await db.appending(journal.append, entry)
+        except NeedsDatabase:  # a browser or key type this process has not seen: checked in the database
+            tenant, entry = await db.writing(accept_and_append)
+        answer = {"status": "OK", "version": "1.2", "client_key": tenant.client_key, "ref": entry["eventRef"]}
+        return _reply(request, answer, 201)
     except StreamError as error:
         return _error(request, error.status, error.message, _sent_key(request, body))
     except ApiError as error:

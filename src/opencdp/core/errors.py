@@ -80,3 +80,7 @@ class Unavailable(ApiError):
 class Unparseable(ApiError):
     def __init__(self, developer_message: str) -> None:
         super().__init__("Unable to parse JSON string", developer_message)
+
+
+class NeedsDatabase(Exception):
+    """A check that what this process remembers could not decide: it is run again with a connection."""

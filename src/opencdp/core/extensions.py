@@ -10,11 +10,20 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from opencdp.core.errors import ApiError, Conflict, ExtensionRuleError, InvalidField, MissingField, NotFound
+from opencdp.core.errors import (
+    ApiError,
+    Conflict,
+    ExtensionRuleError,
+    InvalidField,
+    MissingField,
+    NeedsDatabase,
+    NotFound,
+)
 from opencdp.core.fields import IDENTITY_FIELDS, Mode
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import uuid5
 from opencdp.store import extensions as store
+from opencdp.store.database import Memory, memory_of
 from opencdp.store.rows import Record, delete_row, insert_row, insert_rows, modify
 from opencdp.store.tables import extensions
 
@@ -228,14 +237,21 @@ def check_beside(name: str, data: Mapping[str, Any], others: Mapping[str, Mappin
                 raise ExtensionRuleError(f"Attribute {clash} already exists in data extension {other}.")
 
 
-def check_types(conn: Connection, tenant: Tenant, owner_kind: str, pairs: Mapping[str, Any]) -> None:
-    """The first type stored for a key, per tenant and owner kind, is the only type it may ever hold."""
+def check_types(conn: Connection | Memory, tenant: Tenant, owner_kind: str, pairs: Mapping[str, Any]) -> None:
+    """The first type stored for a key, per tenant and owner kind, is the only type it may ever hold.
+
+    Given the database's `Memory` instead of a connection, the check is decided from the types this process
+    knows, or raises `NeedsDatabase` when it knows too little: a key seen first is claimed in a write."""
     wanted = types_of(pairs)
-    known = store.key_types(conn, tenant.id, owner_kind, wanted)
-    fresh = {key: kind for key, kind in wanted.items() if key not in known}
-    if fresh:
-        store.claim_key_types(conn, tenant.id, owner_kind, fresh)
-        known.update(store.key_types(conn, tenant.id, owner_kind, fresh))
+    known = store.known_key_types(memory_of(conn), tenant.id, owner_kind, wanted)
+    if len(known) < len(wanted):
+        if isinstance(conn, Memory):
+            raise NeedsDatabase
+        known = store.key_types(conn, tenant.id, owner_kind, wanted)
+        fresh = {key: kind for key, kind in wanted.items() if key not in known}
+        if fresh:
+            store.claim_key_types(conn, tenant.id, owner_kind, fresh)
+            known.update(store.key_types(conn, tenant.id, owner_kind, fresh))
     clash = first_clash(wanted, known)
     if clash is not None:
         raise IncorrectType(clash)

@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 T = TypeVar("T")
+R = TypeVar("R")
 Work = Callable[[Connection], T]
 
 
@@ -158,8 +159,16 @@ class Database:
             # PostgreSQL's JIT compiles a segment or export query for longer than the query then runs
             options["connect_args"] = {"options": "-c jit=off"}
         self.engine: Engine = create_engine(self.url, **options)
+        self.memory = Memory()
+
+        @event.listens_for(self.engine, "connect")
+        def remember(_dbapi_connection: Any, record: Any) -> None:
+            record.info[_MEMORY] = self.memory
+
         self._writer_lock = _WriterLock(lock_path)
         self._pending: dict[asyncio.AbstractEventLoop, list[tuple[Work[Any], asyncio.Future[Any]]]] = {}
+        self._appends: dict[tuple[asyncio.AbstractEventLoop, Any], list[tuple[Any, asyncio.Future[None]]]] = {}
+        self._appending: set[tuple[asyncio.AbstractEventLoop, Any]] = set()
         if self.is_sqlite:
             self._configure_sqlite(sqlite_synchronous)
 
@@ -194,6 +203,8 @@ class Database:
         if not self.is_sqlite:
             with self.engine.begin() as conn:
                 yield conn
+                learned = _lasting_of(conn)
+            self._learn(learned)
             return
         if after_queued:
             self._writer_lock.let_queued_in()
@@ -201,6 +212,12 @@ class Database:
             conn.execution_options(opencdp_write=True)
             with conn.begin():
                 yield conn
+                learned = _lasting_of(conn)
+            self._learn(learned)
+
+    def _learn(self, memos: list[tuple[str, dict[Any, Any]]]) -> None:
+        for name, memo in memos:
+            self.memory.facts(name).update(memo)
 
     def others_waiting(self, conn: Connection) -> bool:
         """Whether another writer waits for the transaction `conn` holds, so that a long writer (a batch
@@ -229,6 +246,53 @@ class Database:
         if len(pending) == 1:
             loop.call_soon(self._commit_pending, loop)
         return await future
+
+    async def appending(self, write_many: Callable[[Connection, list[R]], None], row: R) -> None:
+        """Write a row together with the rows other requests of this process hand to the same `write_many`
+        meanwhile; return once it is committed.
+
+        PostgreSQL: a group is one transaction and one `write_many` call (one executemany or COPY) on a
+        worker thread, so concurrent requests share its round trips and its COMMIT; the rows that come
+        while a group is written form the next one. A failure fails the whole group. SQLite: one unit of
+        the group commit (`writing`), which already shares a COMMIT between concurrent requests.
+        """
+        if self.is_sqlite:
+            await self.writing(lambda conn: write_many(conn, [row]))
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        key = (loop, write_many)
+        queued = self._appends.setdefault(key, [])
+        queued.append((row, future))
+        if len(queued) == 1 and key not in self._appending:
+            loop.call_soon(self._append_group, key)
+        await future
+
+    def _append_group(self, key: tuple[asyncio.AbstractEventLoop, Callable[[Connection, list[Any]], None]]) -> None:
+        """Write the rows queued for one `write_many` on a worker thread, then answer their callers."""
+        loop, write_many = key
+        group = self._appends.pop(key, [])
+        if not group:
+            return
+        self._appending.add(key)
+
+        def write() -> None:
+            with self.write() as conn:
+                write_many(conn, [row for row, _future in group])
+
+        def written(done: asyncio.Future[None]) -> None:
+            self._appending.discard(key)
+            error = done.exception()
+            for _row, future in group:
+                if not future.cancelled():
+                    if error is None:
+                        future.set_result(None)
+                    else:
+                        future.set_exception(error)
+            if self._appends.get(key):
+                self._append_group(key)
+
+        loop.run_in_executor(None, write).add_done_callback(written)
 
     async def reading(self, work: Work[T]) -> T:
         """Run a read-only unit of work. On SQLite it runs in place: WAL reads take microseconds."""
@@ -394,11 +458,37 @@ def deadline(conn: Connection, seconds: float) -> Iterator[None]:
 
 
 _MEMO = "opencdp_memo"
+_MEMORY = "opencdp_memory"
+_LASTING_NAMES = "opencdp_lasting"
 
 
-def remembered(conn: Connection, name: str) -> dict[Any, Any]:
+class Memory:
+    """What this process has learned of one database that stays true for good: facts that committed write
+    transactions read and that never change once stored (an extension key's first type). A check can be
+    decided from it with no connection at all."""
+
+    def __init__(self) -> None:
+        self._facts: dict[str, dict[Any, Any]] = {}
+
+    def facts(self, name: str) -> dict[Any, Any]:
+        return self._facts.setdefault(name, {})
+
+
+def memory_of(source: Connection | Memory) -> Memory:
+    """The memory of the database a connection belongs to (each engine's connections carry it)."""
+    if isinstance(source, Memory):
+        return source
+    memory: Memory = source.info[_MEMORY]
+    return memory
+
+
+def remembered(conn: Connection, name: str, *, lasting: bool = False) -> dict[Any, Any]:
     """A memo of values this transaction read that cannot change under it (an extension key's first type;
     the identity rules, which only `forget` after a write may change). It lives as long as the transaction.
+
+    `lasting`: the values never change once committed, so when a write transaction commits, what it
+    remembered joins the database's `Memory`. Only then: a value read inside a transaction may be its own,
+    and gone again if it rolls back.
     """
     transaction = conn.get_transaction()
     if transaction is None:  # outside a transaction nothing stays true for long: remember nothing
@@ -408,7 +498,18 @@ def remembered(conn: Connection, name: str) -> dict[Any, Any]:
         held = (transaction, {})
         conn.info[_MEMO] = held
     memo: dict[Any, Any] = held[1].setdefault(name, {})
+    if lasting:
+        held[1].setdefault(_LASTING_NAMES, set()).add(name)
     return memo
+
+
+def _lasting_of(conn: Connection) -> list[tuple[str, dict[Any, Any]]]:
+    """The lasting memos of the transaction about to commit on `conn`."""
+    held = conn.info.get(_MEMO)
+    if held is None or held[0] is not conn.get_transaction():
+        return []
+    memos = held[1]
+    return [(name, memos[name]) for name in memos.get(_LASTING_NAMES, ())]
 
 
 def forget(conn: Connection) -> None:

@@ -8,7 +8,7 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from opencdp.store.database import remembered
+from opencdp.store.database import Memory, memory_of, remembered
 from opencdp.store.rows import Record, to_record
 from opencdp.store.tables import extension_key_types, extensions
 
@@ -63,17 +63,25 @@ _KEY_TYPES = select(extension_key_types.c.key, extension_key_types.c.value_type)
 
 
 def key_types(conn: Connection, tenant_id: int, owner_type: str, keys: Iterable[str]) -> dict[str, str]:
-    """The stored type of each key that has one; a key's type never changes once stored, so this
-    transaction remembers what it read (claims made in a savepoint are forgotten if it rolls back)."""
+    """The stored type of each key that has one. A key's type never changes once stored: this transaction
+    remembers what it read (claims made in a savepoint are forgotten if it rolls back), and once it commits,
+    so does the process (`known_key_types`)."""
     keys = list(keys)
-    memo = remembered(conn, "key_types")
-    found = {key: memo[tenant_id, owner_type, key] for key in keys if (tenant_id, owner_type, key) in memo}
+    found = known_key_types(memory_of(conn), tenant_id, owner_type, keys)
+    memo = remembered(conn, "key_types", lasting=True)
+    found.update((key, memo[tenant_id, owner_type, key]) for key in keys if (tenant_id, owner_type, key) in memo)
     missing = [key for key in keys if key not in found]
     if missing:
         params = {"tenant_id": tenant_id, "owner_type": owner_type, "keys": missing}
         for key, value_type in conn.execute(_KEY_TYPES, params):
             found[key] = memo[tenant_id, owner_type, key] = value_type
     return found
+
+
+def known_key_types(memory: Memory, tenant_id: int, owner_type: str, keys: Iterable[str]) -> dict[str, str]:
+    """The types of the keys this process has seen committed; a key it has not may have one all the same."""
+    known = memory.facts("key_types")
+    return {key: known[tenant_id, owner_type, key] for key in keys if (tenant_id, owner_type, key) in known}
 
 
 def claim_key_types(conn: Connection, tenant_id: int, owner_type: str, types: Mapping[str, str]) -> None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 
-from opencdp.store.rows import Record, records, to_columns
+from opencdp.store.rows import Record, insert_rows, records
 from opencdp.store.tables import stream_journal
 
 
-def append(conn: Connection, entry: Record) -> None:
-    conn.execute(insert(stream_journal), to_columns(entry))
+def append(conn: Connection, entries: Sequence[Record]) -> None:
+    """Entries in one executemany (a COPY for many on PostgreSQL); ids follow their order."""
+    insert_rows(conn, stream_journal, entries)
 
 
 _NEWEST_PENDING = (

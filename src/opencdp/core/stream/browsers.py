@@ -7,10 +7,11 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from opencdp.core import guests
-from opencdp.core.errors import ApiError
+from opencdp.core.errors import ApiError, NeedsDatabase
 from opencdp.core.fields import parse_ref
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import new_ref
+from opencdp.store.database import Memory
 from opencdp.store.rows import Record, get_row, insert_row
 from opencdp.store.tables import browsers
 
@@ -37,11 +38,15 @@ _SEEN: dict[tuple[int, str], None] = {}
 SEEN_LIMIT = 100_000
 
 
-def known_ref(conn: Connection, tenant: Tenant, browser_id: str) -> str:
-    """The ref of a browser of this tenant, from memory when this process has seen it (404 otherwise)."""
+def known_ref(conn: Connection | Memory, tenant: Tenant, browser_id: str) -> str:
+    """The ref of a browser of this tenant, from memory when this process has seen it (404 otherwise).
+    Given the database's `Memory` instead of a connection, one this process has not seen raises
+    `NeedsDatabase`."""
     ref = parse_ref(browser_id)
     if ref is not None and (tenant.id, ref) in _SEEN:
         return ref
+    if isinstance(conn, Memory):
+        raise NeedsDatabase
     browser = require(conn, tenant, browser_id)
     if len(_SEEN) >= SEEN_LIMIT:
         _SEEN.pop(next(iter(_SEEN)), None)

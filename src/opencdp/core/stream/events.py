@@ -22,7 +22,7 @@ from opencdp.core.stream import browsers, carts, identify, parsing, sessions
 from opencdp.core.stream.working import WorkingSet
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import new_ref
-from opencdp.store import journal
+from opencdp.store.database import Memory
 from opencdp.store.rows import Record
 
 COMMON = frozenset(
@@ -61,9 +61,13 @@ class Checked:
     pos_unknown: bool
 
 
-def check(conn: Connection, tenant: Tenant, body: Mapping[str, Any], site_id: str | None, browser: Record) -> Checked:
+def check(
+    conn: Connection | Memory, tenant: Tenant, body: Mapping[str, Any], site_id: str | None, browser: Record
+) -> Checked:
     """Every check of §2–§3 that decides the answer, in the spec's order. Defaults come from the browser
-    as it stands; an extension key's type is claimed by the first event that sends it."""
+    as it stands; an extension key's type is claimed by the first event that sends it. Without a
+    connection (the database's `Memory`), they are decided from what this process remembers, or raise
+    `NeedsDatabase`."""
     kind = parsing.event_type(body.get("type"))
     payload = _validate(kind, body)
     context = {
@@ -85,21 +89,24 @@ def check(conn: Connection, tenant: Tenant, body: Mapping[str, Any], site_id: st
     return Checked(kind, payload, context, page, requested_at, ext, pos_unknown)
 
 
-def accept(conn: Connection, tenant: Tenant, body: Mapping[str, Any], site_id: str | None, now: datetime) -> str:
-    """Check an event and append it to the journal: its ref, once the append is part of the caller's
-    transaction. Its effects are applied later, in the order events were accepted (`apply`). Whether the
-    browser exists is the only thing about it the answer needs (its remembered context only fills in
-    defaults when the event is applied)."""
+def accept(
+    conn: Connection | Memory, tenant: Tenant, body: Mapping[str, Any], site_id: str | None, now: datetime
+) -> Record:
+    """Check an event: the journal entry to append, whose ref is the event's. Its effects are applied
+    later, in the order entries were appended (`apply`). Whether the browser exists is the only thing about
+    it the answer needs (its remembered context only fills in defaults when the event is applied).
+
+    Given the database's `Memory` instead of a connection, the checks are decided from what this process
+    remembers (browsers and key types are only ever added), or raise `NeedsDatabase`: the caller then
+    checks again with a connection."""
     parsing.event_type(body.get("type"))
     browser_id = body.get("browser_id")
     if not isinstance(browser_id, str) or not browser_id:
         raise MissingField("browser_id")
     browser_ref = browsers.known_ref(conn, tenant, browser_id)
     check(conn, tenant, body, site_id, {"ref": browser_ref})
-    event_ref = new_ref()
-    journal.append(conn, {"tenantId": tenant.id, "eventRef": event_ref, "browserRef": browser_ref,
-                          "receivedAt": now, "siteId": site_id, "body": dict(body)})  # fmt: skip
-    return event_ref
+    return {"tenantId": tenant.id, "eventRef": new_ref(), "browserRef": browser_ref, "receivedAt": now,
+            "siteId": site_id, "body": dict(body)}  # fmt: skip
 
 
 def apply(working: WorkingSet, entry: Record) -> str:

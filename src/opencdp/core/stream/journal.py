@@ -14,6 +14,7 @@ apply in the background as well, so that reads seldom find anything to do.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -99,6 +100,11 @@ def sweep(conn: Connection, now: datetime, limit: int = 500) -> int:
             pass
         closed += sessions.close_idle(conn, tenant, now, limit)
     return closed
+
+
+def append(conn: Connection, entries: Sequence[Record]) -> None:
+    """Accepted events, in the order given: each is applied once, after the entries appended before it."""
+    store.append(conn, entries)
 
 
 def tenants_pending(conn: Connection) -> list[int]:
