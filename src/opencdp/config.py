@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     # X-Forwarded-Proto are believed; empty: none, the client is the peer of the connection.
     trusted_proxies: str = ""
     stream_read_wait_seconds: float = Field(default=10.0, ge=0)
+    # a tenant's new Stream events wait while its oldest event still to apply has waited longer (0: never)
+    stream_max_lag_seconds: float = Field(default=0.5, ge=0)
 
     @property
     def files_dir(self) -> Path:

@@ -23,6 +23,7 @@ from opencdp.api.auth import BasicAuth
 from opencdp.api.guard import RequestGuard
 from opencdp.api.responses import JsonResponse
 from opencdp.api.rest import extensions, guests, openapi, orders, people
+from opencdp.api.stream_brake import StreamBrake
 from opencdp.api.ui import guests as ui_guests
 from opencdp.api.ui import signin, work
 from opencdp.api.ui.security import SignInNeeded, login_redirect
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.stream_brake = StreamBrake(db, settings.stream_max_lag_seconds, settings.stream_read_wait_seconds)
     errors.install(app)
     # The Stream API first: routes are matched in order, and its event route is the busiest by far.
     for module in (stream, orders, people, extensions, guests, opencdp, stream_journal, segments, exports, batch):

@@ -19,7 +19,7 @@ from opencdp.api.deps import base_url, settle
 from opencdp.api.responses import JsonResponse
 from opencdp.api.rest import openapi
 from opencdp.core import json_input
-from opencdp.core.errors import ApiError, MissingField, NeedsDatabase, Unparseable
+from opencdp.core.errors import ApiError, MissingField, NeedsDatabase, Unavailable, Unparseable
 from opencdp.core.stream import browsers, events, journal
 from opencdp.core.tenants import Tenant, stream_tenant
 from opencdp.core.values import utcnow
@@ -175,17 +175,24 @@ async def create_event(request: Request) -> Response:
             journal.append(conn, [entry])
             return tenant, entry
 
+        brake = request.app.state.stream_brake
         try:  # decided from memory, the event is one row of this process's next journal append
             tenant, entry = accept(db.memory)
+            await brake.wait(tenant.id)
             await db.appending(journal.append, entry)
         except NeedsDatabase:  # a browser or key type this process has not seen: checked in the database
+            tenant = await db.reading(lambda conn: _resolve(conn, request, body))
+            await brake.wait(tenant.id)
             tenant, entry = await db.writing(accept_and_append)
         answer = {"status": "OK", "version": "1.2", "client_key": tenant.client_key, "ref": entry["eventRef"]}
         return _reply(request, answer, 201)
     except StreamError as error:
         return _error(request, error.status, error.message, _sent_key(request, body))
     except ApiError as error:
-        return _error(request, error.status, error.message, _sent_key(request, body))
+        refused = _error(request, error.status, error.message, _sent_key(request, body))
+        if isinstance(error, Unavailable):
+            refused.headers["Retry-After"] = str(error.retry_after)
+        return refused
 
 
 async def preflight(request: Request) -> Response:

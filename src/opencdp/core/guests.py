@@ -98,9 +98,11 @@ def enrich(
     now: datetime,
     *,
     customer: bool,
+    stored: Record | None = None,
 ) -> None:
-    """Fill what the guest lacks from a person who resolved to it, never overwriting a stored value."""
-    guest = get_row(conn, guests, tenant.id, guest_ref)
+    """Fill what the guest lacks from a person who resolved to it, never overwriting a stored value.
+    `stored`: the guest as the caller has just read it in this transaction."""
+    guest = stored if stored is not None and stored["ref"] == guest_ref else get_row(conn, guests, tenant.id, guest_ref)
     assert guest is not None, "identity resolution only returns live guests"
     changes = enrichment(guest, person, lambda p, k: held_by_other(conn, tenant, guest_ref, p, k), customer=customer)
     if changes:

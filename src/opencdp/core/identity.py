@@ -20,7 +20,7 @@ from opencdp.core.values import parse_timestamp
 from opencdp.store import extensions as extension_store
 from opencdp.store import guests as store
 from opencdp.store import stream as stream_store
-from opencdp.store.database import lock
+from opencdp.store.database import lock_all
 from opencdp.store.rows import Record, get_row, update_row
 from opencdp.store.tables import guests as guest_table
 
@@ -70,9 +70,9 @@ def first_holder(
 
 
 def lock_keys(conn: Connection, tenant: Tenant, keys: Iterable[tuple[str, str]]) -> None:
-    """Lock identifier keys in a fixed order, so that two writers claiming the same ones cannot deadlock."""
-    for provider, key in sorted(set(keys)):
-        lock(conn, f"identity:{tenant.id}:{provider}:{key}")
+    """Lock identifier keys in one statement and a fixed order (the batch import's too), so that two
+    writers claiming the same ones cannot deadlock."""
+    lock_all(conn, (f"identity:{tenant.id}:{provider}:{key}" for provider, key in keys))
 
 
 def link_person(

@@ -376,18 +376,26 @@ def lock(conn: Connection, name: str) -> None:
 
     PostgreSQL takes a transaction-scoped advisory lock; SQLite already holds its one writer lock.
     """
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(name.encode()) - 2**31})
+    lock_all(conn, (name,))
+
+
+_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+_LOCKS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
 
 
 def lock_all(conn: Connection, names: Iterable[str]) -> None:
-    """`lock` for many keys in one statement, in a fixed order so that two such writers cannot deadlock."""
-    if conn.dialect.name == "postgresql":
-        keys = sorted({zlib.crc32(name.encode()) - 2**31 for name in names})
-        if keys:
-            conn.execute(
-                text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"), {"keys": keys}
-            )
+    """`lock` for many keys in one statement, in a fixed order so that two such writers cannot deadlock.
+    A lock this transaction already holds is not asked for again: it is held until the transaction ends
+    (or the savepoint it was taken in rolls back, which `forget`s what was held)."""
+    if conn.dialect.name != "postgresql":
+        return
+    held = remembered(conn, "advisory_locks")
+    keys = sorted({zlib.crc32(name.encode()) - 2**31 for name in names} - held.keys())
+    if len(keys) == 1:
+        conn.execute(_LOCK, {"k": keys[0]})
+    elif keys:
+        conn.execute(_LOCKS, {"keys": keys})
+    held.update(dict.fromkeys(keys))
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, delete, func, select, update
 
@@ -27,6 +28,19 @@ def newest_pending(conn: Connection, tenant_id: int) -> int | None:
     """The id of the tenant's last entry still to apply (a failed one is not waited for), if any. Every
     authenticated request asks, so the statement is built once."""
     return conn.scalar(_NEWEST_PENDING, {"_tenant": tenant_id})
+
+
+_OLDEST_WAITING = (
+    select(stream_journal.c.received_at)
+    .where(stream_journal.c.tenant_id == bindparam("_tenant"), stream_journal.c.failure.is_(None))
+    .order_by(stream_journal.c.id)
+    .limit(1)
+)
+
+
+def oldest_waiting_at(conn: Connection, tenant_id: int) -> datetime | None:
+    """When the tenant's first entry still to apply was accepted; asked often, so built once."""
+    return conn.scalar(_OLDEST_WAITING, {"_tenant": tenant_id})
 
 
 def pending_through(conn: Connection, tenant_id: int, last_id: int) -> bool:

@@ -18,7 +18,6 @@ from sqlalchemy import Connection
 from opencdp.core import guests, identity
 from opencdp.core.tenants import Tenant, identity_rules
 from opencdp.store import guests as store
-from opencdp.store.database import lock_all
 from opencdp.store.rows import Record, get_rows, insert_rows, update_rows
 from opencdp.store.tables import guests as guest_table
 
@@ -39,7 +38,7 @@ class IdentityBook:
         self.rules = identity_rules(conn, tenant)
         everyone = list(people)
         locked = {key for person in everyone for key in identity.rule_keys(self.rules, person, now)}
-        lock_all(conn, (f"identity:{tenant.id}:{provider}:{key}" for provider, key in locked))
+        identity.lock_keys(conn, tenant, locked)
         pairs = {store.digest(*pair): pair for person in everyone for pair in keys_carried(person)}
         held = store.holders_of_keys(conn, tenant.id, pairs)
         refs = sorted({guest_ref for _digest, guest_ref, _expiry in held})

@@ -103,12 +103,9 @@ def checkout(
     contact = revive(cart["contact"])
     guest_ref = contact_guest(conn, tenant, contact, browser_guest, now)
     order = orders.insert_order(conn, tenant, values, now)
-    item_refs: dict[str, str] = {}
-    for position, line in enumerate(lines):
-        # A microsecond apart, so the items list in the cart's first-ADD order (collections sort by createdAt).
-        created = now + timedelta(microseconds=position)
-        item = orders.insert_item(conn, tenant, order, _item(line, order, event), created)
-        item_refs[line["item_id"]] = item["ref"]
+    # A microsecond apart, so the items list in the cart's first-ADD order (collections sort by createdAt).
+    items = orders.insert_items(conn, tenant, order, [_item(line, order, event) for line in lines], now)
+    item_refs = {line["item_id"]: item["ref"] for line, item in zip(lines, items, strict=True)}
     contact_record = people.insert_person(conn, tenant, order["ref"], identity.CONTACT, contact, guest_ref, now)
     for position, consumer in enumerate(cart["consumers"]):
         person = revive({k: v for k, v in consumer.items() if k != "item_ids"})
@@ -175,7 +172,7 @@ def contact_guest(conn: Connection, tenant: Tenant, contact: Mapping[str, Any], 
         guest_ref = current["ref"]
     else:
         guest_ref = guests.create(conn, tenant, "customer", contact, now)
-    guests.enrich(conn, tenant, guest_ref, contact, now, customer=True)
+    guests.enrich(conn, tenant, guest_ref, contact, now, customer=True, stored=current)  # re-read after a merge
     return guest_ref
 
 

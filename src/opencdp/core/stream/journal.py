@@ -120,6 +120,12 @@ def pending_through(conn: Connection, tenant_id: int, last_id: int) -> bool:
     return store.pending_through(conn, tenant_id, last_id)
 
 
+def lag_seconds(conn: Connection, tenant_id: int, now: datetime) -> float:
+    """How long the tenant's oldest entry still to apply has waited (0 when none waits)."""
+    oldest = store.oldest_waiting_at(conn, tenant_id)
+    return max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+
+
 def status(conn: Connection, tenant: Tenant, now: datetime) -> dict[str, Any]:
     """The tenant's journal: entries waiting and failed, and the lag, how long the oldest has waited."""
     found = store.status(conn, tenant.id)
