@@ -147,3 +147,28 @@ def test_the_console_shows_the_journal_and_its_failed_events(console, client):
     page = console.get("/ui/batches").text
     assert "0 waiting to be applied" in page and "1 failed." in page
     assert checkout["ref"] in page and "Attribute price is invalid" in page and "CHECKOUT" in page
+
+
+def test_the_sweep_applies_a_long_journal_a_batch_per_transaction_first(app, client, database, monkeypatch):
+    from opencdp import jobs
+    from opencdp.api.stream_brake import StreamBrake
+
+    braking = app.state.stream_brake
+    app.state.stream_brake = StreamBrake(database, max_lag=0, max_wait=0)  # no applier runs here
+    try:
+        browser = Browser(client)
+        for _ in range(journal.BATCH + 50):
+            browser.send("VIEW")
+    finally:
+        app.state.stream_brake = braking
+    transactions = []
+    write = database.write
+
+    def counted(*args, **kwargs):
+        transactions.append(1)
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(database, "write", counted)
+    jobs.sweep_sessions(database)
+    assert waiting(database, client.tenant.id) == 0 and len(stored_events(database, client.tenant.id)) == 250
+    assert len(transactions) >= 3  # two batches, then the sweep itself

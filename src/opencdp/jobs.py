@@ -50,6 +50,16 @@ def apply_stream_journal(db: Database) -> int:
     return taken
 
 
+def sweep_sessions(db: Database) -> int:
+    """Close the sessions idle past their tenant's timeout, once the events accepted so far are applied:
+    first a batch per transaction, as the applier does, so that a long journal never becomes one long
+    transaction holding the writer (SQLite) or the tenants' journal locks (PostgreSQL)."""
+    while apply_stream_journal(db):
+        pass
+    with db.write() as conn:
+        return journal.sweep(conn, utcnow())
+
+
 @dataclass
 class Done:
     scheduled: int = 0
@@ -89,5 +99,4 @@ class Jobs:
         return done
 
     def sweep_sessions(self) -> int:
-        with self.db.write() as conn:
-            return journal.sweep(conn, utcnow())
+        return sweep_sessions(self.db)

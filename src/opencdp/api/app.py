@@ -28,9 +28,7 @@ from opencdp.api.ui import guests as ui_guests
 from opencdp.api.ui import signin, work
 from opencdp.api.ui.security import SignInNeeded, login_redirect
 from opencdp.config import Settings
-from opencdp.core.stream import journal
-from opencdp.core.values import utcnow
-from opencdp.jobs import Jobs, apply_stream_journal
+from opencdp.jobs import Jobs, apply_stream_journal, sweep_sessions
 from opencdp.store.database import Database
 
 log = logging.getLogger("opencdp")
@@ -137,7 +135,7 @@ async def _sweep_forever(db: Database, every: float) -> None:
     while True:
         await asyncio.sleep(every)
         try:
-            await db.writing(lambda conn: journal.sweep(conn, utcnow()))
+            await anyio.to_thread.run_sync(sweep_sessions, db)
         except Exception:  # a failed sweep is retried at the next tick; the error is logged, not fatal
             log.exception("session sweep failed")
 

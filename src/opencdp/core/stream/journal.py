@@ -93,7 +93,9 @@ def _apply_each(conn: Connection, tenant: Tenant, entries: list[Record]) -> list
 
 def sweep(conn: Connection, now: datetime, limit: int = 500) -> int:
     """Close every session idle past its tenant's timeout, once the tenant's accepted events are applied:
-    an event still in the journal may belong to a session that only looks idle."""
+    an event still in the journal may belong to a session that only looks idle. (What is left to apply
+    is applied here, in this transaction: callers with a long journal apply it first, a batch per
+    transaction, as `jobs.sweep_sessions` does.)"""
     closed = 0
     for tenant in list_tenants(conn):
         while apply_tenant(conn, tenant.id):
