@@ -13,7 +13,7 @@ from conftest import CONTACT, ITEM, create_order, order_body
 from opencdp.core import tenants
 from opencdp.store.tenants import list_tokens
 
-PUBLIC = {"/docs", "/openapi.json", "/healthz", "/oauth/token"}  # the token endpoint checks its own form
+PUBLIC = {"/", "/docs", "/openapi.json", "/healthz", "/oauth/token"}  # the token endpoint checks its own form
 UNAUTHORIZED = {
     "status": "UNAUTHORIZED",
     "code": 401,
@@ -53,6 +53,8 @@ def test_public_routes_need_no_credentials(app, anonymous):
     docs = anonymous.get("/docs")
     assert docs.status_code == 200 and "/docs/static/swagger-ui-bundle.js" in docs.text
     assert anonymous.get("/docs/static/swagger-ui-bundle.js").status_code == 200
+    base = anonymous.get("/", follow_redirects=False)
+    assert base.status_code == 303 and base.headers["location"] == "/ui/"
     hidden = {route.path for route in app.routes if getattr(route, "include_in_schema", True) is False}
     assert hidden <= PUBLIC
 

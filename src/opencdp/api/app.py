@@ -6,15 +6,15 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, RedirectResponse
 from starlette.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from opencdp import __version__
@@ -33,6 +33,7 @@ from opencdp.store.database import Database
 
 log = logging.getLogger("opencdp")
 UI_STATIC = Path(__file__).parent / "ui" / "static"
+SWAGGER_UI = resources.files("fastapi_swagger") / "resources"  # Swagger UI's own files, as that package ships them
 JOURNAL_IDLE_SECONDS = 0.02  # how often an idle server looks for Stream events to apply
 
 DESCRIPTION = """
@@ -146,15 +147,18 @@ def _complete_openapi(app: FastAPI) -> None:
 
     def document() -> dict[str, Any]:
         if app.openapi_schema is None:
-            openapi.complete(generate(), protected=auth.protected, stream=stream.is_stream_path)
+            openapi.complete(
+                generate(), protected=auth.protected, stream=stream.is_stream_path, bearer=auth.BEARER_PREFIX
+            )
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = document  # type: ignore[method-assign]
 
 
 def _mount_docs(app: FastAPI) -> None:
-    """Swagger UI from the installed bundle, so the docs work on a machine with no internet."""
-    app.mount("/docs/static", StaticFiles(directory=swagger_ui_path), name="docs-static")
+    """Swagger UI (5.x, which reads OpenAPI 3.1) from an installed package, so the API browser works on a
+    machine with no internet; `/` leads to the console, whose pages link here."""
+    app.mount("/docs/static", StaticFiles(directory=str(SWAGGER_UI)), name="docs-static")
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
@@ -164,4 +168,9 @@ def _mount_docs(app: FastAPI) -> None:
             swagger_js_url="/docs/static/swagger-ui-bundle.js",
             swagger_css_url="/docs/static/swagger-ui.css",
             swagger_favicon_url="/docs/static/favicon-32x32.png",
+            swagger_ui_parameters={"persistAuthorization": True, "filter": True, "displayRequestDuration": True},
         )
+
+    @app.get("/", include_in_schema=False)
+    async def base() -> RedirectResponse:
+        return RedirectResponse("/ui/", status_code=303)

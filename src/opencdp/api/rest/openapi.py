@@ -186,8 +186,20 @@ _GENERIC = {
 }
 
 
-def complete(document: dict[str, Any], *, protected: Callable[[str], bool], stream: Callable[[str], bool]) -> None:
-    """Make every operation list every status it can answer, each with the error body it answers with.
+# Every protected operation takes HTTP Basic (client key, API token); audience exports take an OAuth
+# bearer token too (`POST /oauth/token`). Declared, so that the API browser's "Authorize" sends them.
+SECURITY_SCHEMES = {
+    "basicAuth": {"type": "http", "scheme": "basic", "description": "user: client key, password: API token"},
+    "bearerAuth": {"type": "http", "scheme": "bearer", "description": "a token from POST /oauth/token"},
+}
+SECURITY: list[dict[str, list[str]]] = [{"basicAuth": []}, {"bearerAuth": []}]
+
+
+def complete(
+    document: dict[str, Any], *, protected: Callable[[str], bool], stream: Callable[[str], bool], bearer: str
+) -> None:
+    """Make every operation list every status it can answer, each with the error body it answers with,
+    and the credentials it takes (`bearer`: the prefix of the paths that also take a bearer token).
 
     Routes declare what their own rules answer; what the machinery around them answers (the request
     guard, authentication, path lookups, the store being down) is added here from what each operation
@@ -202,15 +214,19 @@ def complete(document: dict[str, Any], *, protected: Callable[[str], bool], stre
             codes = set(_GENERIC)
             if protected(path) or stream(path):
                 codes.add(401)
+            if protected(path):
+                operation.setdefault("security", SECURITY[:2] if path.startswith(bearer) else SECURITY[:1])
             if "{" in path:
                 codes.add(404)
             if "application/json" in operation.get("requestBody", {}).get("content", {}):
                 codes.add(415)
             for code in sorted(codes):
                 described.setdefault(str(code), {"description": _GENERIC.get(code, "Error"), **json_content(error)})
-    schemas = document.get("components", {}).get("schemas", {})
+    components = document.setdefault("components", {})
+    schemas = components.get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
+    components["securitySchemes"] = SECURITY_SCHEMES
     _link(document)
 
 
