@@ -36,12 +36,12 @@ def test_the_cli_uploads_and_waits(environment, tmp_path):
     assert made.returncode == 0, made.stderr
     truth = write_orders(tmp_path / "again.gz", 60, bad_share=0.1)
     with running_server(environment, tmp_path) as base:
-        env = {**environment, "OPENCDP_PUBLIC_URL": base}
+        env = {**environment, "OPENCDP_URL": base}
         done = cli(env, "batch", "upload", str(file), "--wait")
-        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.returncode == 1, done.stdout + done.stderr  # the batch ends in error: some lines failed
         assert "error" in done.stdout and f"first of {truth.bad} failed records" in done.stdout
         listed = cli(env, "batch", "list")
-        assert "1 batches" in listed.stdout
+        assert "1 batch\n" in listed.stdout
         with httpx.Client(base_url=base, auth=(KEY, TOKEN)) as api:
             good = next(r for r in order_records(60, bad_share=0.1) if isinstance(r, dict))
             found = api.get("/v2.1/orders", params={"referenceId": good["value"]["referenceId"]}).json()["items"]
@@ -55,7 +55,7 @@ def test_workers_killed_at_random_finish_the_batch_exactly_once(environment, tmp
     with running_server(server_env, tmp_path) as base:
         # small commits, so that each worker has committed something when it is killed, and dies mid-file;
         # a transaction of several chunks, so that it may die between two chunks of one transaction
-        env = {**environment, "OPENCDP_PUBLIC_URL": base, "OPENCDP_BATCH_LINES_PER_CHUNK": "20",
+        env = {**environment, "OPENCDP_PUBLIC_URL": base, "OPENCDP_URL": base, "OPENCDP_BATCH_LINES_PER_CHUNK": "20",
                "OPENCDP_BATCH_LINES_PER_COMMIT": "60"}  # fmt: skip
         uploaded = cli(env, "batch", "upload", str(file), "--ref", ref := str(uuid.uuid4()))
         assert uploaded.returncode == 0, uploaded.stdout + uploaded.stderr
@@ -107,7 +107,7 @@ def test_two_workers_share_three_batches_on_postgresql(tmp_path):
            "OPENCDP_LOG_LEVEL": "warning"}  # fmt: skip
     try:
         with running_server(env, tmp_path) as base:
-            env["OPENCDP_PUBLIC_URL"] = base
+            env["OPENCDP_PUBLIC_URL"] = env["OPENCDP_URL"] = base
             refs = []
             for index in range(3):
                 file = tmp_path / f"part{index}.gz"

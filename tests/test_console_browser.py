@@ -104,7 +104,7 @@ def test_a_batch_uploaded_by_the_cli_shows_its_status(server, browser_page, tmp_
     generated = CliRunner().invoke(cli_app, ["demo-data", "orders", "--count", "3", "--out", str(file)])
     assert generated.exit_code == 0, generated.output
     env = {
-        "OPENCDP_PUBLIC_URL": server["base"],
+        "OPENCDP_URL": server["base"],
         "OPENCDP_CLIENT_KEY": server["key"],
         "OPENCDP_API_TOKEN": server["token"],
     }

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ORDER, assert_error, create_order
+from conftest import ORDER, assert_error, create_order, order_body
 from opencdp.core import orders as core_orders
 
 
@@ -145,3 +145,10 @@ def test_no_body_ever_causes_a_5xx(client, body, target):
         assert set(response.json()) == {"status", "code", "message", "developerMessage", "moreInfoUrl"}
     patched = client.patch(order["href"], json=body)
     assert patched.status_code < 500, patched.text
+
+
+def test_a_timestamp_in_another_format_names_the_format_expected(client):
+    response = client.post("/v2.1/orders", json=order_body(orderedAt="07/03/2025 16:15"))
+    assert_error(response, 400, "orderedAt: not a valid value",
+                 "Attribute orderedAt is invalid (not a valid value: expected an ISO 8601 date and time such as "
+                 "2025-03-07T16:15:11Z).")  # fmt: skip

@@ -32,7 +32,12 @@ def tour_script() -> str:
 
 
 def run_script(base: str, script: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": os.environ["PATH"], "CDP": base, "KEY": "ck_tour", "TOKEN": "tok_tour"}
+    env = {
+        "PATH": os.environ["PATH"],
+        "OPENCDP_URL": base,
+        "OPENCDP_CLIENT_KEY": "ck_tour",
+        "OPENCDP_API_TOKEN": "tok_tour",
+    }
     return subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=60)
 
 

@@ -80,10 +80,14 @@ def test_export_commands(server, tmp_path):
         "format": "ndjson",
         "output": {"guest": ["firstName"]},
     }
-    with httpx.Client(
-        base_url=server["OPENCDP_URL"], auth=(server["OPENCDP_CLIENT_KEY"], server["OPENCDP_API_TOKEN"])
-    ) as client:
-        assert client.post("/opencdp/v1/exports", json=body).status_code == 201
+    export_file = tmp_path / "export.json"
+    export_file.write_bytes(orjson.dumps(body))
+    created = cli(server, "export", "create", "--file", str(export_file))
+    assert created.exit_code == 0 and created.output.split()[1:] == ["irish_cli", "draft"], created.output
+    listed = cli(server, "export", "list")
+    assert listed.exit_code == 0 and "irish_cli" in listed.output and "1 export" in listed.output
+    assert orjson.loads(cli(server, "export", "show", "irish_cli").output)["segmentRef"] == ref
+    assert orjson.loads(cli(server, "export", "list", "--json").output)["items"][0]["friendlyId"] == "irish_cli"
     ran = cli(server, "export", "run", "irish_cli", "--build-segment", "--wait")
     assert ran.exit_code == 0 and "success" in ran.output and "total 2" in ran.output, ran.output
     listing = cli(server, "export", "files", "--latest", "irish_cli", "--download", str(tmp_path / "files"))

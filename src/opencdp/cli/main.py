@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from pathlib import Path
 
@@ -10,8 +11,10 @@ import typer
 import uvicorn
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import OperationalError
 
 from opencdp.cli.batch import batch_app
+from opencdp.cli.remote import print_table
 from opencdp.cli.segments import export_app, segment_app
 from opencdp.config import Settings
 from opencdp.core import bootstrap, tenants
@@ -34,7 +37,7 @@ app.add_typer(segment_app, name="segment")
 app.add_typer(export_app, name="export")
 demo_app = typer.Typer(help="Generate realistic demo data.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo-data")
-console = Console()
+console = Console(soft_wrap=True)  # refs, keys and tokens are copied: never wrapped or cut
 
 
 def _database(settings: Settings) -> Database:
@@ -54,16 +57,21 @@ def serve(
 ) -> None:
     """Migrate the database, make sure a tenant exists, and serve every API."""
     settings = Settings()
-    db = _database(settings)
+    bind_host, bind_port = host or settings.host, port or settings.port
+    _check_port(bind_host, bind_port)
     try:
+        db = _database(settings)
         migrate.upgrade(db)
+        with db.write() as conn:
+            tenant, token = bootstrap.ensure_default_tenant(conn, settings.client_key, settings.api_token)
+            links.secret(conn, settings.secret_key)
+        db.dispose()
     except migrate.DatabaseTooNew as error:
         raise _fail(str(error)) from None
-    with db.write() as conn:
-        tenant, token = bootstrap.ensure_default_tenant(conn, settings.client_key, settings.api_token)
-        links.secret(conn, settings.secret_key)
-    db.dispose()
-    bind_host, bind_port = host or settings.host, port or settings.port
+    except (OperationalError, OSError) as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[-1]
+        raise _fail(f"cannot open the database {_safe(settings)}: {reason}. Check OPENCDP_DATABASE_URL (a "
+                    "PostgreSQL database must exist: createdb NAME).") from None  # fmt: skip
     console.print(f"OpenCDP on [bold]http://{bind_host}:{bind_port}[/bold]  (database: {_safe(settings)})")
     console.print(f"  tenant      {tenant.name}")
     console.print(f"  client key  [bold]{tenant.client_key}[/bold]")
@@ -80,6 +88,17 @@ def serve(
         access_log=False,
         proxy_headers=False,  # the app trusts forwarded headers from OPENCDP_TRUSTED_PROXIES only
     )
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail with one line, before the banner, when the address is taken (uvicorn would say so after it)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise _fail(f"cannot listen on {host}:{port} ({error.strerror}): port {port} is in use or not "
+                        "allowed; pass --port or set OPENCDP_PORT.") from None  # fmt: skip
 
 
 def _safe(settings: Settings) -> str:
@@ -181,7 +200,7 @@ def tenant_list() -> None:
             ", ".join(tenant.identity_rules),
             str(tenant.session_timeout_minutes),
         )
-    console.print(table)
+    print_table(table)
 
 
 @tenant_app.command("set")
@@ -263,7 +282,7 @@ def token_list(name: str) -> None:
     table = Table("id", "label", "created", "revoked")
     for token in found:
         table.add_row(str(token["id"]), token["label"], str(token["createdAt"]), str(token["revokedAt"] or ""))
-    console.print(table)
+    print_table(table)
 
 
 @tenant_app.command("token-revoke")

@@ -1,6 +1,6 @@
-"""What every command that calls the OpenCDP API shares (segments-exports.md §6): the connection options,
-exit codes (0 done, 1 job failed, 2 usage or validation error, 3 HTTP or authentication error), JSON
-output, and progress bars that go to stderr and only to a terminal.
+"""What every command that calls the OpenCDP API shares (docs/cli.md): the connection options, exit codes
+(0 done, 1 the job failed, 2 invalid input, 3 the server refused or could not be reached), errors of one
+line that say what to do, JSON output, and progress bars that go to stderr and only to a terminal.
 """
 
 from __future__ import annotations
@@ -10,23 +10,34 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-out = Console()
-err = Console(stderr=True)
+# soft_wrap: what users copy (refs, keys, signed links) and error lines are never cut or wrapped
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 JOB_FAILED, INVALID, HTTP_ERROR = 1, 2, 3
+DEFAULT_URL = "http://127.0.0.1:8080"
 
-UrlOption = typer.Option(None, "--url", help="Server base URL (default OPENCDP_URL or http://127.0.0.1:8080).")
+UrlOption = typer.Option(None, "--url", help=f"Server base URL (default OPENCDP_URL, else {DEFAULT_URL}).")
 KeyOption = typer.Option(None, "--client-key", help="Client key (default OPENCDP_CLIENT_KEY).")
-TokenOption = typer.Option(None, "--token", help="API token (default OPENCDP_API_TOKEN).")
+TokenOption = typer.Option(None, "--token", "--api-token", help="API token (default OPENCDP_API_TOKEN).")
 JsonOption = typer.Option(False, "--json", help="Print the API's JSON.")
 QuietOption = typer.Option(False, "--quiet", help="No progress bars.")
+
+
+def fail(code: int, message: str) -> typer.Exit:
+    """Print one line of error to stderr; the caller raises what this returns."""
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
 
 
 def error_message(response: httpx.Response) -> str:
@@ -44,15 +55,7 @@ class Remote:
     quiet: bool = False
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self.client.request(method, path, **kwargs)
-        except httpx.HTTPError as error:
-            err.print(f"[red]error:[/red] {error}")
-            raise typer.Exit(HTTP_ERROR) from None
-        if response.status_code >= 400:
-            err.print(f"[red]error {response.status_code}:[/red] {error_message(response)}")
-            raise typer.Exit(INVALID if response.status_code == 400 else HTTP_ERROR)
-        return response.json() if response.content else {}
+        return answer_of(self.client.base_url, lambda: self.client.request(method, path, **kwargs))
 
     def show(self, body: Any) -> bool:
         """Print the JSON when asked; True if it was printed (so the caller prints nothing else)."""
@@ -70,22 +73,58 @@ class Remote:
             yield bar
 
 
+def answer_of(base: Any, send: Any) -> Any:
+    """A request's JSON answer; any failure is one line and the documented exit code."""
+    try:
+        response = send()
+    except httpx.HTTPError as error:
+        reason = str(error) or type(error).__name__
+        raise fail(HTTP_ERROR, f"cannot reach OpenCDP at {str(base).rstrip('/')} ({reason}): is it running? "
+                               "Pass --url or set OPENCDP_URL.") from None  # fmt: skip
+    if response.status_code == 401:
+        raise fail(HTTP_ERROR, "the client key or API token was refused (401): check --client-key and --token, or "
+                               "OPENCDP_CLIENT_KEY and OPENCDP_API_TOKEN.")  # fmt: skip
+    if response.status_code >= 400:
+        code = INVALID if response.status_code == 400 else HTTP_ERROR
+        raise fail(code, f"{response.status_code}: {error_message(response)}")
+    return response.json() if response.content else {}
+
+
 @contextmanager
 def remote(
     url: str | None, key: str | None, token: str | None, json: bool = False, quiet: bool = False
 ) -> Iterator[Remote]:
-    base = url or os.environ.get("OPENCDP_URL") or "http://127.0.0.1:8080"
+    base = url or os.environ.get("OPENCDP_URL") or DEFAULT_URL
     key, token = key or os.environ.get("OPENCDP_CLIENT_KEY"), token or os.environ.get("OPENCDP_API_TOKEN")
     if not key or not token:
-        err.print("[red]error:[/red] a client key and an API token are needed (--client-key, --token)")
-        raise typer.Exit(INVALID)
+        raise fail(INVALID, "a client key and an API token are needed: pass --client-key and --token, or set "
+                            "OPENCDP_CLIENT_KEY and OPENCDP_API_TOKEN.")  # fmt: skip
     with httpx.Client(base_url=base.rstrip("/"), auth=(key, token), timeout=120) as client:
         yield Remote(client, json, quiet)
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {many or noun + 's'}"
+
+
+def print_table(table: Table) -> None:
+    """A table at the width its cells need, however narrow the terminal: refs, keys and links are what
+    users copy, so they are never cut (a narrow terminal wraps the lines instead)."""
+    needed = Measurement.get(out, out.options, table).maximum
+    out.print(table, width=max(needed, out.width))
 
 
 def read_json(path: Any) -> Any:
     try:
         return orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as error:
-        err.print(f"[red]error:[/red] {path}: {error}")
-        raise typer.Exit(INVALID) from None
+    except OSError as error:
+        raise fail(INVALID, f"cannot read {path}: {error.strerror or error}.") from None
+    except orjson.JSONDecodeError as error:
+        raise fail(INVALID, f"{path} is not JSON: {error}.") from None
+
+
+def existing_file(path: Path) -> Path:
+    """A file a command reads, or one line of error (exit 2) naming it."""
+    if not path.is_file():
+        raise fail(INVALID, f"no such file: {path}")
+    return path

@@ -21,6 +21,8 @@ from opencdp.cli.remote import (
     TokenOption,
     UrlOption,
     out,
+    plural,
+    print_table,
     read_json,
     remote,
 )
@@ -55,8 +57,8 @@ def _wait(api: Remote, href: str, description: str, total_of: Any = None) -> dic
 
 @segment_app.command("create")
 def segment_create(
-    file: Path = typer.Option(..., "--file", exists=True, dir_okay=False, help="A definition, or a create body."),
-    name: str = typer.Option(None, "--name", help="The segment's name (needed when FILE is a bare definition)."),
+    file: Path = typer.Option(..., "--file", help="A definition, or a create body."),
+    name: str = typer.Option(None, "--name", help="The segment's name (default: the body's, else FILE's name)."),
     start: bool = typer.Option(False, "--start", help="Make it live at once."),
     url: str = UrlOption, client_key: str = KeyOption, token: str = TokenOption, json: bool = JsonOption,
 ) -> None:  # fmt: skip
@@ -88,12 +90,12 @@ def segment_list(
         last = item.get("lastBuild") or {}
         table.add_row(item["ref"], item["name"], item["status"], str(last.get("size", "")), str(last.get("added", "")),
                       str(last.get("removed", "")), last.get("finishedAt") or "")  # fmt: skip
-    out.print(table)
+    print_table(table)
 
 
 @segment_app.command("validate")
 def segment_validate(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False),
+    file: Path = typer.Argument(...),
     url: str = UrlOption, client_key: str = KeyOption, token: str = TokenOption,
 ) -> None:  # fmt: skip
     """Check a definition; exit 2 with the first error's path when it is not valid."""
@@ -105,7 +107,7 @@ def segment_validate(
 
 @segment_app.command("preview")
 def segment_preview(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False),
+    file: Path = typer.Argument(...),
     url: str = UrlOption, client_key: str = KeyOption, token: str = TokenOption, json: bool = JsonOption,
 ) -> None:  # fmt: skip
     """The size of an unsaved definition."""
@@ -201,6 +203,50 @@ def _member_line(member: dict[str, Any], fmt: str, columns: tuple[str, ...]) -> 
     if fmt == "ndjson":
         return orjson.dumps({k: v for k, v in member.items() if k != "href"}) + b"\n"
     return csv_line([member.get(column) for column in columns], ",", False)
+
+
+@export_app.command("create")
+def export_create(
+    file: Path = typer.Option(..., "--file", help="The export definition, as POST /opencdp/v1/exports takes it."),
+    start: bool = typer.Option(False, "--start", help="Turn its schedule on at once."),
+    url: str = UrlOption, client_key: str = KeyOption, token: str = TokenOption, json: bool = JsonOption,
+) -> None:  # fmt: skip
+    """Create an audience export from FILE; prints its ref and friendlyId."""
+    body = read_json(file)
+    with remote(url, client_key, token, json) as api:
+        created = api.call("POST", EXPORTS, json=body)
+        if start:
+            created = api.call("POST", f"{EXPORTS}/{created['ref']}/start")
+        if not api.show(created):
+            out.print(f"{created['ref']} {created['friendlyId']} {created['status']}")
+
+
+@export_app.command("list")
+def export_list(
+    url: str = UrlOption, client_key: str = KeyOption, token: str = TokenOption, json: bool = JsonOption
+) -> None:
+    """Audience exports, with their status, schedule and last run."""
+    with remote(url, client_key, token, json) as api:
+        found = api.call("GET", EXPORTS, params={"limit": 100})
+        if api.show(found):
+            return
+    table = Table("ref", "friendlyId", "name", "status", "next run", "last run")
+    for item in found["items"]:
+        last = item.get("lastExecution") or {}
+        table.add_row(item["ref"], item["friendlyId"], item["name"], item["status"], item.get("nextRunAt") or "",
+                      f"{last.get('status', '')} {last.get('finishedAt') or ''}".strip())  # fmt: skip
+    print_table(table)
+    out.print(plural(found.get("totalCount", len(found["items"])), "export"))
+
+
+@export_app.command("show")
+def export_show(
+    ident: str = typer.Argument(..., help="Ref or friendlyId."),
+    url: str = UrlOption, client_key: str = KeyOption, token: str = TokenOption,
+) -> None:  # fmt: skip
+    """One audience export, as the API answers it (JSON)."""
+    with remote(url, client_key, token, json=True) as api:
+        api.show(api.call("GET", f"{EXPORTS}/{ident}"))
 
 
 @export_app.command("run")

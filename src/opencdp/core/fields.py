@@ -135,10 +135,14 @@ def _name(spec: Field, value: Any, path: str) -> str:
     return text
 
 
+TIMESTAMP_FORMAT = "not a valid value: expected an ISO 8601 date and time such as 2025-03-07T16:15:11Z"
+
+
 def _timestamp(spec: Field, value: Any, path: str) -> datetime:
-    parsed = values.parse_timestamp(value, allow_date=spec.kind in (Kind.DATE, Kind.PAST_DATE))
+    dates = spec.kind in (Kind.DATE, Kind.PAST_DATE)
+    parsed = values.parse_timestamp(value, allow_date=dates)
     if parsed is None:
-        raise InvalidField(path)
+        raise InvalidField(path, TIMESTAMP_FORMAT + (" or a date such as 2025-03-07" if dates else ""))
     if spec.kind is Kind.PAST_DATE and parsed >= datetime.now(UTC):
         raise InvalidField(path, "must be in the past")
     return parsed
