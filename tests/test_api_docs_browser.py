@@ -4,8 +4,6 @@ and PostgreSQL."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -14,16 +12,12 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from conftest import CHROMIUM, requires_chromium
 from opencdp.core.tenants import create_tenant
 from opencdp.store.database import Database
 from opencdp.testing import running_server
 
-CHROMIUM = "/usr/bin/chromium"
-# CI (.ci/run) installs Debian's chromium and must run these; a developer machine without it skips them.
-pytestmark = pytest.mark.skipif(
-    shutil.which(CHROMIUM) is None and not os.environ.get("OPENCDP_TEST_REQUIRE_POSTGRES"),
-    reason="Debian's chromium is not installed (apt-get install chromium)",
-)
+pytestmark = requires_chromium
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
-from conftest import POSTGRES_ADMIN_URL, SERVER_KEY, SERVER_TOKEN, _admin
+from conftest import SERVER_KEY, SERVER_TOKEN, fresh_postgres_database
 from opencdp.demo import order_records, write_orders
 from opencdp.store.database import Database
 from opencdp.store.tables import orders
@@ -99,13 +99,9 @@ def test_workers_killed_at_random_finish_the_batch_exactly_once(environment, tmp
 
 
 def test_two_workers_share_three_batches_on_postgresql(tmp_path):
-    name = f"opencdp_workers_{uuid.uuid4().hex[:10]}"
-    with _admin(POSTGRES_ADMIN_URL) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    env = {**os.environ, "OPENCDP_CLIENT_KEY": KEY, "OPENCDP_API_TOKEN": TOKEN, "OPENCDP_DATA_DIR": str(tmp_path),
-           "OPENCDP_DATABASE_URL": f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}", "OPENCDP_BATCH_IN_PROCESS": "false",
-           "OPENCDP_LOG_LEVEL": "warning"}  # fmt: skip
-    try:
+    with fresh_postgres_database("opencdp_workers") as url:
+        env = {**os.environ, "OPENCDP_CLIENT_KEY": KEY, "OPENCDP_API_TOKEN": TOKEN, "OPENCDP_DATA_DIR": str(tmp_path),
+               "OPENCDP_DATABASE_URL": url, "OPENCDP_BATCH_IN_PROCESS": "false", "OPENCDP_LOG_LEVEL": "warning"}  # fmt: skip
         with running_server(env, tmp_path) as base:
             env["OPENCDP_PUBLIC_URL"] = env["OPENCDP_URL"] = base
             refs = []
@@ -137,6 +133,3 @@ def test_two_workers_share_three_batches_on_postgresql(tmp_path):
         with db.read() as conn:
             assert conn.execute(select(func.count()).select_from(orders)).scalar_one() == 360
         db.dispose()
-    finally:
-        with _admin(POSTGRES_ADMIN_URL) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

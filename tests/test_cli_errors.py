@@ -14,10 +14,12 @@ from typing import Any
 
 import orjson
 import pytest
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from opencdp.cli.main import app
 from opencdp.core.tenants import create_tenant
+from opencdp.demo import write_orders
 from opencdp.store.database import Database
 from opencdp.testing import free_port, running_server
 
@@ -47,7 +49,7 @@ def test_serve_against_a_database_it_cannot_open(database, tmp_path):
     if database.is_sqlite:
         url = "sqlite:////proc/opencdp-cannot-be-here/opencdp.db"
     else:
-        url = database.url.rsplit("/", 1)[0] + f"/opencdp_missing_{uuid.uuid4().hex[:8]}"
+        url = make_url(database.url).set(database=f"opencdp_missing_{uuid.uuid4().hex[:8]}").render_as_string(False)
     result = cli({"OPENCDP_DATABASE_URL": url, "OPENCDP_DATA_DIR": str(tmp_path)}, "serve")
     assert result.exit_code == 1
     line = one_line(result)
@@ -106,3 +108,13 @@ def test_the_batch_commands_take_the_same_options_as_the_others(server, tmp_path
     listed = cli(server, "batch", "list", "--json")
     assert listed.exit_code == 0 and orjson.loads(listed.output)["totalCount"] == 2
     assert "2 batches" in cli(server, "batch", "list").output
+
+
+def test_a_file_uploaded_again_reports_figures_that_add_up(server, tmp_path):
+    path = tmp_path / "again.gz"
+    write_orders(path, 3, bad_share=0)
+    first = cli(server, "batch", "upload", str(path), "--wait")
+    assert first.exit_code == 0, first.output
+    assert "3 records: 3 applied, 0 skipped (already applied), 0 failed" in first.output
+    again = cli(server, "batch", "upload", str(path), "--wait")
+    assert again.exit_code == 0 and "3 records: 0 applied, 3 skipped (already applied), 0 failed" in again.output

@@ -7,8 +7,6 @@ Screenshots of every page visited land in `test-output/screenshots/` for review.
 from __future__ import annotations
 
 import gzip
-import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,18 +18,14 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 from typer.testing import CliRunner
 
+from conftest import CHROMIUM, requires_chromium
 from opencdp.cli.main import app as cli_app
 from opencdp.core.tenants import create_tenant
 from opencdp.store.database import Database
 from opencdp.testing import running_server
 
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).parent.parent / "test-output" / "screenshots"
-# CI (.ci/run) installs Debian's chromium and must run these; a developer machine without it skips them.
-pytestmark = pytest.mark.skipif(
-    shutil.which(CHROMIUM) is None and not os.environ.get("OPENCDP_TEST_REQUIRE_POSTGRES"),
-    reason="Debian's chromium is not installed (apt-get install chromium)",
-)
+pytestmark = requires_chromium
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,12 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import POSTGRES_ADMIN_URL, _admin
+from conftest import fresh_postgres_database
 from opencdp.testing import running_server
 
 ROOT = Path(__file__).parent.parent
@@ -47,12 +46,8 @@ def database_url(request, tmp_path):
     if request.param == "sqlite":
         yield ""  # the default: a SQLite file in OPENCDP_DATA_DIR, exactly what `make serve` uses
         return
-    name = f"opencdp_tour_{uuid.uuid4().hex[:10]}"
-    with _admin(POSTGRES_ADMIN_URL) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    with _admin(POSTGRES_ADMIN_URL) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_postgres_database("opencdp_tour") as url:
+        yield url
 
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -32,6 +32,7 @@ from opencdp.cli.remote import (
     answer_of,
     existing_file,
     fail,
+    listing,
     out,
     plural,
     print_table,
@@ -74,7 +75,9 @@ def upload(
 
 
 def _follow(api: Remote, ref: str) -> dict[str, Any]:
-    with api.progress("processing", None, "records") as bar:
+    """Poll the batch until it ends; the bar's label is the status the server reports, which only moves
+    forward (file_uploaded, processing, then the end)."""
+    with api.progress("file_uploaded", None, "records") as bar:
         task = bar.tasks[0].id
         while True:
             status = api.call("GET", f"/v2/batches/inspect/{ref}")
@@ -85,6 +88,8 @@ def _follow(api: Remote, ref: str) -> dict[str, Any]:
 
 
 def _report(api: Remote, status: dict[str, Any]) -> None:
+    """The batch's end: its status, then its records in parts that add up (the API counts a skipped record,
+    one already applied by an earlier batch, among the successful ones), then the first failures."""
     if api.show(status):
         return
     code = status["status"]["code"]
@@ -92,12 +97,10 @@ def _report(api: Remote, status: dict[str, Any]) -> None:
     message = f"  {status['status']['message']}" if "message" in status["status"] else ""
     out.print(f"batch {status['ref']}  [{color}]{code}[/{color}]{message}", highlight=False)
     stats = status.get("statistics") or {}
-    table = Table("total", "successful", "failed", "skipped", "run time")
-    table.add_row(
-        *(f"{stats.get(k, 0):,}" for k in ("totalRecords", "successfulRecords", "failedRecords", "skippedRecords")),
-        f"{stats.get('runTimeMs', 0) / 1000:.1f} s",
-    )
-    print_table(table)
+    total, successful = stats.get("totalRecords", 0), stats.get("successfulRecords", 0)
+    skipped, failed = stats.get("skippedRecords", 0), stats.get("failedRecords", 0)
+    out.print(f"{plural(total, 'record')}: {successful - skipped:,} applied, {skipped:,} skipped (already applied), "
+              f"{failed:,} failed, in {stats.get('runTimeMs', 0) / 1000:.1f} s", highlight=False)  # fmt: skip
     if "log" in status["status"]:
         log = status["status"]["log"]
         with httpx.Client(timeout=60) as plain:
@@ -124,11 +127,11 @@ def list_batches(
     url: str = UrlOption, client_key: str = KeyOption, token: str = TokenOption, json: bool = JsonOption,
 ) -> None:  # fmt: skip
     """The tenant's recent batches, newest first."""
-    params: dict[str, Any] = {"limit": 100, **({"status": status_filter} if status_filter else {})}
-    with remote(url, client_key, token, json) as api:
-        found = api.call("GET", "/v2/batches/inspect", params=params)
-        if api.show(found):
-            return
+    found = listing(
+        url, client_key, token, json, "/v2/batches/inspect", {"status": status_filter} if status_filter else {}
+    )
+    if found is None:
+        return
     table = Table("ref", "status", "created")
     for item in found["items"]:
         table.add_row(item["ref"], item["status"], item["createdAt"])

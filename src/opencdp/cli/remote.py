@@ -103,6 +103,14 @@ def remote(
         yield Remote(client, json, quiet)
 
 
+def listing(url: str | None, key: str | None, token: str | None, json: bool, path: str,
+            params: dict[str, Any] | None = None) -> dict[str, Any] | None:  # fmt: skip
+    """A listing's first 100, newest first; None once printed as the API's JSON (`--json`)."""
+    with remote(url, key, token, json) as api:
+        found: dict[str, Any] = api.call("GET", path, params={"limit": 100, **(params or {})})
+        return None if api.show(found) else found
+
+
 def plural(count: int, noun: str, many: str | None = None) -> str:
     return f"{count:,} {noun}" if count == 1 else f"{count:,} {many or noun + 's'}"
 

@@ -20,6 +20,7 @@ from opencdp.cli.remote import (
     Remote,
     TokenOption,
     UrlOption,
+    listing,
     out,
     plural,
     print_table,
@@ -81,10 +82,9 @@ def segment_list(
     url: str = UrlOption, client_key: str = KeyOption, token: str = TokenOption, json: bool = JsonOption
 ) -> None:
     """Segments, newest first, with their last build."""
-    with remote(url, client_key, token, json) as api:
-        found = api.call("GET", SEGMENTS, params={"limit": 100})
-        if api.show(found):
-            return
+    found = listing(url, client_key, token, json, SEGMENTS)
+    if found is None:
+        return
     table = Table("ref", "name", "status", "size", "+added", "-removed", "last build")
     for item in found["items"]:
         last = item.get("lastBuild") or {}
@@ -226,10 +226,9 @@ def export_list(
     url: str = UrlOption, client_key: str = KeyOption, token: str = TokenOption, json: bool = JsonOption
 ) -> None:
     """Audience exports, with their status, schedule and last run."""
-    with remote(url, client_key, token, json) as api:
-        found = api.call("GET", EXPORTS, params={"limit": 100})
-        if api.show(found):
-            return
+    found = listing(url, client_key, token, json, EXPORTS)
+    if found is None:
+        return
     table = Table("ref", "friendlyId", "name", "status", "next run", "last run")
     for item in found["items"]:
         last = item.get("lastExecution") or {}
