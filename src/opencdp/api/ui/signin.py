@@ -59,7 +59,7 @@ async def login(request: Request) -> Response:
     key, token = form.get("client_key", "").strip(), form.get("api_token", "").strip()
     raw = await request.app.state.db.writing(lambda conn: console.sign_in(conn, key, token, address, utcnow()))
     if raw is None:
-        return _form(request, next_path, 401, "The client key or API token is not valid.", key)
+        return _form(request, next_path, 401, "The client key or API token was refused: check both and try again.", key)
     response = RedirectResponse(next_path, status_code=303)
     set_session_cookie(request, response, raw)
     response.delete_cookie(LOGIN_COOKIE, path="/ui")
