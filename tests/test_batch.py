@@ -211,6 +211,31 @@ def test_guest_records(client, database, settings):
     }
 
 
+def test_a_guest_upsert_keeps_its_language_and_seen_times(client, database, settings):
+    """A new guest keeps the language and the first and last seen times the record carries, and a later
+    record replaces them, as it replaces any field it sends; a time in another format fails the record."""
+    email = f"seen-{uuid.uuid4().hex[:8]}@example.com"
+    new = {
+        "email": email,
+        "language": "de",
+        "firstSeen": "2025-01-02T10:00:00Z",
+        "lastSeen": "2025-06-01T08:30:00+02:00",
+    }
+    lines = [record("guest", "upsert", new),
+             record("guest", "upsert", {"email": email, "lastSeen": "2025-07-01T00:00:00Z"}),
+             record("guest", "upsert", {"email": email, "firstSeen": "last tuesday"})]  # fmt: skip
+    status = run_batch(client, database, settings, lines)
+    assert [(e["code"], e["message"]) for e in read_log(client, status)] == [
+        ("400", "Validation error: Attribute value.firstSeen is invalid (not a valid value: expected an ISO 8601 "
+                "date and time such as 2025-03-07T16:15:11Z)"),
+    ]  # fmt: skip
+    [guest] = client.get(f"/v2.1/guests?email={email}").json()["items"]
+    shown = client.get(guest["href"]).json()
+    assert (shown["language"], shown["firstSeen"], shown["lastSeen"]) == (
+        "DE", "2025-01-02T10:00:00.000Z", "2025-07-01T00:00:00.000Z",
+    )  # fmt: skip
+
+
 def missing_ref(status, client):
     return read_log(client, status)[0]["ref"]
 

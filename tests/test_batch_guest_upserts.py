@@ -32,6 +32,14 @@ PEOPLE = [
     {"identifiers": [{"provider": "CRM", "id": "C-2"}], "email": "cyrus@example.com", "lastName": "Ng"},
     {"identifiers": [{"provider": "LOYALTY", "id": "L-9"}], "email": "eve@example.com", "language": "EN"},
     {"identifiers": [{"provider": "LOYALTY", "id": "L-8"}]},  # no key a rule looks at
+    {
+        "email": "gil@example.com",
+        "language": "de",
+        "firstSeen": "2025-01-02T10:00:00Z",
+        "lastSeen": "2025-02-01T08:00:00Z",
+    },
+    {"email": "GIL@example.com", "lastSeen": "2025-03-01T00:00:00+01:00"},
+    {"email": "gil@example.com", "firstSeen": "yesterday"},  # refused: not a timestamp
     {"firstName": "Nobody"},  # no identity at all
     {"email": "fay@example.com", "guestType": "traveller"},  # refused: upserts make customers
 ]

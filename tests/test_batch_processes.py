@@ -39,7 +39,7 @@ def test_the_cli_uploads_and_waits(environment, tmp_path):
         env = {**environment, "OPENCDP_URL": base}
         done = cli(env, "batch", "upload", str(file), "--wait")
         assert done.returncode == 1, done.stdout + done.stderr  # the batch ends in error: some lines failed
-        assert "error" in done.stdout and f"first of {truth.bad} failed records" in done.stdout
+        assert "error" in done.stdout and f"the {truth.bad} failed records" in done.stdout
         listed = cli(env, "batch", "list")
         assert "1 batch\n" in listed.stdout
         with httpx.Client(base_url=base, auth=(KEY, TOKEN)) as api:

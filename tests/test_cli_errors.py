@@ -94,9 +94,13 @@ def test_upload_wait_exits_1_when_the_batch_ends_in_error(server, tmp_path):
     bad = {"ref": str(uuid.uuid4()), "schema": "order", "mode": "upsert", "value": {"referenceId": "X"}}
     path = tmp_path / "bad.gz"
     path.write_bytes(gzip.compress(orjson.dumps(bad) + b"\n"))
-    result = cli(server, "batch", "upload", str(path), "--wait")
+    result = cli(server, "batch", "upload", str(path), "--wait", "--ref", ref := str(uuid.uuid4()))
     assert result.exit_code == 1, result.output
-    assert "error" in result.output
+    assert "1 record: 0 applied, 0 skipped (already applied), 1 failed" in result.output
+    assert f"line 1  {bad['ref']}  400  Validation error: Attribute value.orderedAt is required" in result.output
+    listed = cli(server, "batch", "failures", ref, "--json")
+    assert listed.exit_code == 0 and [f["line"] for f in orjson.loads(listed.output)] == [1]
+    assert "1 failed record" in cli(server, "batch", "failures", ref).output
 
 
 def test_the_batch_commands_take_the_same_options_as_the_others(server, tmp_path):

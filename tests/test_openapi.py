@@ -66,3 +66,35 @@ def test_what_the_stream_and_batches_make_reads_as_documented(app, client, datab
     answers_as_documented(app, client.get("/v2/batches/inspect"), "get", "/v2/batches/inspect")
     answers_as_documented(app, client.get(f"/v2.1/orders/{order_ref}/extensions?expand=true"), "get",
                           "/v2.1/orders/{owner_ref}/extensions")  # fmt: skip
+
+
+def bare_objects(schema: object, path: str = "") -> list[str]:
+    """Where a schema says only "an object", without saying which keys it takes."""
+    if isinstance(schema, list):
+        return [found for index, item in enumerate(schema) for found in bare_objects(item, f"{path}[{index}]")]
+    if not isinstance(schema, dict):
+        return []
+    here = (
+        [path or "/"]
+        if schema.get("type") == "object" and not {"properties", "additionalProperties"} & set(schema)
+        else []
+    )
+    return here + [found for key, value in schema.items() for found in bare_objects(value, f"{path}/{key}")]
+
+
+def test_every_request_body_is_typed_down_to_its_leaves(anonymous):
+    """A client generator, and a reader of /docs, learn every key each body takes, segment definitions and
+    export outputs included."""
+    spec = anonymous.get("/openapi.json").json()
+    untyped = []
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for media, content in operation.get("requestBody", {}).get("content", {}).items():
+                untyped += [f"{method} {path} {media} {where}" for where in bare_objects(content["schema"])]
+    untyped += [f"component {where}" for where in bare_objects(spec["components"]["schemas"]["SegmentNode"])]
+    assert untyped == []
+    node = spec["components"]["schemas"]["SegmentNode"]
+    assert node["properties"]["all"]["items"] == {"$ref": "#/components/schemas/SegmentNode"}
+    assert "countDistinct" in node["properties"]["measure"]["properties"]["fn"]["enum"]
+    export = spec["paths"]["/opencdp/v1/exports"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert "firstSeen" in export["properties"]["output"]["properties"]["guest"]["items"]["enum"]

@@ -31,12 +31,12 @@ def tour_script() -> str:
     return bash_blocks(text.split("## A 5-minute tour", 1)[1].split("\n## ", 1)[0])
 
 
-def run_script(base: str, script: str) -> subprocess.CompletedProcess[str]:
+def run_script(base: str, script: str, credentials: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run as a reader would, after exporting the client key and token (`credentials`, else the tour's)."""
     env = {
         "PATH": os.environ["PATH"],
         "OPENCDP_URL": base,
-        "OPENCDP_CLIENT_KEY": "ck_tour",
-        "OPENCDP_API_TOKEN": "tok_tour",
+        **(credentials or {"OPENCDP_CLIENT_KEY": "ck_tour", "OPENCDP_API_TOKEN": "tok_tour"}),
     }
     return subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=60)
 

@@ -48,6 +48,8 @@ def test_segment_commands(server, tmp_path):
     assert "2 of" in cli(server, "segment", "preview", str(definition)).output
     built = cli(server, "segment", "build", ref, "--wait")
     assert built.exit_code == 0 and "size 2  added 2  removed 0" in built.output, built.output
+    again = cli(server, "segment", "build", ref, "--wait")  # its bar now follows the last build's duration
+    assert again.exit_code == 0 and "size 2  added 0  removed 0" in again.output, again.output
     out = tmp_path / "members.csv"
     assert cli(server, "segment", "members", ref, "--format", "csv", "-o", str(out)).exit_code == 0
     lines = out.read_text().splitlines()

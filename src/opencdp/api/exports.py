@@ -12,6 +12,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
+from opencdp.api.definition_schemas import EXPORT_BODY
 from opencdp.api.deps import CurrentTenant, Db, JsonBody, base_url, form_of
 from opencdp.api.responses import JsonResponse
 from opencdp.api.rest import openapi
@@ -36,14 +37,6 @@ router = APIRouter(tags=["exports"])
 OBJECT = openapi.OBJECT
 PREFIX = "/opencdp/v1/exports"
 RUN_BODY = {"type": "object", "properties": {"buildSegment": {"type": "boolean"}}, "additionalProperties": False}
-EXPORT_BODY = {"type": "object", "required": ["name", "segmentRef"],
-               "properties": {"name": {"type": "string"}, "friendlyId": {"type": "string"},
-                              "segmentRef": {"type": "string", "format": "uuid"},
-                              "type": {"type": "string", "enum": ["full", "delta"]},
-                              "format": {"type": "string", "enum": ["csv", "ndjson", "parquet"]},
-                              "csv": OBJECT, "output": OBJECT, "schedule": OBJECT,
-                              "maxRecordsPerFile": {"type": "integer"}, "webhook": OBJECT},
-               "additionalProperties": False}  # fmt: skip
 
 
 def _settings(request: Request) -> Settings:

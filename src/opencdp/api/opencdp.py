@@ -13,6 +13,7 @@ from opencdp.api.rest.collections import envelope, parse_page
 from opencdp.api.rest.render import Links, wire
 from opencdp.api.rest.reply import links, ok
 from opencdp.core import profiles, tenants
+from opencdp.core.batch import batches
 from opencdp.core.stream import timeline
 from opencdp.core.values import format_timestamp
 
@@ -22,6 +23,29 @@ RULES_SCHEMA = {
     "type": "object",
     "required": ["identityRules"],
     "properties": {"identityRules": {"type": "array", "items": {"type": "string"}, "minItems": 1}},
+}
+PROGRESS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "ref": {"type": "string"},
+        "status": {"type": "string", "enum": list(batches.STATUSES)},
+        "lines": {"type": "integer", "description": "lines read and applied so far"},
+        "totalLines": {"type": ["integer", "null"], "description": "the file's lines; null until it is verified"},
+        "percent": {"type": ["number", "null"]},
+    },
+}
+FAILURE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "line": {"type": "integer", "description": "the line of the file, the first is 1"},
+        "ref": {"type": "string"},
+        "code": {"type": "string"},
+        "message": {"type": "string"},
+    },
+}
+FAILURES_SCHEMA = {
+    **openapi.collection(FAILURE_SCHEMA),
+    "properties": {**openapi.collection(FAILURE_SCHEMA)["properties"], "total": {"type": "integer"}},
 }
 MERGES_SCHEMA = {
     "type": "object",
@@ -141,3 +165,28 @@ def _event(urls: Links, event: dict[str, Any]) -> dict[str, Any]:
         "order": {"href": urls.order(event["orderRef"])} if event.get("orderRef") else None,
     }
     return {name: wire(value) for name, value in shown.items() if value is not None}
+
+
+@router.get(
+    "/batches/{ref}/progress",
+    summary="How far a batch has been read: lines done of the file's lines",
+    responses=openapi.responses(PROGRESS_SCHEMA, 404),
+)
+async def batch_progress(tenant: CurrentTenant, db: Db, ref: str) -> Response:
+    return ok(await db.reading(lambda conn: batches.progress(batches.require(conn, tenant, ref))))
+
+
+@router.get(
+    "/batches/{ref}/failures",
+    summary="A batch's failed records in file order, each with its line number",
+    responses=openapi.responses(FAILURES_SCHEMA, 400, 404),
+)
+async def batch_failures(request: Request, tenant: CurrentTenant, db: Db, ref: str) -> Response:
+    page = parse_page(request, ())
+
+    def load(conn: Any) -> tuple[int, list[dict[str, Any]]]:
+        batch = batches.require(conn, tenant, ref)
+        return batches.failures(conn, tenant, batch["ref"], page.offset, page.limit)
+
+    total, items = await db.reading(load)
+    return ok({**envelope(request, page, total, items), "total": total})

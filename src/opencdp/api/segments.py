@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from opencdp.api.definition_schemas import DEFINITION
 from opencdp.api.deps import CurrentTenant, Db, JsonBody, base_url, path_ref
 from opencdp.api.responses import JsonResponse
 from opencdp.api.rest import openapi
@@ -26,9 +27,6 @@ router = APIRouter(prefix="/opencdp/v1", tags=["segments"])
 PREVIEW_SECONDS = 60.0
 STATUSES = ("draft", "live", "paused")
 OBJECT = openapi.OBJECT
-DEFINITION = {"type": "object", "description": "guestTypes and a match tree (docs/segments-exports.md)",
-              "properties": {"guestTypes": {"type": "array", "items": {"type": "string"}},
-                             "match": OBJECT}}  # fmt: skip
 SEGMENT_BODY = {"type": "object", "required": ["name", "definition"],
                 "properties": {"name": {"type": "string"}, "description": {"type": ["string", "null"]},
                                "definition": DEFINITION}, "additionalProperties": False}  # fmt: skip

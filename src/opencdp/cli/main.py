@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from pathlib import Path
 
 import typer
 import uvicorn
@@ -14,13 +13,13 @@ from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
 from opencdp.cli.batch import batch_app
+from opencdp.cli.demo import demo_app
 from opencdp.cli.remote import print_table
 from opencdp.cli.segments import export_app, segment_app
 from opencdp.config import Settings
 from opencdp.core import bootstrap, tenants
 from opencdp.core.batch import links
 from opencdp.core.errors import ApiError
-from opencdp.demo import write_orders
 from opencdp.jobs import Jobs
 from opencdp.store import migrate
 from opencdp.store.database import Database
@@ -35,7 +34,6 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(batch_app, name="batch")
 app.add_typer(segment_app, name="segment")
 app.add_typer(export_app, name="export")
-demo_app = typer.Typer(help="Generate realistic demo data.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo-data")
 console = Console(soft_wrap=True)  # refs, keys and tokens are copied: never wrapped or cut
 
@@ -137,19 +135,6 @@ def worker(
             return
         if not done.anything:
             time.sleep(every)
-
-
-@demo_app.command("orders")
-def demo_orders(
-    count: int = typer.Option(1000, "--count", help="Records to write."),
-    out: Path = typer.Option(..., "--out", help="The .gz file to write."),
-    bad_share: float = typer.Option(0.0, "--bad-share", help="Share of bad lines, 0 to 1."),
-    seed: int = typer.Option(7, help="Same seed, same file."),
-    items: int = typer.Option(3, help="Items per retail order."),
-) -> None:
-    """A gzipped NDJSON batch file of retail and flight orders (order insert records)."""
-    truth = write_orders(out, count, bad_share=bad_share, seed=seed, items=items)
-    console.print(f"{out}: {truth.orders} orders, {truth.bad} bad lines, {out.stat().st_size:,} bytes")
 
 
 @db_app.command("upgrade")

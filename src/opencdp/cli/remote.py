@@ -18,8 +18,18 @@ import orjson
 import typer
 from rich.console import Console
 from rich.measure import Measurement
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 # soft_wrap: what users copy (refs, keys, signed links) and error lines are never cut or wrapped
 out = Console(soft_wrap=True)
@@ -53,6 +63,7 @@ class Remote:
     client: httpx.Client
     json: bool = False
     quiet: bool = False
+    client_key: str = ""
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         return answer_of(self.client.base_url, lambda: self.client.request(method, path, **kwargs))
@@ -65,12 +76,37 @@ class Remote:
 
     @contextmanager
     def progress(self, description: str, total: float | None, unit: str = "") -> Iterator[Progress]:
-        columns = (TextColumn("{task.description}"), BarColumn(), TextColumn(f"{{task.completed:,.0f}} {unit}"),
-                   TimeElapsedColumn())  # fmt: skip
+        """A bar on stderr: done of total, percent, rate, time elapsed and time left (the last three once
+        the total is known and work has been seen to move)."""
+        columns = (TextColumn("{task.description}"), BarColumn(), Counted(unit), TaskProgressColumn(), Rate(unit),
+                   TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
         disabled = self.quiet or not err.is_terminal
         with Progress(*columns, console=err, transient=True, disable=disabled) as bar:
             bar.add_task(description, total=total)
             yield bar
+
+
+class Counted(ProgressColumn):
+    """`done of total unit`, or `done unit` while the total is unknown."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = f" {unit}" if unit else ""
+
+    def render(self, task: Task) -> Text:
+        total = f" of {task.total:,.0f}" if task.total is not None else ""
+        return Text(f"{task.completed:,.0f}{total}{self.unit}")
+
+
+class Rate(ProgressColumn):
+    """Units per second over the bar's recent updates, blank until there are two of them."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit or "items"
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:,.0f} {self.unit}/s" if task.speed else "")
 
 
 def answer_of(base: Any, send: Any) -> Any:
@@ -100,7 +136,7 @@ def remote(
         raise fail(INVALID, "a client key and an API token are needed: pass --client-key and --token, or set "
                             "OPENCDP_CLIENT_KEY and OPENCDP_API_TOKEN.")  # fmt: skip
     with httpx.Client(base_url=base.rstrip("/"), auth=(key, token), timeout=120) as client:
-        yield Remote(client, json, quiet)
+        yield Remote(client, json, quiet, key)
 
 
 def listing(url: str | None, key: str | None, token: str | None, json: bool, path: str,

@@ -40,9 +40,9 @@ def _path(href: str) -> str:
     return urlsplit(href).path
 
 
-def _wait(api: Remote, href: str, description: str, total_of: Any = None) -> dict[str, Any]:
+def _wait(api: Remote, href: str, description: str, total_of: Any = None, unit: str = "") -> dict[str, Any]:
     """Poll a build or execution until it ends, with a bar (over `total_of` when it has one)."""
-    with api.progress(description, None) as bar:
+    with api.progress(description, None, unit) as bar:
         task = bar.tasks[0].id
         while True:
             found = api.call("GET", _path(href))
@@ -54,6 +54,22 @@ def _wait(api: Remote, href: str, description: str, total_of: Any = None) -> dic
             if found["status"] in FINISHED:
                 return found
             time.sleep(0.5)
+
+
+def _estimate(api: Remote, ref: str) -> Any:
+    """A build is one SQL statement on the server, so nothing reports how far it has got. The bar is over
+    the time the segment's last successful build took, the server's own figure: an estimate, which it
+    says, and which waits at 99 % if this build takes longer. None when there was no earlier build."""
+    earlier = api.call("GET", f"{SEGMENTS}/{ref}/builds", params={"limit": 100})["items"]
+    took = next((b["durationMs"] for b in earlier if b["status"] == "success" and b["durationMs"]), None)
+    if took is None:
+        return None
+    started = time.monotonic()
+
+    def so_far(_: dict[str, Any]) -> tuple[float, float]:
+        return min(time.monotonic() - started, took / 1000 * 0.99), took / 1000
+
+    return so_far
 
 
 @segment_app.command("create")
@@ -148,9 +164,10 @@ def segment_build(
 ) -> None:  # fmt: skip
     """Queue a build; with --wait, follow it and print size, added and removed."""
     with remote(url, client_key, token, json, quiet) as api:
+        estimate = _estimate(api, ref) if wait else None
         build = api.call("POST", f"{SEGMENTS}/{ref}/build")
         if wait:
-            build = _wait(api, build["href"], "build")
+            build = _wait(api, build["href"], "build", estimate, "s (estimated from the last build)")
         if api.show(build):
             pass
         elif build["status"] == "success":
@@ -261,7 +278,7 @@ def export_run(
         execution = api.call("POST", f"{EXPORTS}/{ident}/run", json={"buildSegment": build_segment})
         if wait:
             execution = _wait(api, execution["href"], "export",
-                              lambda e: (e["progress"]["written"], e["progress"]["total"]))  # fmt: skip
+                              lambda e: (e["progress"]["written"], e["progress"]["total"]), "records")  # fmt: skip
         if not api.show(execution):
             out.print(f"{execution['executionRef']} {execution['status']}")
             if execution["status"] in FINISHED:

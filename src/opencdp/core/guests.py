@@ -21,6 +21,8 @@ from opencdp.store.tables import guests
 
 EMAIL = "email"
 PERSON_NAMES = tuple(f.name for f in PERSON_FIELDS)
+# What a batch guest upsert may also set: when a channel first and last saw the guest.
+SEEN_NAMES = ("firstSeen", "lastSeen")
 # What one profile can fill in another: person fields and the guest's own language.
 FILLABLE = tuple(name for name in (*PERSON_NAMES, "language") if name not in ("emails", "identifiers"))
 
@@ -76,7 +78,9 @@ def create(conn: Connection, tenant: Tenant, guest_type: str, person: Mapping[st
 
 
 def new_guest(tenant: Tenant, guest_type: str, person: Mapping[str, Any], held: Held, now: datetime) -> Record:
-    values = {name: person.get(name) for name in PERSON_NAMES}
+    """A guest made from a person: its person fields, and the language and seen times a batch guest
+    upsert may carry (no other person carries them), with only the identifiers no other guest holds."""
+    values = {name: person.get(name) for name in (*PERSON_NAMES, "language", *SEEN_NAMES)}
     values["identifiers"] = _unheld_identifiers(held, person.get("identifiers") or (), [])
     values["emails"] = _unheld_emails(held, person.get("emails") or (), [])
     values = {name: value for name, value in values.items() if value not in (None, [])}

@@ -118,6 +118,14 @@ def failures(conn: Connection, tenant_id: int, batch_ref: str) -> list[Record]:
     return records(conn, stmt)
 
 
+def failure_page(conn: Connection, tenant_id: int, batch_ref: str, offset: int, limit: int) -> tuple[int, list[Record]]:
+    """A page of a batch's failures in file order, and how many it has."""
+    where = (batch_failures.c.tenant_id == tenant_id, batch_failures.c.batch_ref == batch_ref)
+    total = conn.execute(select(func.count()).select_from(batch_failures).where(*where)).scalar_one()
+    stmt = select(batch_failures).where(*where).order_by(batch_failures.c.line).offset(offset).limit(limit)
+    return total, records(conn, stmt)
+
+
 _REGISTERED = select(batch_registry.c.record_ref).where(
     batch_registry.c.tenant_id == bindparam("tenant_id"),
     batch_registry.c.record_ref == bindparam("record_ref"),

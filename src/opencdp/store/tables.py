@@ -333,6 +333,7 @@ batches = Table(
     Column("location_expires", UTCDateTime, nullable=False),
     Column("uploaded_at", UTCDateTime),
     Column("verified", Boolean, nullable=False, server_default="0"),
+    Column("total_lines", Integer),  # counted when the file is verified: progress is position of total_lines
     Column("position", Integer, nullable=False, server_default="0"),
     Column("total_records", Integer, nullable=False, server_default="0"),
     Column("successful_records", Integer, nullable=False, server_default="0"),

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from opencdp.core.fields import Field, Kind, Model
+from opencdp.core.stream.parsing import FLIGHT_TEXT
 from opencdp.core.values import MONEY_LIMIT
 
 _STRING = {"type": "string"}
@@ -63,11 +64,17 @@ def _field_schema(spec: Field) -> dict[str, Any]:
     return schema
 
 
+# A flight of an item, as the Stream API and batches send it (REST shows it and never changes it).
+FLIGHT_SEGMENT = {
+    "type": "object",
+    "properties": {name: {"type": "string"} for name in ("id", "origin", "destination", *FLIGHT_TEXT)},
+}
+
 # Read-only attributes a model accepts back unchanged that are shown as values, not links.
 _SHOWN = {
     "firstSeen": {**_TIMESTAMP, "readOnly": True},
     "lastSeen": {**_TIMESTAMP, "readOnly": True},
-    "flightSegments": {"type": "array", "items": OBJECT, "readOnly": True},
+    "flightSegments": {"type": "array", "items": FLIGHT_SEGMENT, "readOnly": True},
 }
 
 
@@ -139,6 +146,17 @@ def collection(item: dict[str, Any]) -> dict[str, Any]:
             "items": {"type": "array", "items": {"anyOf": [item, _ITEM_LINK]}},
         },
     }
+
+
+COMPONENTS: dict[str, dict[str, Any]] = {}
+
+
+def component(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """Register a named schema under `components/schemas` and return the reference to it: the way to
+    describe a recursive shape (a segment definition's nodes hold nodes). Registering it again replaces
+    it, so a schema can take its own reference before it is complete."""
+    COMPONENTS[name] = schema
+    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def json_content(body: dict[str, Any]) -> dict[str, Any]:
@@ -226,6 +244,7 @@ def complete(
     schemas = components.get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
+    components["schemas"] = {**schemas, **COMPONENTS}
     components["securitySchemes"] = SECURITY_SCHEMES
     _link(document)
 

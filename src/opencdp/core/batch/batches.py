@@ -119,3 +119,25 @@ def inspect_page(
     limit: int,
 ) -> tuple[int, list[Record]]:
     return store.page(conn, tenant.id, since, statuses, before, offset, limit)
+
+
+def progress(batch: Record) -> dict[str, Any]:
+    """How far a batch has been read: lines done of the file's lines, counted when its file was verified
+    (null before that), so a client can show a percentage, a rate and an estimate of the time left."""
+    total = batch.get("totalLines")
+    done = total if batch["status"] in FINAL and total is not None else batch["position"]
+    return {
+        "ref": batch["ref"],
+        "status": batch["status"],
+        "lines": done,
+        "totalLines": total,
+        "percent": round(done / total * 100, 1) if total else (100.0 if batch["status"] in FINAL else None),
+    }
+
+
+def failures(conn: Connection, tenant: Tenant, ref: str, offset: int, limit: int) -> tuple[int, list[Record]]:
+    """A page of the failed records with their line numbers (the first line is 1), which the log of
+    batch-api.md §3.3 leaves out: its lines are exactly `{ref, code, message}`."""
+    total, found = store.failure_page(conn, tenant.id, ref, offset, limit)
+    items = [{"line": f["line"] + 1, "ref": f["recordRef"], "code": f["code"], "message": f["message"]} for f in found]
+    return total, items

@@ -59,26 +59,32 @@ class FileRejected(Exception):
     """The whole file is refused (§5.1): nothing is applied and the batch ends as `error`."""
 
 
-def check_file(path: Path, limit: int) -> None:
-    """Stream the file once through the decompressor: valid gzip, one member, not a bomb."""
+def check_file(path: Path, limit: int) -> int:
+    """Stream the file once through the decompressor: valid gzip, one member, not a bomb. Returns its
+    number of lines as `lines` will read them, the total a client's progress is measured against."""
     inflater = zlib.decompressobj(wbits=31)
-    total = 0
+    total = newlines = 0
+    last = b"\n"
     with path.open("rb") as raw:
         while chunk := raw.read(CHUNK):
             if inflater.eof:
                 raise FileRejected("File must contain exactly one gzip member")
             try:
-                total += len(inflater.decompress(chunk, 0))
+                data = inflater.decompress(chunk, 0)
                 while inflater.unconsumed_tail:
-                    total += len(inflater.decompress(inflater.unconsumed_tail, 0))
+                    data += inflater.decompress(inflater.unconsumed_tail, 0)
             except zlib.error:
                 raise FileRejected("File is not a valid gzip file") from None
+            total += len(data)
             if total > limit:
                 raise FileRejected(f"Uncompressed size exceeds the limit of {limit} bytes")
+            newlines += data.count(b"\n")
+            last = data[-1:] or last
             if inflater.eof and inflater.unused_data:
                 raise FileRejected("File must contain exactly one gzip member")
     if not inflater.eof:
         raise FileRejected("File is not a valid gzip file")
+    return newlines + (last != b"\n")
 
 
 def apply_record(conn: Connection, tenant: Tenant, envelope: Envelope, now: datetime) -> Outcome:
@@ -198,12 +204,12 @@ class Processor:
         path = self.files.path("uploads", tenant.id, batch["ref"])
         if not batch["verified"]:
             try:
-                check_file(path, self.limits.uncompressed)
+                total_lines = check_file(path, self.limits.uncompressed)
             except FileRejected as rejected:
                 self._finish(tenant, batch, "error", str(rejected))
                 return True
             with self.db.write() as conn:
-                store.update_batch(conn, tenant.id, batch["ref"], {"verified": True})
+                store.update_batch(conn, tenant.id, batch["ref"], {"verified": True, "totalLines": total_lines})
         self._apply(tenant, batch, path)
         return True
 

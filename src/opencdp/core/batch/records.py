@@ -15,9 +15,10 @@ from sqlalchemy import Connection
 
 from opencdp.core import extensions, guests, identity, orders, people, profiles
 from opencdp.core.errors import ApiError, InvalidField, MissingField, UnsupportedField
-from opencdp.core.fields import Mode, Model, validate
+from opencdp.core.fields import TIMESTAMP_FORMAT, Mode, Model, validate
 from opencdp.core.models import BATCH_ITEM, BATCH_ORDER, CONSUMER, GUEST, PERSON_FIELDS
 from opencdp.core.tenants import Tenant, identity_rules
+from opencdp.core.values import parse_timestamp
 from opencdp.store import extensions as extension_store
 from opencdp.store import guests as guest_store
 from opencdp.store import orders as order_store
@@ -395,16 +396,26 @@ def guest_fields(value: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
     guest_type = data.pop("guestType", "customer")
     if guest_type != "customer":
         raise attribute_error("value.guestType", "is invalid (value must be one of customer)")
-    for name in ("firstSeen", "lastSeen"):
-        data.pop(name, None)
+    seen = {name: _seen(data.pop(name, None), f"value.{name}") for name in guests.SEEN_NAMES}
     fields = person({k: v for k, v in data.items() if k != "language"}, "value")
     if data.get("language") is not None:
         fields["language"] = validation(
             "value", lambda: validate(GUEST, {"guestType": "customer", "language": data["language"]}, Mode.CREATE)
         )["language"]
+    fields.update({name: moment for name, moment in seen.items() if moment is not None})
     if not (fields.get("identifiers") or fields.get("emails")):
         raise ApiError("Identity information missing")
     return fields, groups
+
+
+def _seen(raw: Any, path: str) -> datetime | None:
+    """When a channel first or last saw the guest, as the sender's system recorded it."""
+    if raw is None:
+        return None
+    moment = parse_timestamp(raw)
+    if moment is None:
+        raise attribute_error(path, f"is invalid ({TIMESTAMP_FORMAT})")
+    return moment
 
 
 def identifying(rules: Sequence[str], fields: Mapping[str, Any], now: datetime) -> None:
