@@ -192,3 +192,29 @@ def key_types_changed_meanwhile(monkeypatch: Any) -> None:
         raise key_types.KeyTypesChanged
 
     monkeypatch.setattr(key_types.KeyTypes, "write", changed)
+
+
+def killed_at_third_commit(monkeypatch: Any, settings: Any, database: Database, ref: str) -> None:
+    """Process the uploaded batches until the processor is killed as its third transaction begins (two
+    committed), then put the processor back as it was, and let the claim lapse so the batch can resume."""
+    import pytest
+    from sqlalchemy import update
+
+    from opencdp.core.values import utcnow
+    from opencdp.store.tables import batches
+
+    original = processor.Processor._commit
+    calls = {"n": 0}
+
+    def dying(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(processor.Processor, "_commit", dying)
+    with pytest.raises(KeyboardInterrupt):
+        processor_for(settings, database).run_available()
+    monkeypatch.setattr(processor.Processor, "_commit", original)
+    with database.write() as conn:
+        conn.execute(update(batches).where(batches.c.ref == ref).values(claim_expires=utcnow() - timedelta(seconds=1)))

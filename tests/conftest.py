@@ -88,6 +88,20 @@ def fresh_postgres_database(prefix: str) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextmanager
+def server_for_a_new_tenant(database: Database, directory: Path, name: str) -> Iterator[dict[str, str]]:
+    """A real `opencdp serve` on the test database, and the variables a CLI user exports for a tenant of
+    its own: OPENCDP_URL, OPENCDP_CLIENT_KEY, OPENCDP_API_TOKEN."""
+    from opencdp.testing import running_server
+
+    with database.write() as conn:
+        credentials = create_tenant(conn, f"{name}-{uuid.uuid4().hex[:8]}")
+    env = {"OPENCDP_DATABASE_URL": database.url, "OPENCDP_BATCH_POLL_SECONDS": "0.2"}
+    with running_server(env, directory) as base:
+        yield {"OPENCDP_URL": base, "OPENCDP_CLIENT_KEY": credentials.tenant.client_key,
+               "OPENCDP_API_TOKEN": credentials.api_token}  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     with fresh_postgres_database("opencdp_test") as url:

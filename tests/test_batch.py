@@ -9,7 +9,7 @@ import uuid
 import orjson
 import pytest
 
-from batch_helpers import allocate, gz, order, read_log, record, run_batch, upload
+from batch_helpers import allocate, gz, killed_at_third_commit, order, read_log, record, run_batch, upload
 from conftest import assert_error
 from opencdp.jobs import processor_for
 
@@ -291,36 +291,12 @@ def test_a_transaction_spans_chunks_until_enough_lines_or_a_writer_waits(
 
 
 def test_a_killed_worker_resumes_and_applies_every_record_once(client, database, settings, monkeypatch):
-    from datetime import timedelta
-
-    from sqlalchemy import update
-
-    from opencdp.core.batch import processor as processing
-    from opencdp.core.values import utcnow
-    from opencdp.store.tables import batches
-
     monkeypatch.setattr(settings, "batch_lines_per_commit", 10)
     lines = [record("order", "insert", order(f"CRASH-{i}")) for i in range(35)] + ["broken"]
     data = gz(lines)
     batch = allocate(client, data)
     upload(client, batch, data)
-    original = processing.Processor._commit
-    calls = {"n": 0}
-
-    def dying(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt("killed")
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(processing.Processor, "_commit", dying)
-    with pytest.raises(KeyboardInterrupt):
-        processor_for(settings, database).run_available()
-    monkeypatch.setattr(processing.Processor, "_commit", original)
-    with database.write() as conn:
-        conn.execute(
-            update(batches).where(batches.c.ref == batch["ref"]).values(claim_expires=utcnow() - timedelta(seconds=1))
-        )
+    killed_at_third_commit(monkeypatch, settings, database, batch["ref"])
     processor_for(settings, database).run_available()
     status = client.get(f"/v2/batches/{batch['ref']}").json()
     stats = status["statistics"]

@@ -7,19 +7,14 @@ from __future__ import annotations
 
 import gzip
 import uuid
-from datetime import timedelta
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import update
 
-from batch_helpers import allocate, gz, order, upload
+from batch_helpers import allocate, gz, killed_at_third_commit, order, upload
 from opencdp.core.batch import processor as processing
 from opencdp.core.batch.lines import lines
-from opencdp.core.values import utcnow
 from opencdp.jobs import processor_for
-from opencdp.store.tables import batches
 
 
 def record(schema: str, mode: str, value: object) -> dict[str, object]:
@@ -31,15 +26,16 @@ def test_the_line_count_is_what_the_reader_reads(tmp_path_factory, parts):
     body = b"".join(parts)
     path = tmp_path_factory.mktemp("count") / "f.gz"
     path.write_bytes(gzip.compress(body))
-    with gzip.open(path, "rb") as stream:
-        assert processing.check_file(path, 1 << 20) == sum(1 for _ in lines(stream, 1000))
+    with gzip.open(path, "rb") as stream, path.open("rb") as raw:
+        assert processing.check_file(raw, 1 << 20) == sum(1 for _ in lines(stream, 1000))
 
 
 def test_a_file_of_many_blocks_is_counted_whole(tmp_path):
     body = b"".join(b'{"n": %d, "pad": "%s"}\n' % (i, b"x" * (i % 300)) for i in range(50_000))
     path = tmp_path / "big.gz"
     path.write_bytes(gzip.compress(body))
-    assert processing.check_file(path, 1 << 30) == 50_000
+    with path.open("rb") as raw:
+        assert processing.check_file(raw, 1 << 30) == 50_000
 
 
 def test_progress_and_numbered_failures(client, other, anonymous, database, settings, monkeypatch):
@@ -54,26 +50,12 @@ def test_progress_and_numbered_failures(client, other, anonymous, database, sett
     assert progress == {"ref": ref, "status": "uploading", "lines": 0, "totalLines": None, "percent": None}
     upload(client, batch, data)
 
-    original = processing.Processor._commit
-    calls = {"n": 0}
-
-    def dying(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt("killed")
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(processing.Processor, "_commit", dying)
-    with pytest.raises(KeyboardInterrupt):
-        processor_for(settings, database).run_available()
+    killed_at_third_commit(monkeypatch, settings, database, ref)
     midway = client.get(f"/opencdp/v1/batches/{ref}/progress").json()
     assert midway["status"] == "processing" and midway["totalLines"] == 33
     assert 0 < midway["lines"] < 33 and midway["percent"] == round(midway["lines"] / 33 * 100, 1)
 
-    monkeypatch.setattr(processing.Processor, "_commit", original)
     monkeypatch.setattr(settings, "batch_lines_per_commit", 1000)
-    with database.write() as conn:
-        conn.execute(update(batches).where(batches.c.ref == ref).values(claim_expires=utcnow() - timedelta(seconds=1)))
     processor_for(settings, database).run_available()
     done = client.get(f"/opencdp/v1/batches/{ref}/progress").json()
     assert done == {"ref": ref, "status": "error", "lines": 33, "totalLines": 33, "percent": 100.0}

@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
+from conftest import server_for_a_new_tenant
 from opencdp.cli.main import app
-from opencdp.core.tenants import create_tenant
 from opencdp.demo import write_orders
 from opencdp.store.database import Database
-from opencdp.testing import free_port, running_server
+from opencdp.testing import free_port
 
 
 def one_line(result: Any) -> str:
@@ -33,12 +33,8 @@ def one_line(result: Any) -> str:
 
 @pytest.fixture(scope="module")
 def server(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    with database.write() as conn:
-        credentials = create_tenant(conn, f"cli-errors-{uuid.uuid4().hex[:8]}")
-    env = {"OPENCDP_DATABASE_URL": database.url, "OPENCDP_BATCH_POLL_SECONDS": "0.2"}
-    with running_server(env, tmp_path_factory.mktemp("cli-errors")) as base:
-        yield {"OPENCDP_URL": base, "OPENCDP_CLIENT_KEY": credentials.tenant.client_key,
-               "OPENCDP_API_TOKEN": credentials.api_token}  # fmt: skip
+    with server_for_a_new_tenant(database, tmp_path_factory.mktemp("cli-errors"), "cli-errors") as env:
+        yield env
 
 
 def cli(env: dict[str, str], *args: str) -> Any:

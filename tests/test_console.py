@@ -15,7 +15,6 @@ from opencdp.core.segments.builds import Builder
 from opencdp.core.tenants import create_tenant
 from opencdp.core.values import utcnow
 from opencdp.store import tenants as tenant_store
-from opencdp.store.files import FileStore
 
 PAGES = ["/ui/guests", "/ui/batches", "/ui/segments", "/ui/segments/new", "/ui/exports", "/ui/exports/new",
          f"/ui/guests/{uuid.uuid4()}", f"/ui/orders/{uuid.uuid4()}"]  # fmt: skip
@@ -174,7 +173,7 @@ def test_exports_and_batches_in_the_console(console, client, database):
         == 303
     )
     Builder(database).run_available()  # the segment was never built: the run built it first
-    Exporter(database, FileStore(client.app.state.settings.files_dir)).run_available()
+    Exporter(database, client.app.state.settings.files()).run_available()
     page = console.get("/ui/exports/irish_daily").text
     assert "success" in page and "irish_daily-" in page and "/files/exports/" in page
     assert '"firstName":"Irish"' in console.get("/ui/exports/irish_daily", params={"preview": "1"}).text.replace(

@@ -3,7 +3,6 @@ on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,11 +12,10 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from conftest import server_for_a_new_tenant
 from opencdp.cli.main import app
-from opencdp.core.tenants import create_tenant
 from opencdp.demo_tenant import generate, visits
 from opencdp.store.database import Database
-from opencdp.testing import running_server
 
 TODAY = datetime(2026, 12, 6, tzinfo=UTC)
 
@@ -46,12 +44,8 @@ def test_the_history_looks_like_a_shop_s():
 
 @pytest.fixture(scope="module")
 def server(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    with database.write() as conn:
-        credentials = create_tenant(conn, f"demo-{uuid.uuid4().hex[:8]}")
-    env = {"OPENCDP_DATABASE_URL": database.url, "OPENCDP_BATCH_POLL_SECONDS": "0.2"}
-    with running_server(env, tmp_path_factory.mktemp("demo")) as base:
-        yield {"OPENCDP_URL": base, "OPENCDP_CLIENT_KEY": credentials.tenant.client_key,
-               "OPENCDP_API_TOKEN": credentials.api_token}  # fmt: skip
+    with server_for_a_new_tenant(database, tmp_path_factory.mktemp("demo"), "demo") as env:
+        yield env
 
 
 def size(api: httpx.Client, definition: dict[str, Any]) -> int:

@@ -24,7 +24,6 @@ from opencdp.core.exports.webhooks import Webhooks
 from opencdp.core.segments.builds import Builder
 from opencdp.core.values import utcnow
 from opencdp.store.database import Database
-from opencdp.store.files import FileStore
 
 
 def guest(client: Any, **fields: Any) -> str:
@@ -80,7 +79,7 @@ def run(client: Any, database: Database, settings: Any, ident: str, **body: Any)
     started = client.post(f"/opencdp/v1/exports/{ident}/run", json=body)
     assert started.status_code == 202, started.text
     Builder(database).run_available()
-    Exporter(database, FileStore(settings.files_dir), chunk=2).run_available()
+    Exporter(database, settings.files(), chunk=2).run_available()
     return client.get(urlsplit(started.json()["href"]).path).json()
 
 
@@ -235,7 +234,7 @@ def test_signed_links_expire_and_retention_removes_files(client, database, setti
     expired = parts.query.split("&sig=")[0].replace("expires=", "expires=1")
     assert client.get(f"{parts.path}?{expired}&sig=00", auth=None).status_code == 403
     with database.write() as conn:
-        purge(conn, FileStore(settings.files_dir), utcnow() + timedelta(days=1))
+        purge(conn, settings.files(), utcnow() + timedelta(days=1))
     assert client.get(f"{parts.path}?{parts.query}", auth=None).status_code == 410
     assert client.get(f"/v2/audienceExports/executions/{execution['executionRef']}/export").status_code == 410
     assert client.get("/v2/audienceExports/definitions/links_one/latestExport").status_code == 410
@@ -380,7 +379,7 @@ def test_scheduled_runs_fire_once_per_slot_and_a_new_type_restarts_the_delta(cli
     with database.write() as conn:
         assert export_definitions.queue_scheduled(conn, later) == 0
     Builder(database).run_available()
-    Exporter(database, FileStore(settings.files_dir)).run_available()
+    Exporter(database, settings.files()).run_available()
     runs = client.get("/opencdp/v1/exports/weekly_one/executions").json()["items"]
     assert [(r["executionType"], r["status"], r["successAdd"]) for r in runs] == [("SCHEDULED", "success", 2)]
     again = run(client, database, settings, "weekly_one")

@@ -14,24 +14,20 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from conftest import server_for_a_new_tenant
 from opencdp.cli.main import app
-from opencdp.core.tenants import create_tenant
 from opencdp.store.database import Database
-from opencdp.testing import running_server
 
 
 @pytest.fixture(scope="module")
 def server(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    with database.write() as conn:
-        credentials = create_tenant(conn, f"cli-{uuid.uuid4().hex[:8]}")
-    key, token = credentials.tenant.client_key, credentials.api_token
-    env = {"OPENCDP_DATABASE_URL": database.url, "OPENCDP_BATCH_POLL_SECONDS": "0.2"}
-    with running_server(env, tmp_path_factory.mktemp("cli-server")) as base:
-        with httpx.Client(base_url=base, auth=(key, token)) as client:
+    with server_for_a_new_tenant(database, tmp_path_factory.mktemp("cli-server"), "cli") as env:
+        auth = (env["OPENCDP_CLIENT_KEY"], env["OPENCDP_API_TOKEN"])
+        with httpx.Client(base_url=env["OPENCDP_URL"], auth=auth) as client:
             for n, country in enumerate(["IE", "IE", "DE"]):
                 body = {"guestType": "customer", "firstName": f"G{n}", "country": country, "emails": [f"g{n}@x.ie"]}
                 assert client.post("/v2.1/guests", json=body).status_code == 201
-        yield {"OPENCDP_URL": base, "OPENCDP_CLIENT_KEY": key, "OPENCDP_API_TOKEN": token}
+        yield env
 
 
 def cli(server: dict[str, Any], *args: str) -> Any:

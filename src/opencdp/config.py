@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from opencdp.store.files import FileStore, open_store
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OPENCDP_", extra="ignore")
@@ -48,11 +50,27 @@ class Settings(BaseSettings):
     stream_read_wait_seconds: float = Field(default=10.0, ge=0)
     # a tenant's new Stream events wait while its oldest event still to apply has waited longer (0: never)
     stream_max_lag_seconds: float = Field(default=0.5, ge=0)
+    # Where batch uploads, batch logs and export files live: a directory (default: files/ in the data
+    # directory) or an S3-compatible bucket, s3://bucket/prefix, which every machine of a deployment shares.
+    file_store: str | None = None
+    s3_endpoint_url: str | None = None  # MinIO, R2 and the like; unset: AWS S3 (credentials: the AWS chain)
+    s3_region: str | None = None
+    # With a bucket, a batch's upload link is a presigned PUT to the bucket itself (false: OpenCDP's own route).
+    s3_presigned_uploads: bool = True
 
     @property
     def files_dir(self) -> Path:
-        """Where uploaded batch files and batch logs are kept (the local file store)."""
+        """The local file store's directory, when no other is set."""
         return (self.data_dir / "files").resolve()
+
+    def files(self) -> FileStore:
+        """The file store every process of a deployment opens from the same settings."""
+        return open_store(self.file_store or str(self.files_dir), self.s3_endpoint_url, self.s3_region)
+
+    @property
+    def direct_uploads(self) -> bool:
+        """Whether batch files go straight into the store, by presigned PUTs, rather than through OpenCDP."""
+        return self.s3_presigned_uploads and self.files().takes_direct_uploads
 
     @property
     def effective_database_url(self) -> str:

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from opencdp.config import Settings
 from opencdp.core import console
+from opencdp.core.batch.batches import discover_uploads
 from opencdp.core.batch.processor import Limits, Processor
 from opencdp.core.exports import definitions as export_definitions
 from opencdp.core.exports.runs import Exporter, purge
@@ -18,7 +19,6 @@ from opencdp.core.segments.builds import Builder, queue_scheduled
 from opencdp.core.stream import journal
 from opencdp.core.values import utcnow
 from opencdp.store.database import Database
-from opencdp.store.files import FileStore
 
 
 def processor_for(settings: Settings, db: Database) -> Processor:
@@ -36,7 +36,7 @@ def processor_for(settings: Settings, db: Database) -> Processor:
         check_ahead=settings.batch_check_ahead,
         slice_seconds=settings.batch_slice_seconds,
     )
-    return Processor(db, FileStore(settings.files_dir), limits)
+    return Processor(db, settings.files(), limits)
 
 
 def apply_stream_journal(db: Database) -> int:
@@ -77,7 +77,7 @@ class Done:
 class Jobs:
     def __init__(self, settings: Settings, db: Database) -> None:
         self.settings, self.db = settings, db
-        self.files = FileStore(settings.files_dir)
+        self.files = settings.files()
         self.processor = processor_for(settings, db)
         self.builder = Builder(db)
         self.exporter = Exporter(db, self.files)
@@ -92,6 +92,8 @@ class Jobs:
             purge(conn, self.files, now - timedelta(days=self.settings.export_retention_days))
             console.forget_expired(conn, now)
         done.events = apply_stream_journal(self.db)
+        if self.settings.direct_uploads:
+            discover_uploads(self.db, self.files, now)
         done.batches = self.processor.run_available()
         done.builds = self.builder.run_available()
         done.exports = self.exporter.run_available()

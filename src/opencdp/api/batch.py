@@ -8,9 +8,10 @@ import hashlib
 from datetime import timedelta
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Request
 from sqlalchemy import Connection
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from opencdp.api.deps import CurrentTenant, Db, JsonBody, base_url
 from opencdp.api.rest import openapi
@@ -22,7 +23,7 @@ from opencdp.core.batch import batches, links
 from opencdp.core.errors import ApiError, InvalidParameter
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import format_timestamp, parse_timestamp, utcnow
-from opencdp.store.files import FileStore
+from opencdp.store.files import FileStore, batch_key, chunks
 from opencdp.store.rows import Record
 
 router = APIRouter(prefix="/v2/batches", tags=["batches"])
@@ -45,7 +46,7 @@ def _settings(request: Request) -> Settings:
 
 
 def files(request: Request) -> FileStore:
-    return FileStore(_settings(request).files_dir)
+    return _settings(request).files()
 
 
 def _path(ref: str, action: str) -> str:
@@ -57,7 +58,9 @@ def render(request: Request, conn: Connection, tenant: Tenant, batch: Record, *,
     settings = _settings(request)
     key = links.secret(conn, settings.secret_key)
     base = base_url(request)
-    upload = links.sign(key, base, "PUT", _path(batch["ref"], "upload"), tenant.client_key, batch["locationExpires"])
+    upload = (
+        batches.upload_link(files(request), tenant.id, batch, utcnow()) if settings.direct_uploads else None
+    ) or links.sign(key, base, "PUT", _path(batch["ref"], "upload"), tenant.client_key, batch["locationExpires"])
     code = batch["status"]
     status: dict[str, Any] = {"code": "processing" if code == "file_uploaded" and not inspect else code}
     if batch.get("message"):
@@ -176,29 +179,22 @@ async def upload(request: Request, db: Db, ref: str) -> Response:
     store = files(request)
     digest = hashlib.md5(usedforsecurity=False)
     size = 0
-    with store.writer("uploads", tenant.id, f"{batch_ref}.incoming") as out:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > settings.batch_max_file_size:
-                raise ApiError(f"File exceeds the limit of {settings.batch_max_file_size} bytes")
-            digest.update(chunk)
-            out.write(chunk)
-    incoming = store.path("uploads", tenant.id, f"{batch_ref}.incoming")
+    incoming = batch_key("incoming", tenant.id, batch_ref)
     try:
+        with store.writer(incoming) as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > settings.batch_max_file_size:
+                    raise ApiError(f"File exceeds the limit of {settings.batch_max_file_size} bytes")
+                digest.update(chunk)
+                out.write(chunk)
         sent_md5 = request.headers.get("content-md5")
         if sent_md5 is not None and not _md5_matches(sent_md5, digest.digest()):
             raise ApiError("Content-Md5 does not match the uploaded bytes")
         md5_hex = digest.hexdigest()
-
-        def record(conn: Connection) -> bool:
-            _, keep = batches.receive(conn, tenant, batch_ref, size, md5_hex, utcnow())
-            if keep:
-                incoming.replace(store.path("uploads", tenant.id, batch_ref))
-            return keep
-
-        await db.writing(record)
+        await db.writing(lambda conn: batches.take_upload(conn, store, tenant, batch_ref, size, md5_hex, utcnow()))
     finally:
-        incoming.unlink(missing_ok=True)
+        store.delete(incoming)
     return Response(status_code=200, headers={"ETag": f'"{md5_hex}"'})
 
 
@@ -229,8 +225,9 @@ async def log(request: Request, db: Db, ref: str) -> Response:
     """The signed log: gzipped NDJSON of the failed records, served as the bytes they are."""
     settings = _settings(request)
     tenant = await db.reading(lambda conn: _signed(conn, settings, "GET", _path(ref, "log"), request))
-    path = files(request).path("logs", tenant.id, ref)
-    if not path.exists():
+    key = batch_key("logs", tenant.id, ref)
+    store = files(request)
+    if await anyio.to_thread.run_sync(store.size, key) is None:
         raise ApiError("Batch not found", status=404)
     headers = {"Content-Disposition": f'attachment; filename="{ref}.log.gz"'}
-    return Response(path.read_bytes(), media_type="application/gzip", headers=headers)
+    return StreamingResponse(chunks(store, key), media_type="application/gzip", headers=headers)

@@ -4,13 +4,12 @@ OAuth token endpoint, and the signed file downloads.
 
 from __future__ import annotations
 
-import shutil
 from typing import Any
 
 import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Request
-from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
 from opencdp.api.definition_schemas import EXPORT_BODY
 from opencdp.api.deps import CurrentTenant, Db, JsonBody, base_url, form_of
@@ -24,13 +23,12 @@ from opencdp.core import oauth
 from opencdp.core.batch import links
 from opencdp.core.errors import ApiError, InvalidParameter, NotFound
 from opencdp.core.exports import definitions, listing
-from opencdp.core.exports.runs import directory
 from opencdp.core.exports.writers import parquet_available
 from opencdp.core.segments import segments
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import format_timestamp, utcnow
 from opencdp.store import exports as store
-from opencdp.store.files import FileStore
+from opencdp.store.files import chunks, export_prefix
 from opencdp.store.rows import Record
 
 router = APIRouter(tags=["exports"])
@@ -136,9 +134,9 @@ async def delete_export(request: Request, tenant: CurrentTenant, db: Db, ident: 
         return runs
 
     runs = await db.writing(work)
-    files = FileStore(_settings(request).files_dir)
+    files = _settings(request).files()
     for run in runs:
-        shutil.rmtree(directory(files, run["ref"]), ignore_errors=True)
+        await anyio.to_thread.run_sync(files.delete_prefix, export_prefix(run["ref"]))
     return no_content()
 
 
@@ -228,7 +226,8 @@ async def _listing(request: Request, db: Any, tenant: Tenant, found: Record, def
     settings = _settings(request)
     key = await db.reading(lambda conn: links.secret(conn, settings.secret_key))
     now = utcnow()
-    return ok(listing.listing(key, base_url(request), found, definition, tenant, settings.export_url_ttl, now))
+    files = settings.files()
+    return ok(listing.listing(key, base_url(request), found, definition, tenant, settings.export_url_ttl, now, files))
 
 
 @router.get(PREFIX + "/{ident}/executions/{execution_ref}/files", summary="A run's files (signed links)",
@@ -322,7 +321,9 @@ async def download(
     settings = _settings(request)
     key = await db.reading(lambda conn: links.secret(conn, settings.secret_key))
     listing.check_file_link(key, execution_ref, name, expires, sig, utcnow())
-    path = directory(FileStore(settings.files_dir), execution_ref) / name
-    if "/" in name or name.startswith(".") or not path.is_file():
+    files = settings.files()
+    file_key = export_prefix(execution_ref) + name
+    if "/" in name or name.startswith(".") or await anyio.to_thread.run_sync(files.size, file_key) is None:
         raise ApiError("The file has expired.", status=410)
-    return FileResponse(path, media_type="application/octet-stream", filename=name)
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    return StreamingResponse(chunks(files, file_key), media_type="application/octet-stream", headers=headers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from pathlib import Path
 
 import typer
 import uvicorn
@@ -109,6 +110,11 @@ def _safe(settings: Settings) -> str:
 def worker(
     every: float = typer.Option(1.0, help="Seconds to wait when there is nothing to do."),
     once: bool = typer.Option(False, help="Do one pass and exit."),
+    heartbeat: Path = typer.Option(
+        None,
+        help="A file touched after every pass that worked: a health check "
+        "for a process that serves no HTTP (see docs/operations.md).",
+    ),
 ) -> None:
     """Background work for deployments of several processes: Stream events from the journal, batch
     imports, segment builds, audience exports and their webhooks, schedules, idle sessions. Any number
@@ -126,6 +132,8 @@ def worker(
             log.exception("background work failed; trying again in %s s", every)
             time.sleep(every)
             continue
+        if heartbeat is not None:
+            heartbeat.touch()
         if closed:
             console.print(f"closed {closed} idle sessions")
         for name in ("events", "batches", "builds", "exports", "webhooks"):

@@ -13,8 +13,13 @@ from opencdp.store.rows import Record, insert_rows, records, to_columns, to_reco
 from opencdp.store.tables import batch_failures, batch_registry, batches, settings
 
 
-def get(conn: Connection, tenant_id: int, ref: str) -> Record | None:
-    row = conn.execute(select(batches).where(batches.c.tenant_id == tenant_id, batches.c.ref == ref)).mappings().first()
+def get(conn: Connection, tenant_id: int, ref: str, *, locked: bool = False) -> Record | None:
+    """A batch; `locked`: held until the transaction ends, so that two processes taking the same upload
+    (a worker and another worker) take it one after the other (SQLite's writer is one anyway)."""
+    stmt = select(batches).where(batches.c.tenant_id == tenant_id, batches.c.ref == ref)
+    if locked and conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).mappings().first()
     return to_record(row) if row else None
 
 
@@ -74,6 +79,17 @@ def take(conn: Connection, batch: Record, worker: str, lease_until: datetime) ->
         update(batches).where(batches.c.tenant_id == batch["tenantId"], batches.c.ref == batch["ref"]).values(values)
     )
     return {**batch, "status": "processing", "claimedBy": worker, "claimExpires": lease_until}
+
+
+def uploading(conn: Connection, now: datetime, limit: int) -> list[Record]:
+    """Batches still waiting for their file whose upload link has not expired, oldest first."""
+    stmt = (
+        select(batches)
+        .where(batches.c.status == "uploading", batches.c.location_expires > now)
+        .order_by(batches.c.created_at)
+        .limit(limit)
+    )
+    return records(conn, stmt)
 
 
 def others_waiting(conn: Connection, now: datetime, tenant_id: int) -> bool:

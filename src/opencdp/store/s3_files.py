@@ -32,6 +32,8 @@ def _missing(error: ClientError) -> bool:
 class S3Files:
     """Objects under `s3://bucket/prefix/`, addressed by the same keys as the local store's files."""
 
+    takes_direct_uploads = True
+
     def __init__(self, url: str, endpoint_url: str | None = None, region: str | None = None) -> None:
         parts = urlsplit(url)
         if parts.scheme != "s3" or not parts.netloc:

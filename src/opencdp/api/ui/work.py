@@ -263,7 +263,8 @@ async def _export_page(
 def _links(request: Request, key: bytes, run: Record, export: Record, tenant: Any, ttl: int) -> list[dict[str, Any]]:
     if run["status"] != "success" or not run["files"]:
         return []
-    shown = listing.listing(key, base_url(request), run, export, tenant, ttl, utcnow())
+    files = request.app.state.settings.files()
+    shown = listing.listing(key, base_url(request), run, export, tenant, ttl, utcnow(), files)
     names = [f["name"] for f in listing.files_of(run)]
     return [{**entry, "name": name} for entry, name in zip(shown["exports"], names, strict=True)]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -12,7 +13,11 @@ from sqlalchemy import Connection
 from opencdp.core.errors import ApiError
 from opencdp.core.fields import parse_ref
 from opencdp.core.tenants import Tenant
+from opencdp.core.values import utcnow
 from opencdp.store import batches as store
+from opencdp.store import tenants as tenant_store
+from opencdp.store.database import Database
+from opencdp.store.files import FileStore, batch_key
 from opencdp.store.rows import Record
 
 STATUSES = ("uploading", "file_uploaded", "processing", "success", "corrupted", "error")
@@ -92,7 +97,7 @@ def require(conn: Connection, tenant: Tenant, raw: str) -> Record:
 def receive(conn: Connection, tenant: Tenant, ref: str, size: int, md5_hex: str, now: datetime) -> tuple[Record, bool]:
     """Record an upload's outcome: size first, then MD5, against the allocation. Returns the batch and
     whether the file must be kept (False for a repeat of an accepted upload, or a corrupted one)."""
-    batch = store.get(conn, tenant.id, ref)
+    batch = store.get(conn, tenant.id, ref, locked=True)
     if batch is None:
         raise ApiError("Batch not found", status=404)
     if batch["status"] != "uploading":
@@ -107,6 +112,53 @@ def receive(conn: Connection, tenant: Tenant, ref: str, size: int, md5_hex: str,
         changes = {"status": "file_uploaded", "uploadedAt": now}
     store.update_batch(conn, tenant.id, ref, {**changes, "modifiedAt": now})
     return {**batch, **changes}, changes["status"] == "file_uploaded"
+
+
+def take_upload(
+    conn: Connection, files: FileStore, tenant: Tenant, ref: str, size: int, md5_hex: str, now: datetime
+) -> Record:
+    """A file received whole under the batch's `incoming` key, judged against the allocation (`receive`):
+    moved to where the processor reads it, or dropped (a repeat, or corrupted). However it arrived, through
+    OpenCDP's upload route or straight into the bucket, this is where it is judged."""
+    batch, keep = receive(conn, tenant, ref, size, md5_hex, now)
+    incoming = batch_key("incoming", tenant.id, ref)
+    if keep:
+        files.rename(incoming, batch_key("uploads", tenant.id, ref))
+    else:
+        files.delete(incoming)
+    return batch
+
+
+def arrived(files: FileStore, tenant_id: int, ref: str) -> tuple[int, str] | None:
+    """The size and MD5 of a file put straight into the store for the batch, once it is there."""
+    incoming = batch_key("incoming", tenant_id, ref)
+    size = files.size(incoming)
+    return None if size is None else (size, files.md5(incoming) or "")
+
+
+def upload_link(files: FileStore, tenant_id: int, batch: Record, now: datetime) -> str | None:
+    """A presigned PUT straight into the store that only the allocated bytes pass (their MD5 is signed
+    in), valid as long as the allocation's location; None when the store takes no such uploads."""
+    seconds = int((batch["locationExpires"] - now).total_seconds())
+    md5 = base64.b64encode(bytes.fromhex(batch["checksum"])).decode()
+    return files.upload_url(batch_key("incoming", tenant_id, batch["ref"]), md5, max(seconds, 1))
+
+
+def discover_uploads(db: Database, files: FileStore, now: datetime, limit: int = 100) -> int:
+    """Take the files clients have put straight into the store since the last look: a worker's part of
+    presigned uploads, since the store tells nobody. The store is asked outside any transaction."""
+    with db.read() as conn:
+        waiting = store.uploading(conn, now, limit)
+    taken = 0
+    for batch in waiting:
+        found = arrived(files, batch["tenantId"], batch["ref"])
+        if found is None:
+            continue
+        with db.write() as conn:
+            tenant = Tenant.from_record(tenant_store.find_by_id(conn, batch["tenantId"]))
+            take_upload(conn, files, tenant, batch["ref"], *found, utcnow())
+        taken += 1
+    return taken
 
 
 def inspect_page(

@@ -16,7 +16,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
@@ -33,7 +32,7 @@ from opencdp.core.values import utcnow
 from opencdp.store import batches as store
 from opencdp.store import tenants as tenant_store
 from opencdp.store.database import Database, forget, page_cache
-from opencdp.store.files import FileStore
+from opencdp.store.files import FileStore, batch_key
 from opencdp.store.rows import Record
 
 log = logging.getLogger("opencdp.batches")
@@ -59,29 +58,28 @@ class FileRejected(Exception):
     """The whole file is refused (§5.1): nothing is applied and the batch ends as `error`."""
 
 
-def check_file(path: Path, limit: int) -> int:
+def check_file(raw: BinaryIO, limit: int) -> int:
     """Stream the file once through the decompressor: valid gzip, one member, not a bomb. Returns its
     number of lines as `lines` will read them, the total a client's progress is measured against."""
     inflater = zlib.decompressobj(wbits=31)
     total = newlines = 0
     last = b"\n"
-    with path.open("rb") as raw:
-        while chunk := raw.read(CHUNK):
-            if inflater.eof:
-                raise FileRejected("File must contain exactly one gzip member")
-            try:
-                data = inflater.decompress(chunk, 0)
-                while inflater.unconsumed_tail:
-                    data += inflater.decompress(inflater.unconsumed_tail, 0)
-            except zlib.error:
-                raise FileRejected("File is not a valid gzip file") from None
-            total += len(data)
-            if total > limit:
-                raise FileRejected(f"Uncompressed size exceeds the limit of {limit} bytes")
-            newlines += data.count(b"\n")
-            last = data[-1:] or last
-            if inflater.eof and inflater.unused_data:
-                raise FileRejected("File must contain exactly one gzip member")
+    while chunk := raw.read(CHUNK):
+        if inflater.eof:
+            raise FileRejected("File must contain exactly one gzip member")
+        try:
+            data = inflater.decompress(chunk, 0)
+            while inflater.unconsumed_tail:
+                data += inflater.decompress(inflater.unconsumed_tail, 0)
+        except zlib.error:
+            raise FileRejected("File is not a valid gzip file") from None
+        total += len(data)
+        if total > limit:
+            raise FileRejected(f"Uncompressed size exceeds the limit of {limit} bytes")
+        newlines += data.count(b"\n")
+        last = data[-1:] or last
+        if inflater.eof and inflater.unused_data:
+            raise FileRejected("File must contain exactly one gzip member")
     if not inflater.eof:
         raise FileRejected("File is not a valid gzip file")
     return newlines + (last != b"\n")
@@ -201,22 +199,23 @@ class Processor:
             tenant = Tenant.from_record(tenant_store.find_by_id(conn, batch["tenantId"]))
         self.turns += 1
         self.last_turn[tenant.id] = self.turns
-        path = self.files.path("uploads", tenant.id, batch["ref"])
+        upload = batch_key("uploads", tenant.id, batch["ref"])
         if not batch["verified"]:
             try:
-                total_lines = check_file(path, self.limits.uncompressed)
+                with self.files.reader(upload) as raw:
+                    total_lines = check_file(raw, self.limits.uncompressed)
             except FileRejected as rejected:
                 self._finish(tenant, batch, "error", str(rejected))
                 return True
             with self.db.write() as conn:
                 store.update_batch(conn, tenant.id, batch["ref"], {"verified": True, "totalLines": total_lines})
-        self._apply(tenant, batch, path)
+        self._apply(tenant, batch, upload)
         return True
 
     def _lease(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.limits.lease_seconds)
 
-    def _apply(self, tenant: Tenant, batch: Record, path: Path) -> None:
+    def _apply(self, tenant: Tenant, batch: Record, upload: str) -> None:
         """Apply the file from where the last commit left off, until it ends (the batch is finished) or its
         turn is up while another tenant's batch waits (it is released, and resumed at a later turn).
 
@@ -225,7 +224,11 @@ class Processor:
         position = batch["position"]
         stats = {k: batch[k] for k in ("totalRecords", "successfulRecords", "failedRecords", "skippedRecords")}
         turn_ends = time.monotonic() + self.limits.slice_seconds
-        with gzip.open(path, "rb") as stream, ChunkChecker(self.limits.check_ahead, self.limits.line) as checker:
+        with (
+            self.files.reader(upload) as raw,
+            gzip.GzipFile(fileobj=raw, mode="rb") as stream,
+            ChunkChecker(self.limits.check_ahead, self.limits.line) as checker,
+        ):
             chunks = iter(checker.ahead(self._chunks(stream, position)))
             while first := next(chunks, None):
                 position = self._commit(tenant, batch, first, chunks, stats)
@@ -334,7 +337,7 @@ class Processor:
             failures = store.failures(conn, tenant.id, batch["ref"]) if status == "error" and not message else []
         if failures:
             with (
-                self.files.writer("logs", tenant.id, batch["ref"]) as out,
+                self.files.writer(batch_key("logs", tenant.id, batch["ref"])) as out,
                 gzip.GzipFile(fileobj=out, mode="wb") as log,
             ):
                 for failure in failures:
@@ -345,4 +348,4 @@ class Processor:
             values.update(message=message, totalRecords=0, successfulRecords=0, failedRecords=0, skippedRecords=0)
         with self.db.write() as conn:
             store.update_batch(conn, tenant.id, batch["ref"], values)
-        self.files.delete("uploads", tenant.id, batch["ref"])
+        self.files.delete(batch_key("uploads", tenant.id, batch["ref"]))

@@ -13,6 +13,7 @@ from opencdp.core.batch import links
 from opencdp.core.errors import ApiError, NotFound
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import format_timestamp
+from opencdp.store.files import FileStore, export_prefix
 from opencdp.store.rows import Record
 
 
@@ -74,14 +75,24 @@ def files_of(found: Record) -> list[dict[str, Any]]:
 
 
 def listing(
-    key: bytes, base: str, found: Record, definition: Record, tenant: Tenant, ttl: int, now: datetime
+    key: bytes,
+    base: str,
+    found: Record,
+    definition: Record,
+    tenant: Tenant,
+    ttl: int,
+    now: datetime,
+    store: FileStore,
 ) -> dict[str, Any]:
+    """The files of a run with links that expire: presigned by the store itself when it can (a bucket),
+    else signed for OpenCDP's own download route."""
     expiry = (now + timedelta(seconds=ttl)).replace(microsecond=0)
     expires = int(expiry.timestamp())
     exports = []
     for file in files_of(found):
+        direct = store.download_url(export_prefix(found["ref"]) + file["name"], ttl, file["name"])
         shown = {
-            "url": file_url(key, base, found["ref"], file["name"], expires),
+            "url": direct or file_url(key, base, found["ref"], file["name"], expires),
             "sizeKB": math.ceil(file["size"] / 1024),
         }
         if file.get("deltaAction"):

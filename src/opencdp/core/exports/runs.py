@@ -8,10 +8,8 @@ and deletes its partial files. A successful delta run becomes the baseline the n
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection
@@ -24,7 +22,7 @@ from opencdp.store import exports as store
 from opencdp.store import extensions as extension_store
 from opencdp.store import segments as segment_store
 from opencdp.store.database import Database
-from opencdp.store.files import FileStore
+from opencdp.store.files import FileStore, export_prefix
 from opencdp.store.rows import Record, get_row
 from opencdp.store.tables import audience_exports
 
@@ -45,10 +43,6 @@ class Counters:
     success_add: int = 0
     success_remove: int = 0
     files: list[WrittenFile] = field(default_factory=list)
-
-
-def directory(files: FileStore, execution_ref: str) -> Path:
-    return files.root / "exports" / execution_ref
 
 
 class Exporter(JobRunner):
@@ -73,17 +67,16 @@ class Exporter(JobRunner):
                        "datasetDate": (build["asOf"] or now).date().isoformat() if build else None}  # fmt: skip
             store.update_execution(conn, execution["ref"], started)
             execution.update(started)
-        target = directory(self.files, execution["ref"])
+        target = export_prefix(execution["ref"])
         try:
             if build is None or build["status"] != "success":
                 raise RunFailed(f"segment build failed: {build['error'] if build else 'no build'}")
             if not build["membersKept"]:
                 raise RunFailed(f"the members of segment build {build['ref']} are no longer kept")
-            target.mkdir(parents=True, exist_ok=True)
             counters = self._write(execution, definition, build, target)
         except Exception as error:  # any failure of the run as a whole: partial files go, the error stays
             log.warning("export run %s failed: %s", execution["ref"], error)
-            shutil.rmtree(target, ignore_errors=True)
+            self.files.delete_prefix(target)
             self._finish(execution, definition, None, {"status": "failed", "errorLogs": [str(error)[:2000]]})
             return True
         self._finish(execution, definition, build, _success(counters, build["size"]))
@@ -95,7 +88,7 @@ class Exporter(JobRunner):
             return segment_store.get_build(conn, execution["tenantId"], execution["segmentBuildRef"])
         return segment_store.latest_success(conn, execution["segmentRef"])
 
-    def _write(self, execution: Record, definition: Record, build: Record, target: Path) -> Counters:
+    def _write(self, execution: Record, definition: Record, build: Record, target: str) -> Counters:
         shape = Shape.of(definition["output"])
         csv = definition["csv"]
         options = Options(definition["format"], csv["delimiter"], csv["header"], csv["quoteAll"])
@@ -104,23 +97,24 @@ class Exporter(JobRunner):
 
         def series(action: str | None) -> FileSeries:
             stem = f"{definition['friendlyId']}-{execution['ref']}"
-            return FileSeries(target, stem, shape, options, definition["maxRecordsPerFile"], key_types, action)
+            most = definition["maxRecordsPerFile"]
+            return FileSeries(self.files, target, stem, shape, options, most, key_types, action)
 
         members = store.build_members(build["id"])
         counters = Counters()
         if definition["type"] == "full":
-            everything = series(None)
-            self._stream(execution, shape, members, build["size"], counters, everything, "all")
-            counters.files = everything.close()
+            with series(None) as everything:
+                self._stream(execution, shape, members, build["size"], counters, everything, "all")
+                counters.files = everything.close()
             return counters
         baseline = store.baseline_members(definition.get("baselineRef"))
         added, removed = store.minus(members, baseline), store.minus(baseline, members)
         with self.db.read() as conn:
             total = store.count(conn, added) + store.count(conn, removed)
-        add, remove = series("add"), series("remove")
-        self._stream(execution, shape, added, total, counters, add, "add")
-        self._stream(execution, shape, removed, total, counters, remove, "remove")
-        counters.files = add.close() + remove.close()
+        with series("add") as add, series("remove") as remove:
+            self._stream(execution, shape, added, total, counters, add, "add")
+            self._stream(execution, shape, removed, total, counters, remove, "remove")
+            counters.files = add.close() + remove.close()
         return counters
 
     def _stream(
@@ -185,6 +179,6 @@ def purge(conn: Connection, files: FileStore, before: datetime) -> int:
     """Files of runs that ended before `before` go; their listings answer 410 from then on."""
     expired = store.expired_executions(conn, before)
     for execution in expired:
-        shutil.rmtree(directory(files, execution["ref"]), ignore_errors=True)
+        files.delete_prefix(export_prefix(execution["ref"]))
         store.update_execution(conn, execution["ref"], {"files": []})
     return len(expired)

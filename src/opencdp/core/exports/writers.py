@@ -1,19 +1,22 @@
 """Export files (segments-exports.md §4.3): gzipped CSV or NDJSON, or Parquet with its gzip codec, split
-every `maxRecordsPerFile` records. Records stream through; nothing holds more than one Parquet row group.
+every `maxRecordsPerFile` records, written as streams into the file store (a directory or a bucket).
+Records stream through; nothing holds more than one Parquet row group and one part of an upload.
 """
 
 from __future__ import annotations
 
 import gzip
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
+from types import TracebackType
 from typing import Any, BinaryIO, Protocol
 
 import orjson
 
 from opencdp.core.exports.records import Shape, csv_cells, csv_columns, csv_line
 from opencdp.core.values import parse_timestamp
+from opencdp.store.files import FileStore
 
 PARQUET_ROW_GROUP = 10_000
 TIMESTAMPS = ("dateOfBirth", "firstSeen", "lastSeen", "createdAt", "modifiedAt", "orderedAt")
@@ -46,9 +49,13 @@ class RecordFile(Protocol):
     def close(self) -> None: ...
 
 
+def _gzipped(out: BinaryIO) -> BinaryIO:
+    return gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6)
+
+
 class _NdjsonFile:
-    def __init__(self, path: Path) -> None:
-        self.out: BinaryIO = gzip.open(path, "wb", compresslevel=6)  # noqa: SIM115 - closed by close()
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = _gzipped(out)
 
     def write(self, records: list[dict[str, Any]]) -> None:
         self.out.write(b"".join(orjson.dumps(record) + b"\n" for record in records))
@@ -58,8 +65,8 @@ class _NdjsonFile:
 
 
 class _CsvFile:
-    def __init__(self, path: Path, shape: Shape, options: Options) -> None:
-        self.out: BinaryIO = gzip.open(path, "wb", compresslevel=6)  # noqa: SIM115 - closed by close()
+    def __init__(self, out: BinaryIO, shape: Shape, options: Options) -> None:
+        self.out = _gzipped(out)
         self.shape, self.options = shape, options
         if options.header:
             self.out.write(csv_line(csv_columns(shape), options.delimiter, options.quote_all))
@@ -73,9 +80,9 @@ class _CsvFile:
 
 
 class _ParquetFile:
-    def __init__(self, path: Path, shape: Shape, key_types: Mapping[str, str]) -> None:
+    def __init__(self, out: BinaryIO, shape: Shape, key_types: Mapping[str, str]) -> None:
         self.schema = parquet_schema(shape, key_types)
-        self.writer = pq.ParquetWriter(path, self.schema, compression="gzip")
+        self.writer = pq.ParquetWriter(out, self.schema, compression="gzip")
         self.rows: list[dict[str, Any]] = []
 
     def write(self, records: list[dict[str, Any]]) -> None:
@@ -156,11 +163,13 @@ class WrittenFile:
 
 
 class FileSeries:
-    """The files of one part of a run (everything, or the add or remove side of a delta)."""
+    """The files of one part of a run (everything, or the add or remove side of a delta), under a prefix of
+    the file store. Used as a context: a file being written when the run fails is never stored."""
 
     def __init__(
         self,
-        directory: Path,
+        files: FileStore,
+        prefix: str,
         stem: str,
         shape: Shape,
         options: Options,
@@ -168,24 +177,33 @@ class FileSeries:
         key_types: Mapping[str, str],
         delta_action: str | None = None,
     ) -> None:
-        self.directory, self.stem, self.shape, self.options = directory, stem, shape, options
+        self.store, self.prefix, self.stem, self.shape, self.options = files, prefix, stem, shape, options
         self.max_records, self.key_types, self.delta_action = max_records, key_types, delta_action
         self.files: list[WrittenFile] = []
         self.current: RecordFile | None = None
+        self.writing = ExitStack()
         self.count = 0
+
+    def __enter__(self) -> FileSeries:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.writing.__exit__(kind, error, trace)  # on failure, the store drops the file being written
 
     def _open(self) -> None:
         n = len(self.files) + 1
         part = f"-{self.delta_action}" if self.delta_action else ""
         suffix = ".parquet" if self.options.format == "parquet" else f".{self.options.format}.gz"
         name = f"{self.stem}{part}-{n}{suffix}"
-        path = self.directory / name
+        out = self.writing.enter_context(self.store.writer(self.prefix + name))
         if self.options.format == "parquet":
-            self.current = _ParquetFile(path, self.shape, self.key_types)
+            self.current = _ParquetFile(out, self.shape, self.key_types)
         elif self.options.format == "csv":
-            self.current = _CsvFile(path, self.shape, self.options)
+            self.current = _CsvFile(out, self.shape, self.options)
         else:
-            self.current = _NdjsonFile(path)
+            self.current = _NdjsonFile(out)
         self.files.append(WrittenFile(name, 0, 0, self.delta_action))
         self.count = 0
 
@@ -204,7 +222,8 @@ class FileSeries:
     def _close_current(self) -> None:
         if self.current is not None:
             self.current.close()
-            self.files[-1].size = (self.directory / self.files[-1].name).stat().st_size
+            self.writing.close()  # the file is stored whole
+            self.files[-1].size = self.store.size(self.prefix + self.files[-1].name) or 0
             self.current = None
 
     def close(self) -> list[WrittenFile]:
