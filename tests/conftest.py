@@ -122,9 +122,13 @@ def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The in-process app's settings. No applier runs beside it (a read applies what is pending, or the
+    test does), so the Stream brake is off: it would hold back, and after 10 s refuse, the events of a
+    journey a loaded machine takes longer than half a second to send. The brake's tests build their own."""
     return Settings(
-        auth_cache_seconds=0, more_info_url="https://opencdp.test/docs/errors", data_dir=tmp_path_factory.mktemp("data")
-    )
+        auth_cache_seconds=0, more_info_url="https://opencdp.test/docs/errors", data_dir=tmp_path_factory.mktemp("data"),
+        stream_max_lag_seconds=0,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -13,12 +13,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from opencdp.core.segments.catalogue import NEGATIVE, Attribute, Type
-from opencdp.core.segments.definition import Definition, Entity, Group, Node, Not, Rule, resolve
 from opencdp.core.stream.sessions import empty_cart
 from opencdp.core.values import format_timestamp
 from opencdp.store.rows import insert_row
 from opencdp.store.segment_sql import years_before
+from opencdp.store.segment_tree import NEGATIVE, Attribute, Definition, Entity, Group, Node, Not, Rule, Type, resolve
 from opencdp.store.tables import (
     browsers,
     events,

@@ -91,10 +91,14 @@ def test_every_request_body_is_typed_down_to_its_leaves(anonymous):
         for method, operation in operations.items():
             for media, content in operation.get("requestBody", {}).get("content", {}).items():
                 untyped += [f"{method} {path} {media} {where}" for where in bare_objects(content["schema"])]
-    untyped += [f"component {where}" for where in bare_objects(spec["components"]["schemas"]["SegmentNode"])]
+    for name, schema in spec["components"]["schemas"].items():
+        untyped += [f"component {name} {where}" for where in bare_objects(schema)]
     assert untyped == []
-    node = spec["components"]["schemas"]["SegmentNode"]
-    assert node["properties"]["all"]["items"] == {"$ref": "#/components/schemas/SegmentNode"}
+    schemas = spec["components"]["schemas"]
+    node = schemas["SegmentNode"]
+    assert node["properties"]["all"]["items"] == {"$ref": "#/components/schemas/SegmentNode2"}
+    assert schemas["SegmentNode2"]["properties"]["where"] == {"$ref": "#/components/schemas/SegmentNode3"}
+    assert "all" not in schemas["SegmentNode3"]["properties"]  # three levels spelled out, no recursion
     assert "countDistinct" in node["properties"]["measure"]["properties"]["fn"]["enum"]
     export = spec["paths"]["/opencdp/v1/exports"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert "firstSeen" in export["properties"]["output"]["properties"]["guest"]["items"]["enum"]

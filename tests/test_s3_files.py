@@ -174,15 +174,30 @@ def test_opencdp_s_own_upload_route_with_the_bucket_behind_it(database, s3_endpo
     assert not (tmp_path / "files").exists()
 
 
+def workers(script: Path, env: dict[str, str], count: int) -> list[subprocess.Popen[bytes]]:
+    return [subprocess.Popen([str(script), "worker", "--every", "0.2"], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL) for _ in range(count)]  # fmt: skip
+
+
+def event(api: httpx.Client, key: str, browser: str, kind: str, **fields: Any) -> None:
+    body = {"type": kind, "browser_id": browser, "client_key": key, "channel": "WEB", "pos": "shop.example",
+            "currency": "EUR", "language": "EN", "page": "/", **fields}  # fmt: skip
+    answer = api.post("/v1.2/events", json=body)
+    assert answer.status_code == 201, answer.text
+
+
 def test_several_machines_share_postgresql_and_the_bucket(s3_endpoint, tmp_path):
-    """Two API processes that do no background work, and a worker process, on one PostgreSQL database:
-    a batch uploaded through one is processed by the worker and read back through the other; an export
-    run asked of one is built by the worker and listed by the other."""
+    """Two API processes that do no background work and two workers, on one PostgreSQL database and one
+    bucket: a batch allocated through A and polled through B is processed by a worker and its log
+    downloads through A; an export a worker built is listed through either; one browser's Stream events
+    sent alternately to A and B make one order; a worker killed mid-batch leaves the batch to another,
+    which finishes it exactly once, reading the file from the bucket."""
     key, token = "ck_multi", "tok_multi"
     script = Path(sys.executable).with_name("opencdp")
     with fresh_postgres_database("opencdp_multi") as url:
         env = {"OPENCDP_DATABASE_URL": url, "OPENCDP_BATCH_IN_PROCESS": "false", "OPENCDP_CLIENT_KEY": key,
-               "OPENCDP_API_TOKEN": token, **s3_env(s3_endpoint, uuid.uuid4().hex[:8])}  # fmt: skip
+               "OPENCDP_API_TOKEN": token, "OPENCDP_BATCH_LEASE_SECONDS": "2", "OPENCDP_BATCH_LINES_PER_COMMIT": "50",
+               **s3_env(s3_endpoint, uuid.uuid4().hex[:8])}  # fmt: skip
         for name in ("a", "b", "w"):
             (tmp_path / name).mkdir()
         worker_env = {**os.environ, **env, "OPENCDP_DATA_DIR": str(tmp_path / "w")}
@@ -195,17 +210,53 @@ def test_several_machines_share_postgresql_and_the_bucket(s3_endpoint, tmp_path)
             assert put(batch, data).status_code == 200
             time.sleep(1)
             assert second.get(f"/v2/batches/{batch['ref']}").json()["status"]["code"] == "uploading"  # no worker yet
-            worker = subprocess.Popen([str(script), "worker", "--every", "0.2"], env=worker_env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            running = workers(script, worker_env, 2)
             try:
                 status = final(second, batch["ref"])
                 assert status["status"]["code"] == "error" and status["statistics"]["successfulRecords"] == 3
-                assert gzip.decompress(httpx.get(status["status"]["log"]).content).count(b"\n") == 1
+                log = first.get(f"/v2/batches/{batch['ref']}").json()["status"]["log"]
+                assert log.startswith(one) and gzip.decompress(httpx.get(log).content).count(b"\n") == 1
                 listed = exported(first, second, "csv")
-                assert b"mn@example.com" in gzip.decompress(httpx.get(listed["exports"][0]["url"]).content)
+                through_first = first.get(f"/v2/audienceExports/executions/{listed['executionRef']}/export").json()
+                for shown in (listed, through_first):
+                    assert b"mn@example.com" in gzip.decompress(httpx.get(shown["exports"][0]["url"]).content)
+
+                browser = first.get("/v1.2/browser/create.json", params={"client_key": key}).json()["ref"]
+                steps = [("ADD", {"product": {"item_id": "SKU_1", "type": "MOBILE", "name": "Phone", "price": 30.6,
+                                              "quantity": 2}}),
+                         ("ADD_CONTACTS", {"contact": {"email": "alt@example.com", "firstname": "Al"}}),
+                         ("CONFIRM", {"product": [{"item_id": "SKU_1"}]}),
+                         ("CHECKOUT", {"reference_id": f"ALT-{uuid.uuid4().hex[:6]}", "status": "PURCHASED"})]  # fmt: skip
+                for number, (kind, fields) in enumerate(steps):
+                    event((first, second)[number % 2], key, browser, kind, **fields)
+                reference = steps[-1][1]["reference_id"]
+                [made] = second.get("/v2.1/orders", params={"referenceId": reference, "expand": "true"}).json()["items"]
+                assert made["price"] == 61.2 and made["status"] == "PURCHASED"
+
+                lines = [record("order", "insert", order(f"KILL-{uuid.uuid4().hex[:8]}")) for _ in range(1500)]
+                big = gz(lines)
+                killed = allocate(first, big)
+                assert put(killed, big).status_code == 200
+                deadline = time.monotonic() + 60
+                while first.get(f"/opencdp/v1/batches/{killed['ref']}/progress").json()["lines"] == 0:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+                for worker in running:  # whichever holds it dies mid-batch, without a word
+                    worker.kill()
+                    worker.wait(timeout=30)
+                midway = first.get(f"/opencdp/v1/batches/{killed['ref']}/progress").json()
+                assert midway["status"] == "processing" and 0 < midway["lines"] < 1500
+                running = workers(script, worker_env, 1)  # another, elsewhere
+                done = final(second, killed["ref"], timeout=120)
+                assert done["status"]["code"] == "success"
+                assert done["statistics"]["totalRecords"] == done["statistics"]["successfulRecords"] == 1500
+                for line in lines[::100]:
+                    found = first.get("/v2.1/orders", params={"referenceId": line["value"]["referenceId"]}).json()
+                    assert len(found["items"]) == 1
             finally:
-                worker.terminate()
-                worker.wait(timeout=30)
+                for worker in running:
+                    worker.terminate()
+                    worker.wait(timeout=30)
         for name in ("a", "b", "w"):
             assert not (tmp_path / name / "files").exists()
 

@@ -18,12 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from opencdp.core.errors import ApiError
-from opencdp.core.segments.catalogue import FIXED, Catalogue, Type
+from opencdp.core.segments.catalogue import FIXED, Catalogue
 from opencdp.core.segments.definition import parse
 from opencdp.core.tenants import create_tenant
+from opencdp.core.values import format_timestamp
 from opencdp.store import extensions as extension_store
 from opencdp.store.database import Database
 from opencdp.store.segment_sql import Compiler
+from opencdp.store.segment_tree import Type
 from segment_reference import AS_OF, Data, Reference, generate, store
 
 
@@ -39,7 +41,9 @@ class World:
     def sql(self, raw: dict[str, Any]) -> set[str]:
         definition = parse(raw, self.catalogue)
         with self.db.read() as conn:
-            query = Compiler(conn.dialect.name, self.tenant_id, AS_OF, "EUR").members(definition)
+            query = Compiler(conn.dialect.name, self.tenant_id, AS_OF, "EUR", format_timestamp(AS_OF)).members(
+                definition
+            )
             return set(conn.execute(query).scalars())
 
     def python(self, raw: dict[str, Any]) -> set[str]:
@@ -255,7 +259,7 @@ def rules(draw: st.DrawFn, scope: str) -> dict[str, Any]:
     name = draw(st.sampled_from(SCOPE_ATTRS[scope]))
     found = _type(name)
     kind = found if isinstance(found, Type) else found.type
-    from opencdp.core.segments.catalogue import COMPARATORS, EMPTINESS
+    from opencdp.store.segment_tree import COMPARATORS, EMPTINESS
 
     op = draw(st.sampled_from([*COMPARATORS[kind], *EMPTINESS]))
     if op in EMPTINESS:

@@ -23,7 +23,6 @@ from opencdp.core.batch import batches, links
 from opencdp.core.errors import ApiError, InvalidParameter
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import format_timestamp, parse_timestamp, utcnow
-from opencdp.store.files import FileStore, batch_key, chunks
 from opencdp.store.rows import Record
 
 router = APIRouter(prefix="/v2/batches", tags=["batches"])
@@ -45,7 +44,8 @@ def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def files(request: Request) -> FileStore:
+def files(request: Request) -> Any:
+    """The file store (a directory or a bucket), which the core's batch functions read and write."""
     return _settings(request).files()
 
 
@@ -179,9 +179,8 @@ async def upload(request: Request, db: Db, ref: str) -> Response:
     store = files(request)
     digest = hashlib.md5(usedforsecurity=False)
     size = 0
-    incoming = batch_key("incoming", tenant.id, batch_ref)
     try:
-        with store.writer(incoming) as out:
+        with batches.receiving(store, tenant.id, batch_ref) as out:
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > settings.batch_max_file_size:
@@ -194,7 +193,7 @@ async def upload(request: Request, db: Db, ref: str) -> Response:
         md5_hex = digest.hexdigest()
         await db.writing(lambda conn: batches.take_upload(conn, store, tenant, batch_ref, size, md5_hex, utcnow()))
     finally:
-        store.delete(incoming)
+        batches.drop_received(store, tenant.id, batch_ref)
     return Response(status_code=200, headers={"ETag": f'"{md5_hex}"'})
 
 
@@ -225,9 +224,8 @@ async def log(request: Request, db: Db, ref: str) -> Response:
     """The signed log: gzipped NDJSON of the failed records, served as the bytes they are."""
     settings = _settings(request)
     tenant = await db.reading(lambda conn: _signed(conn, settings, "GET", _path(ref, "log"), request))
-    key = batch_key("logs", tenant.id, ref)
-    store = files(request)
-    if await anyio.to_thread.run_sync(store.size, key) is None:
+    found = await anyio.to_thread.run_sync(batches.log_chunks, files(request), tenant.id, ref)
+    if found is None:
         raise ApiError("Batch not found", status=404)
     headers = {"Content-Disposition": f'attachment; filename="{ref}.log.gz"'}
-    return StreamingResponse(chunks(store, key), media_type="application/gzip", headers=headers)
+    return StreamingResponse(found, media_type="application/gzip", headers=headers)

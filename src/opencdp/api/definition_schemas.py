@@ -11,10 +11,9 @@ from typing import Any
 from opencdp.api.rest import openapi
 from opencdp.core.exports.definitions import DAYS, GUEST_FIELDS, ITEM_FIELDS, MAX_FILE_RECORDS, ORDER_FIELDS
 from opencdp.core.models import GUEST_TYPES
-from opencdp.core.segments.catalogue import COMPARATORS, EMPTINESS, ENTITIES
-from opencdp.core.segments.definition import AGGREGATE_OPS, MAX_DAYS, MEASURES, ROLES
+from opencdp.core.segments.catalogue import ENTITIES, FIXED
+from opencdp.core.segments.definition import AGGREGATE_OPS, MAX_DAYS, MAX_DEPTH, MEASURES, ROLES
 
-NODE_REF = openapi.component("SegmentNode", {})  # the schema itself is registered below: it refers to itself
 _STRING = {"type": "string"}
 _TIME = {
     "description": "an ISO 8601 timestamp, a date (midnight UTC), or a number of days before the evaluation",
@@ -24,48 +23,64 @@ _TIME = {
          "properties": {"daysAgo": {"type": "integer", "minimum": 0, "maximum": MAX_DAYS}}},
     ],
 }  # fmt: skip
-_OPS = sorted({op for ops in COMPARATORS.values() for op in ops} | set(EMPTINESS) | set(AGGREGATE_OPS))
-_CHILDREN = {"type": "array", "items": NODE_REF, "minItems": 1, "maxItems": 100}
-openapi.component(
-    "SegmentNode",
-    {
-        "type": "object",
-        "description": "One of: {all: [node]}, {any: [node]}, {not: node}, a rule {attr, op, value?}, or an "
-        "entity node {entity, role?, where?, window?, measure?, op?, value?} (docs/segments-exports.md)",
-        "minProperties": 1,
-        "additionalProperties": False,
-        "properties": {
-            "all": _CHILDREN,
-            "any": _CHILDREN,
-            "not": NODE_REF,
-            "attr": {"type": "string", "examples": ["guest.country", "order.ext.giftWrap"]},
-            "op": {"type": "string", "enum": _OPS},
-            "value": {"description": "what the attribute or measure is compared with; absent for isEmpty"},
-            "entity": {"type": "string", "enum": [entity for entity in ENTITIES if entity != "guest"]},
-            "role": {"type": "string", "enum": list(ROLES)},
-            "where": NODE_REF,
-            "window": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "lastDays": {"type": "integer", "minimum": 1, "maximum": MAX_DAYS},
-                    "from": _TIME,
-                    "to": _TIME,
-                },
-            },
-            "measure": {
-                "type": "object",
-                "required": ["fn"],
-                "additionalProperties": False,
-                "properties": {
-                    "fn": {"type": "string", "enum": list(MEASURES)},
-                    "attr": _STRING,
-                    "currency": {"type": "string", "examples": ["EUR"]},
-                },
+_OPS = sorted({op for attribute in FIXED.values() for op in attribute.comparators} | set(AGGREGATE_OPS))
+SPELLED_OUT = 3  # levels of nodes the schema spells out (the API takes up to MAX_DEPTH)
+
+
+def _node(level: int) -> dict[str, Any]:
+    """The reference to the schema of a node `level` deep, registered as a component. The schema spells
+    out three levels and stops there, though the API takes definitions up to MAX_DEPTH deep: with a
+    self-referencing schema, schema-driven generators nest deep enough to meet CPython 3.11's parser
+    recursion bug (seen in schemathesis's run), and five spelled-out levels doubled its time."""
+    name = "SegmentNode" if level == 1 else f"SegmentNode{level}"
+    children = _node(level + 1) if level < SPELLED_OUT else None
+    properties: dict[str, Any] = {
+        "attr": {"type": "string", "examples": ["guest.country", "order.ext.giftWrap"]},
+        "op": {"type": "string", "enum": _OPS},
+        "value": {"description": "what the attribute or measure is compared with; absent for isEmpty"},
+        "entity": {"type": "string", "enum": [entity for entity in ENTITIES if entity != "guest"]},
+        "role": {"type": "string", "enum": list(ROLES)},
+        "window": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "lastDays": {"type": "integer", "minimum": 1, "maximum": MAX_DAYS},
+                "from": _TIME,
+                "to": _TIME,
             },
         },
-    },
-)
+        "measure": {
+            "type": "object",
+            "required": ["fn"],
+            "additionalProperties": False,
+            "properties": {
+                "fn": {"type": "string", "enum": list(MEASURES)},
+                "attr": _STRING,
+                "currency": {"type": "string", "examples": ["EUR"]},
+            },
+        },
+    }
+    if children is not None:
+        many = {"type": "array", "items": children, "minItems": 1, "maxItems": 100}
+        properties.update({"all": many, "any": many, "not": children, "where": children})
+    shapes = "{all: [node]}, {any: [node]}, {not: node}, " if children is not None else ""
+    where = "where?, " if children is not None else ""
+    deeper = (
+        ""
+        if children is not None
+        else f"; the API takes nodes down to {MAX_DEPTH} levels, this schema spells out {SPELLED_OUT}"
+    )
+    return openapi.component(name, {
+        "type": "object",
+        "description": f"One of: {shapes}a rule {{attr, op, value?}}, or an entity node {{entity, role?, {where}"
+        f"window?, measure?, op?, value?}} (docs/segments-exports.md){deeper}",
+        "minProperties": 1,
+        "additionalProperties": False,
+        "properties": properties,
+    })  # fmt: skip
+
+
+NODE_REF = _node(1)
 DEFINITION = {
     "type": "object",
     "description": "Which guests: their types, and a condition (docs/segments-exports.md)",

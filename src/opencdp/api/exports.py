@@ -22,13 +22,11 @@ from opencdp.config import Settings
 from opencdp.core import oauth
 from opencdp.core.batch import links
 from opencdp.core.errors import ApiError, InvalidParameter, NotFound
-from opencdp.core.exports import definitions, listing
+from opencdp.core.exports import definitions, listing, reads
 from opencdp.core.exports.writers import parquet_available
 from opencdp.core.segments import segments
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import format_timestamp, utcnow
-from opencdp.store import exports as store
-from opencdp.store.files import chunks, export_prefix
 from opencdp.store.rows import Record
 
 router = APIRouter(tags=["exports"])
@@ -72,7 +70,7 @@ def render(request: Request, found: Record, last: Record | None) -> dict[str, An
 
 
 async def _reply(request: Request, db: Any, found: Record, status: int = 200) -> Response:
-    last = await db.reading(lambda conn: store.latest_executions(conn, [found["ref"]]).get(found["ref"]))
+    last = await db.reading(lambda conn: reads.latest_executions(conn, [found["ref"]]).get(found["ref"]))
     return JsonResponse(render(request, found, last), status_code=status)
 
 
@@ -87,8 +85,8 @@ async def list_exports(request: Request, tenant: CurrentTenant, db: Db) -> Respo
     page = parse_page(request, ())
 
     def work(conn: Any) -> tuple[int, list[Record], dict[str, Record]]:
-        total, found = store.page_definitions(conn, tenant.id, page.offset, page.limit)
-        return total, found, store.latest_executions(conn, [f["ref"] for f in found])
+        total, found = reads.page_definitions(conn, tenant.id, page.offset, page.limit)
+        return total, found, reads.latest_executions(conn, [f["ref"] for f in found])
 
     total, found, last = await db.reading(work)
     items = [render(request, f, last.get(f["ref"])) for f in found]
@@ -129,14 +127,14 @@ async def put_export(request: Request, tenant: CurrentTenant, db: Db, ident: str
 async def delete_export(request: Request, tenant: CurrentTenant, db: Db, ident: str) -> Response:
     def work(conn: Any) -> list[Record]:
         definition = definitions.require(conn, tenant, ident)
-        _total, runs = store.page_executions(conn, tenant.id, definition["ref"], 0, 1_000_000)
+        _total, runs = reads.page_executions(conn, tenant.id, definition["ref"], 0, 1_000_000)
         definitions.delete(conn, tenant, ident)
         return runs
 
     runs = await db.writing(work)
     files = _settings(request).files()
     for run in runs:
-        await anyio.to_thread.run_sync(files.delete_prefix, export_prefix(run["ref"]))
+        await anyio.to_thread.run_sync(listing.delete_files, files, run["ref"])
     return no_content()
 
 
@@ -197,7 +195,7 @@ async def list_executions(request: Request, tenant: CurrentTenant, db: Db, ident
 
     def work(conn: Any) -> tuple[Record, int, list[Record]]:
         definition = definitions.require(conn, tenant, ident)
-        return definition, *store.page_executions(conn, tenant.id, definition["ref"], page.offset, page.limit)
+        return definition, *reads.page_executions(conn, tenant.id, definition["ref"], page.offset, page.limit)
 
     definition, total, found = await db.reading(work)
     items = [listing.execution(base_url(request), f, definition, tenant) for f in found]
@@ -205,7 +203,7 @@ async def list_executions(request: Request, tenant: CurrentTenant, db: Db, ident
 
 
 def _execution(conn: Any, tenant: Tenant, ref: str, ident: str | None = None) -> tuple[Record, Record]:
-    found = store.get_execution(conn, tenant.id, ref.lower())
+    found = reads.get_execution(conn, tenant.id, ref.lower())
     definition = definitions.require(conn, tenant, found["definitionRef"]) if found else None
     if (
         found is None
@@ -245,7 +243,7 @@ async def execution_files(request: Request, tenant: CurrentTenant, db: Db, ident
 async def latest_export(request: Request, tenant: CurrentTenant, db: Db, ident: str) -> Response:
     def work(conn: Any) -> tuple[Record, Record]:
         definition = definitions.require(conn, tenant, ident)
-        found = store.latest_success(conn, definition["ref"])
+        found = reads.latest_success(conn, definition["ref"])
         if found is None:
             raise NotFound(f"Audience export {ident} has no successful run")
         return found, definition
@@ -260,7 +258,7 @@ async def reports(tenant: CurrentTenant, db: Db, ident: str) -> Response:
     def work(conn: Any) -> list[dict[str, Any]]:
         definition = definitions.require(conn, tenant, ident)
         live = segments.require(conn, tenant, definition["segmentRef"])["status"] == "live"
-        _total, found = store.page_executions(conn, tenant.id, definition["ref"], 0, 100, finished=True)
+        _total, found = reads.page_executions(conn, tenant.id, definition["ref"], 0, 100, finished=True)
         return [listing.report(f, definition, tenant, live) for f in found]
 
     return JsonResponse(await db.reading(work))
@@ -321,9 +319,8 @@ async def download(
     settings = _settings(request)
     key = await db.reading(lambda conn: links.secret(conn, settings.secret_key))
     listing.check_file_link(key, execution_ref, name, expires, sig, utcnow())
-    files = settings.files()
-    file_key = export_prefix(execution_ref) + name
-    if "/" in name or name.startswith(".") or await anyio.to_thread.run_sync(files.size, file_key) is None:
+    found = await anyio.to_thread.run_sync(listing.file_chunks, settings.files(), execution_ref, name)
+    if found is None:
         raise ApiError("The file has expired.", status=410)
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
-    return StreamingResponse(chunks(files, file_key), media_type="application/octet-stream", headers=headers)
+    return StreamingResponse(found, media_type="application/octet-stream", headers=headers)

@@ -16,10 +16,9 @@ from opencdp.api.rest.collections import parse_page
 from opencdp.api.rest.render import wire
 from opencdp.api.rest.reply import links, no_content, ok
 from opencdp.core.errors import ApiError, InvalidParameter
-from opencdp.core.segments import builds, segments
+from opencdp.core.segments import builds, reads, segments
 from opencdp.core.segments.catalogue import Attribute
 from opencdp.core.values import format_timestamp, utcnow
-from opencdp.store import segments as store
 from opencdp.store.database import DeadlineExceeded, deadline
 from opencdp.store.rows import Record
 
@@ -95,8 +94,8 @@ def render_segment(request: Request, segment: Record, last: Record | None, users
 
 async def _segment_reply(request: Request, db: Any, tenant: Any, segment: Record, status: int = 200) -> Response:
     def extras(conn: Any) -> tuple[Record | None, list[Record]]:
-        last = store.latest_builds(conn, [segment["ref"]]).get(segment["ref"])
-        return last, store.used_by(conn, tenant.id, segment["ref"])
+        last = reads.latest_builds(conn, [segment["ref"]]).get(segment["ref"])
+        return last, reads.used_by(conn, tenant.id, segment["ref"])
 
     last, users = await db.reading(extras)
     return JsonResponse(render_segment(request, segment, last, users), status_code=status)
@@ -109,7 +108,7 @@ async def _build_reply(request: Request, db: Any, tenant: Any, build: Record, st
 
 def _samples(conn: Any, tenant_id: int, found: list[Record]) -> dict[str, Record]:
     refs = [ref for build in found for ref in build.get("sample") or []]
-    return {guest["ref"]: guest for guest in store.guest_summaries(conn, tenant_id, refs)}
+    return {guest["ref"]: guest for guest in reads.guest_summaries(conn, tenant_id, refs)}
 
 
 @router.get("/segments", summary="Segments, newest first", responses=openapi.responses(openapi.collection(OBJECT), 400))
@@ -121,10 +120,10 @@ async def list_segments(request: Request, tenant: CurrentTenant, db: Db) -> Resp
     query = request.query_params.get("q")
 
     def work(conn: Any) -> tuple[int, list[Record], dict[str, Record], dict[str, list[Record]]]:
-        total, found = store.page_segments(conn, tenant.id, status, query, page.offset, page.limit)
+        total, found = reads.page_segments(conn, tenant.id, status, query, page.offset, page.limit)
         refs = [segment["ref"] for segment in found]
-        users = {ref: store.used_by(conn, tenant.id, ref) for ref in refs}
-        return total, found, store.latest_builds(conn, refs), users
+        users = {ref: reads.used_by(conn, tenant.id, ref) for ref in refs}
+        return total, found, reads.latest_builds(conn, refs), users
 
     total, found, last, users = await db.reading(work)
     items = [render_segment(request, s, last.get(s["ref"]), users[s["ref"]]) for s in found]
@@ -277,7 +276,7 @@ async def list_builds(request: Request, tenant: CurrentTenant, db: Db, segment_r
 
     def work(conn: Any) -> tuple[int, list[Record], dict[str, Record]]:
         segments.require(conn, tenant, ref)
-        total, found = store.page_builds(conn, tenant.id, ref, page.offset, page.limit)
+        total, found = reads.page_builds(conn, tenant.id, ref, page.offset, page.limit)
         return total, found, _samples(conn, tenant.id, found)
 
     total, found, samples = await db.reading(work)
@@ -311,7 +310,7 @@ async def members(request: Request, tenant: CurrentTenant, db: Db, segment_ref: 
 
     def work(conn: Any) -> tuple[Record, int, list[Any]]:
         build, total, refs = segments.members(conn, tenant, ref, wanted, change, (offset, limit))
-        return build, total, store.guest_summaries(conn, tenant.id, refs) if expand else refs
+        return build, total, reads.guest_summaries(conn, tenant.id, refs) if expand else refs
 
     _build, total, found = await db.reading(work)
     urls = links(request)

@@ -116,7 +116,13 @@ def get(conn: Connection, tenant: Tenant, owner: Owner, name: str) -> Record:
 
 
 def list_of(conn: Connection, tenant: Tenant, owner: Owner) -> list[Record]:
-    return store.of_owner(conn, tenant.id, owner.ref)
+    return of_owner_ref(conn, tenant, owner.ref)
+
+
+def of_owner_ref(conn: Connection, tenant: Tenant, owner_ref: str) -> list[Record]:
+    """Every group an owner holds, whatever kind of owner it is (the console shows an order's and its
+    items' together)."""
+    return store.of_owner(conn, tenant.id, owner_ref)
 
 
 def create(

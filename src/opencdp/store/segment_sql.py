@@ -37,10 +37,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
-from opencdp.core.segments.catalogue import NEGATIVE, Attribute, Type
-from opencdp.core.segments.definition import Definition, Entity, Group, Node, Not, Rule, resolve
-from opencdp.core.values import format_timestamp
 from opencdp.store.rows import to_column
+from opencdp.store.segment_tree import NEGATIVE, Attribute, Definition, Entity, Group, Node, Not, Rule, Type, resolve
 from opencdp.store.tables import events, extensions, guests, order_items, order_people, orders, sessions
 from opencdp.store.types import UTCDateTime
 
@@ -70,11 +68,14 @@ class Values:
 
 
 class Compiler:
-    def __init__(self, dialect: str, tenant_id: int, as_of: datetime, currency: str) -> None:
+    def __init__(self, dialect: str, tenant_id: int, as_of: datetime, currency: str, as_of_text: str) -> None:
+        """`as_of_text`: the evaluation time in the form the core stores identifiers' expiry dates in, as
+        text inside the guest's JSON, so that the two compare as the core means them to."""
         self.postgres = dialect == "postgresql"
         self.tenant_id = tenant_id
         self.as_of = as_of
         self.currency = currency
+        self.as_of_text = as_of_text
 
     # --- the query -----------------------------------------------------------------------------------
 
@@ -317,7 +318,7 @@ class Compiler:
             return cast(func.json_extract(rows.c.value, f"$.{name}"), String)
 
         expiry = field("expiryDate")
-        unexpired = or_(expiry.is_(None), expiry > bindparam(None, format_timestamp(self.as_of), String()))
+        unexpired = or_(expiry.is_(None), expiry > bindparam(None, self.as_of_text, String()))
         wanted = field("provider") == bindparam(None, provider, String())
         selected = select(1).select_from(rows).where(wanted, unexpired).correlate_except(rows)
         return Values(cast(field("id"), String), True, selected)

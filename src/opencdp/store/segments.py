@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, delete, exists, func, insert, literal, or_, select, update
 
-from opencdp.core.segments.catalogue import Attribute
 from opencdp.store.rows import Record, page, records, to_columns, to_record
 from opencdp.store.segment_sql import Compiler
+from opencdp.store.segment_tree import Attribute
 from opencdp.store.tables import audience_exports, guests, segment_builds, segment_members, segments
 
 ACTIVE = ("pending", "running")

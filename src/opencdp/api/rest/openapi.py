@@ -152,9 +152,8 @@ COMPONENTS: dict[str, dict[str, Any]] = {}
 
 
 def component(name: str, schema: dict[str, Any]) -> dict[str, Any]:
-    """Register a named schema under `components/schemas` and return the reference to it: the way to
-    describe a recursive shape (a segment definition's nodes hold nodes). Registering it again replaces
-    it, so a schema can take its own reference before it is complete."""
+    """Register a named schema under `components/schemas` and return the reference to it: a shape used
+    in several places is written once (a segment definition's nodes, level by level)."""
     COMPONENTS[name] = schema
     return {"$ref": f"#/components/schemas/{name}"}
 

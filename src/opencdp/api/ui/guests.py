@@ -13,16 +13,14 @@ from starlette.responses import Response
 from opencdp.api.deps import path_ref
 from opencdp.api.ui.security import Session
 from opencdp.api.ui.templates import chart, page, stamp
-from opencdp.core import console, guests, orders, people
+from opencdp.core import console, extensions, guests, orders, people
 from opencdp.core.identity import CONSUMER, CONTACT
+from opencdp.core.segments import reads as segment_reads
 from opencdp.core.stream import timeline
 from opencdp.core.stream.parsing import CHANNELS
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import parse_timestamp, utcnow
-from opencdp.store import extensions as extension_store
-from opencdp.store import segments as segment_store
 from opencdp.store.rows import Record
-from opencdp.store.stream import SessionFilters
 
 router = APIRouter(include_in_schema=False)
 PAGE = 25
@@ -53,7 +51,7 @@ async def guest_search(request: Request, session: Session, q: str = "", by: str 
 
 def _profile(conn: Connection, tenant: Tenant, raw_ref: str) -> dict[str, Any]:
     guest = guests.require(conn, tenant, path_ref(raw_ref, "Guest", tenant))
-    return {"guest": guest, "holding": segment_store.segments_holding(conn, tenant.id, guest["ref"])}
+    return {"guest": guest, "holding": segment_reads.segments_holding(conn, tenant.id, guest["ref"])}
 
 
 @router.get("/ui/guests/{guest_ref}")
@@ -62,7 +60,7 @@ async def guest_properties(request: Request, session: Session, guest_ref: str) -
 
     def work(conn: Connection) -> dict[str, Any]:
         found = _profile(conn, tenant, guest_ref)
-        found["extensions"] = extension_store.of_owner(conn, tenant.id, found["guest"]["ref"])
+        found["extensions"] = extensions.of_owner_ref(conn, tenant, found["guest"]["ref"])
         return found
 
     found = await request.app.state.db.reading(work)
@@ -87,7 +85,7 @@ async def guest_timeline(request: Request, session: Session, guest_ref: str) -> 
     until = parse_timestamp(chosen["to"], allow_date=True)
     if until is not None and len(chosen["to"]) == 10:
         until += timedelta(days=1)
-    filters = SessionFilters(chosen["channel"] or None, chosen["cart"] or None, since, until)
+    filters = timeline.SessionFilters(chosen["channel"] or None, chosen["cart"] or None, since, until)
     offset = offset_of(request)
     tenant = session.tenant
 
@@ -163,4 +161,4 @@ async def order_detail(request: Request, session: Session, order_ref: str) -> Re
 
 
 def _extensions(conn: Connection, tenant: Tenant, owners: list[str]) -> list[Record]:
-    return [found for owner in owners for found in extension_store.of_owner(conn, tenant.id, owner)]
+    return [found for owner in owners for found in extensions.of_owner_ref(conn, tenant, owner)]

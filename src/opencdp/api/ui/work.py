@@ -21,12 +21,12 @@ from opencdp.core.batch import batches, links
 from opencdp.core.console import Session as ConsoleSession
 from opencdp.core.errors import ApiError
 from opencdp.core.exports import definitions, listing
+from opencdp.core.exports import reads as export_reads
 from opencdp.core.segments import builds, segments
+from opencdp.core.segments import reads as segment_reads
 from opencdp.core.segments.definition import InvalidDefinition
 from opencdp.core.stream import journal
 from opencdp.core.values import utcnow
-from opencdp.store import exports as export_store
-from opencdp.store import segments as segment_store
 from opencdp.store.rows import Record
 
 router = APIRouter(include_in_schema=False)
@@ -97,8 +97,8 @@ async def segment_list(request: Request, session: Session) -> Response:
     offset = offset_of(request)
 
     def work(conn: Connection) -> tuple[int, list[Record], dict[str, Record]]:
-        total, found = segment_store.page_segments(conn, session.tenant.id, None, None, offset, PAGE)
-        return total, found, segment_store.latest_builds(conn, [s["ref"] for s in found])
+        total, found = segment_reads.page_segments(conn, session.tenant.id, None, None, offset, PAGE)
+        return total, found, segment_reads.latest_builds(conn, [s["ref"] for s in found])
 
     total, found, last = await request.app.state.db.reading(work)
     return page(request, "segments.html", segments=found, last=last, total=total, offset=offset, limit=PAGE)
@@ -115,9 +115,9 @@ async def _segment_page(
         if ref is None:
             return found
         segment = segments.require(conn, tenant, ref)
-        _total, listed = segment_store.page_builds(conn, tenant.id, ref, 0, 50)
+        _total, listed = segment_reads.page_builds(conn, tenant.id, ref, 0, 50)
         last = next((b for b in listed if b["status"] == "success"), None)
-        sample = segment_store.guest_summaries(conn, tenant.id, last["sample"] or []) if last else []
+        sample = segment_reads.guest_summaries(conn, tenant.id, last["sample"] or []) if last else []
         return {**found, "segment": segment, "builds": listed, "sample": sample}
 
     found = await request.app.state.db.reading(work)
@@ -210,9 +210,9 @@ async def export_list(request: Request, session: Session) -> Response:
     tenant = session.tenant
 
     def work(conn: Connection) -> dict[str, Any]:
-        total, found = export_store.page_definitions(conn, tenant.id, offset, PAGE)
-        _n, all_segments = segment_store.page_segments(conn, tenant.id, None, None, 0, 1000)
-        last = export_store.latest_executions(conn, [e["ref"] for e in found])
+        total, found = export_reads.page_definitions(conn, tenant.id, offset, PAGE)
+        _n, all_segments = segment_reads.page_segments(conn, tenant.id, None, None, 0, 1000)
+        last = export_reads.latest_executions(conn, [e["ref"] for e in found])
         names = {s["ref"]: s["name"] for s in all_segments}
         return {"exports": found, "total": total, "last": last, "names": names}
 
@@ -243,12 +243,12 @@ async def _export_page(
     wants_preview = request.method == "GET" and request.query_params.get("preview") == "1"
 
     def work(conn: Connection) -> dict[str, Any]:
-        _n, all_segments = segment_store.page_segments(conn, tenant.id, None, None, 0, 1000)
+        _n, all_segments = segment_reads.page_segments(conn, tenant.id, None, None, 0, 1000)
         found: dict[str, Any] = {"segments": all_segments, "export": None, "executions": [], "preview": None}
         if ident is None:
             return found
         export = definitions.require(conn, tenant, ident)
-        _n, runs = export_store.page_executions(conn, tenant.id, export["ref"], 0, 25)
+        _n, runs = export_reads.page_executions(conn, tenant.id, export["ref"], 0, 25)
         key = links.secret(conn, settings.secret_key)
         for run in runs:
             run["links"] = _links(request, key, run, export, tenant, settings.export_url_ttl)

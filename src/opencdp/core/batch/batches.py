@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import Connection
 
@@ -17,7 +18,7 @@ from opencdp.core.values import utcnow
 from opencdp.store import batches as store
 from opencdp.store import tenants as tenant_store
 from opencdp.store.database import Database
-from opencdp.store.files import FileStore, batch_key
+from opencdp.store.files import FileStore, batch_key, chunks
 from opencdp.store.rows import Record
 
 STATUSES = ("uploading", "file_uploaded", "processing", "success", "corrupted", "error")
@@ -127,6 +128,22 @@ def take_upload(
     else:
         files.delete(incoming)
     return batch
+
+
+def receiving(files: FileStore, tenant_id: int, ref: str) -> AbstractContextManager[BinaryIO]:
+    """Where OpenCDP's upload route writes a batch's bytes as they come, before `take_upload` judges them."""
+    return files.writer(batch_key("incoming", tenant_id, ref))
+
+
+def drop_received(files: FileStore, tenant_id: int, ref: str) -> None:
+    """Forget bytes received and not taken (refused, or the upload failed half-way)."""
+    files.delete(batch_key("incoming", tenant_id, ref))
+
+
+def log_chunks(files: FileStore, tenant_id: int, ref: str) -> Iterator[bytes] | None:
+    """The batch's log as it is stored (gzipped NDJSON), chunk by chunk; None when it has none."""
+    key = batch_key("logs", tenant_id, ref)
+    return None if files.size(key) is None else chunks(files, key)
 
 
 def arrived(files: FileStore, tenant_id: int, ref: str) -> tuple[int, str] | None:

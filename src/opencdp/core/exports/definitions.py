@@ -18,9 +18,10 @@ from opencdp.core.errors import Conflict, NotFound
 from opencdp.core.exports.records import Shape, csv_cells, csv_columns, csv_line, fetch
 from opencdp.core.schedule import next_slot
 from opencdp.core.segments import segments
-from opencdp.core.segments.builds import compiler, tenant_of
+from opencdp.core.segments.builds import tenant_of
 from opencdp.core.segments.catalogue import GUEST_GROUPS
 from opencdp.core.segments.definition import InvalidDefinition
+from opencdp.core.segments.segments import compiler
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import new_ref
 from opencdp.store import exports as store

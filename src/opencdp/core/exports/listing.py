@@ -5,6 +5,7 @@ and the signed, expiring download links of the files.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -13,7 +14,7 @@ from opencdp.core.batch import links
 from opencdp.core.errors import ApiError, NotFound
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import format_timestamp
-from opencdp.store.files import FileStore, export_prefix
+from opencdp.store.files import FileStore, chunks, export_prefix
 from opencdp.store.rows import Record
 
 
@@ -72,6 +73,18 @@ def files_of(found: Record) -> list[dict[str, Any]]:
         raise ApiError("The files of this export have expired.", status=410)
     order = {"add": 0, None: 0, "remove": 1}
     return sorted(found["files"], key=lambda f: (order[f.get("deltaAction")], f["name"]))
+
+
+def file_chunks(store: FileStore, execution_ref: str, name: str) -> Iterator[bytes] | None:
+    """One file of a run, chunk by chunk; None when there is no such file (any more)."""
+    if "/" in name or name.startswith("."):
+        return None
+    key = export_prefix(execution_ref) + name
+    return None if store.size(key) is None else chunks(store, key)
+
+
+def delete_files(store: FileStore, execution_ref: str) -> None:
+    store.delete_prefix(export_prefix(execution_ref))
 
 
 def listing(

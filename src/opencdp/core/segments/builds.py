@@ -16,13 +16,12 @@ from sqlalchemy import Connection
 from opencdp.core.claims import JobRunner
 from opencdp.core.schedule import next_slot
 from opencdp.core.segments.definition import Definition, parse
-from opencdp.core.segments.segments import catalogue, request_build
+from opencdp.core.segments.segments import catalogue, compiler, request_build
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import utcnow
 from opencdp.store import segments as store
 from opencdp.store import tenants as tenant_store
 from opencdp.store.rows import Record
-from opencdp.store.segment_sql import Compiler
 
 log = logging.getLogger("opencdp.segments")
 KEEP_MEMBER_SETS = 7
@@ -32,10 +31,6 @@ SAMPLE_SIZE = 20
 
 def tenant_of(conn: Connection, tenant_id: int) -> Tenant:
     return Tenant.from_record(tenant_store.find_by_id(conn, tenant_id))
-
-
-def compiler(conn: Connection, tenant: Tenant, as_of: datetime) -> Compiler:
-    return Compiler(conn.dialect.name, tenant.id, as_of, tenant.default_currency)
 
 
 def percent(part: int, whole: int) -> float | None:

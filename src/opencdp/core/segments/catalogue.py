@@ -8,60 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 
 from opencdp.core.models import CHANNELS, GENDERS, GUEST_TYPES, ORDER_STATUSES
 from opencdp.core.stream.parsing import CHANNELS as STREAM_CHANNELS
+from opencdp.store.segment_tree import Attribute, Type
 
 ENTITIES = ("guest", "order", "orderItem", "session", "event")
 GUEST_GROUPS = ("ext", "ext1", "ext2", "ext3", "ext4", "ext5")
 IDENTIFIERS_PREFIX = "guest.identifiers."
-
-
-class Type(StrEnum):
-    STRING = "string"
-    STRING_LIST = "string list"
-    ENUM = "enum"
-    INTEGER = "integer"
-    NUMBER = "number"
-    MONEY = "money"
-    BOOLEAN = "boolean"
-    DATETIME = "datetime"
-
-
-NUMERIC = (Type.INTEGER, Type.NUMBER, Type.MONEY)
-NEGATIVE = ("notEquals", "notIn", "notContains")
-EMPTINESS = ("isEmpty", "isNotEmpty")
-_STRING_OPS = ("equals", "notEquals", "in", "notIn", "contains", "notContains", "startsWith", "endsWith")
-COMPARATORS: dict[Type, tuple[str, ...]] = {
-    Type.STRING: _STRING_OPS,
-    Type.STRING_LIST: _STRING_OPS,
-    Type.ENUM: ("equals", "notEquals", "in", "notIn"),
-    **{
-        kind: ("equals", "notEquals", "in", "notIn", "gt", "gte", "lt", "lte", "between")
-        for kind in (Type.INTEGER, Type.NUMBER, Type.MONEY)
-    },
-    Type.BOOLEAN: ("equals",),
-    Type.DATETIME: ("before", "after", "between", "inLastDays", "notInLastDays"),
-}
-
-
-@dataclass(frozen=True)
-class Attribute:
-    """One segmentable attribute: `entity.field`, an extension key (`group`) or an identifier provider."""
-
-    name: str
-    entity: str
-    field: str
-    type: Type
-    values: tuple[str, ...] = ()
-    group: str | None = None
-    provider: str | None = None
-    currency_field: str | None = None
-
-    @property
-    def comparators(self) -> tuple[str, ...]:
-        return (*COMPARATORS[self.type], *EMPTINESS)
 
 
 def _fields(entity: str, kinds: Mapping[Type, tuple[str, ...]]) -> dict[str, Attribute]:

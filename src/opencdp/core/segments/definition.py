@@ -8,17 +8,31 @@ tests agree on one meaning without repeating the rules.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Union
+from typing import Any
 
 import orjson
 
 from opencdp.core.errors import ApiError
 from opencdp.core.models import GUEST_TYPES
-from opencdp.core.segments.catalogue import EMPTINESS, NUMERIC, Attribute, Catalogue, Type
+from opencdp.core.segments.catalogue import Catalogue
 from opencdp.core.values import parse_timestamp
+from opencdp.store.segment_tree import (
+    EMPTINESS,
+    NUMERIC,
+    Attribute,
+    DaysAgo,
+    Definition,
+    Entity,
+    Group,
+    Measure,
+    Node,
+    Not,
+    Rule,
+    Time,
+    Type,
+    Window,
+)
 
 MAX_BYTES = 64 * 1024
 MAX_NODES = 200
@@ -40,81 +54,6 @@ SCOPES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "session": (("session",), ("event",)),
     "event": (("event", "session"), ()),
 }
-
-
-@dataclass(frozen=True)
-class DaysAgo:
-    days: int
-
-
-Time = Union[datetime, DaysAgo]  # noqa: UP007 - a runtime alias, used in isinstance checks below
-
-
-def resolve(moment: Time, as_of: datetime) -> datetime:
-    return as_of - timedelta(days=moment.days) if isinstance(moment, DaysAgo) else moment
-
-
-@dataclass(frozen=True)
-class Rule:
-    attr: Attribute
-    op: str
-    value: Any = None
-
-
-@dataclass(frozen=True)
-class Group:
-    kind: str  # "all" or "any"
-    children: tuple[Node, ...]
-
-
-@dataclass(frozen=True)
-class Not:
-    child: Node
-
-
-@dataclass(frozen=True)
-class Window:
-    start: Time | None
-    end: Time | None
-
-    def bounds(self, as_of: datetime) -> tuple[datetime | None, datetime | None]:
-        return (
-            None if self.start is None else resolve(self.start, as_of),
-            None if self.end is None else resolve(self.end, as_of),
-        )
-
-
-@dataclass(frozen=True)
-class Measure:
-    fn: str = "count"
-    attr: Attribute | None = None
-    currency: str | None = None
-
-
-@dataclass(frozen=True)
-class Entity:
-    entity: str
-    role: str
-    where: Node | None
-    window: Window | None
-    measure: Measure
-    op: str
-    value: Any  # Decimal, or (Decimal, Decimal) for between
-
-    @property
-    def is_exists(self) -> bool:
-        """The default form: at least one row. It compiles to EXISTS instead of a counting sub-query."""
-        return self.measure.fn == "count" and self.op == "gte" and self.value == 1
-
-
-Node = Union[Rule, Group, Not, Entity]  # noqa: UP007
-
-
-@dataclass(frozen=True)
-class Definition:
-    guest_types: tuple[str, ...]
-    match: Node | None
-    source: dict[str, Any]
 
 
 class InvalidDefinition(ApiError):

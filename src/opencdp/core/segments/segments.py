@@ -13,7 +13,7 @@ from opencdp.core.schedule import check_cron, next_slot
 from opencdp.core.segments.catalogue import Catalogue, Type
 from opencdp.core.segments.definition import Definition, parse
 from opencdp.core.tenants import Tenant
-from opencdp.core.values import new_ref, utcnow
+from opencdp.core.values import format_timestamp, new_ref, utcnow
 from opencdp.store import extensions as extension_store
 from opencdp.store import segments as store
 from opencdp.store import tenants as tenant_store
@@ -199,4 +199,9 @@ def distribution(conn: Connection, tenant: Tenant, name: str) -> list[tuple[Any,
         raise NotFound(f"Attribute {name} for client key {tenant.client_key} was not found")
     if attr.type not in (Type.STRING, Type.STRING_LIST, Type.ENUM, Type.BOOLEAN):
         raise ApiError(f"attr: a distribution needs a string, enum or boolean attribute, not {attr.type}")
-    return store.distribution(conn, Compiler(conn.dialect.name, tenant.id, utcnow(), tenant.default_currency), attr)
+    return store.distribution(conn, compiler(conn, tenant, utcnow()), attr)
+
+
+def compiler(conn: Connection, tenant: Tenant, as_of: datetime) -> Compiler:
+    """The store's compiler of definitions into SQL, for this tenant at this moment."""
+    return Compiler(conn.dialect.name, tenant.id, as_of, tenant.default_currency, format_timestamp(as_of))

@@ -10,6 +10,7 @@ from opencdp.store import stream as store
 from opencdp.store.rows import Record
 
 NEWEST_FIRST = (("startedAt", True),)
+SessionFilters = store.SessionFilters  # what a reader of the timeline may narrow it by
 
 
 def sessions_of(
@@ -18,7 +19,7 @@ def sessions_of(
     guest_ref: str,
     offset: int,
     limit: int,
-    filters: store.SessionFilters | None = None,
+    filters: SessionFilters | None = None,
 ) -> tuple[int, list[Record]]:
     """The guest's sessions, newest first, each with its events in arrival order."""
     guest = guests.require(conn, tenant, guest_ref)
