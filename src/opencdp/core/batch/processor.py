@@ -67,17 +67,18 @@ def check_file(raw: BinaryIO, limit: int) -> int:
     while chunk := raw.read(CHUNK):
         if inflater.eof:
             raise FileRejected("File must contain exactly one gzip member")
-        try:
-            data = inflater.decompress(chunk, 0)
-            while inflater.unconsumed_tail:
-                data += inflater.decompress(inflater.unconsumed_tail, 0)
-        except zlib.error:
-            raise FileRejected("File is not a valid gzip file") from None
-        total += len(data)
-        if total > limit:
-            raise FileRejected(f"Uncompressed size exceeds the limit of {limit} bytes")
-        newlines += data.count(b"\n")
-        last = data[-1:] or last
+        pending = chunk
+        while pending:  # at most 16 chunks inflated at a time: a bomb's chunk never sits in memory whole
+            try:
+                data = inflater.decompress(pending, 16 * CHUNK)
+            except zlib.error:
+                raise FileRejected("File is not a valid gzip file") from None
+            pending = inflater.unconsumed_tail
+            total += len(data)
+            if total > limit:
+                raise FileRejected(f"Uncompressed size exceeds the limit of {limit} bytes")
+            newlines += data.count(b"\n")
+            last = data[-1:] or last
         if inflater.eof and inflater.unused_data:
             raise FileRejected("File must contain exactly one gzip member")
     if not inflater.eof:
