@@ -206,7 +206,8 @@ def visits(tenant: Tenant, count: int, token: str, seed: int = 7) -> Iterator[Vi
     rng = random.Random(seed + 1)
     for number in range(count):
         person = rng.choice(tenant.customers) if rng.random() < 0.7 else None
-        events = [{"type": "VIEW", "page": page} for page in rng.sample(PAGES, rng.randrange(1, 5))]
+        pages = rng.sample(PAGES, rng.randrange(1, 5))
+        events: list[dict[str, Any]] = [{"type": "VIEW", "page": page} for page in pages]
         if person is None:
             yield Visit(None, events, "browsed")
             continue

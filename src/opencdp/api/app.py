@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     for module in (signin, ui_guests, work):
         app.include_router(module.router)
     app.mount("/ui/static", StaticFiles(directory=UI_STATIC), name="ui-static")
-    app.add_exception_handler(SignInNeeded, lambda _request, exc: login_redirect(exc))  # type: ignore[arg-type]
+    app.add_exception_handler(SignInNeeded, lambda _request, exc: login_redirect(exc))
     _mount_docs(app)
     _complete_openapi(app)
 
@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.add_middleware(RequestGuard)
     if settings.trusted_proxies.strip():  # outermost: the client's address is known before anything else
-        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)  # type: ignore[arg-type]
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     return app
 
 

@@ -108,5 +108,5 @@ def _header(scope: Scope, name: bytes) -> str | None:
     headers: Any = scope.get("headers") or ()
     for key, value in headers:
         if key == name:
-            return value.decode("latin-1")
+            return str(value.decode("latin-1"))
     return None

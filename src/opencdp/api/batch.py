@@ -6,7 +6,7 @@ import base64
 import binascii
 import hashlib
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import anyio.to_thread
 from fastapi import APIRouter, Request
@@ -41,7 +41,7 @@ INSPECTED = {"type": "object", "required": ["totalCount", "offset", "limit", "it
 
 
 def _settings(request: Request) -> Settings:
-    return request.app.state.settings
+    return cast(Settings, request.app.state.settings)
 
 
 def files(request: Request) -> Any:

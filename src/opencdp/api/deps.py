@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from urllib.parse import parse_qs
 
 import orjson
@@ -27,7 +27,7 @@ async def authenticated(request: HTTPConnection) -> Tenant:
     tenant = request.scope.get("state", {}).get("tenant")
     if tenant is None:
         raise Unauthenticated
-    return tenant
+    return cast(Tenant, tenant)
 
 
 async def current_tenant(request: HTTPConnection) -> Tenant:
@@ -56,7 +56,7 @@ async def settle(db: Database, tenant_id: int, wait: float) -> None:
 
 
 async def database(request: HTTPConnection) -> Database:
-    return request.app.state.db
+    return cast(Database, request.app.state.db)
 
 
 async def json_body(request: Request, _tenant: Annotated[Tenant, Depends(current_tenant)]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ log = logging.getLogger("opencdp")
 
 
 def _more_info(request: Request) -> str:
-    return request.app.state.settings.more_info_url
+    return str(request.app.state.settings.more_info_url)
 
 
 def error_response(

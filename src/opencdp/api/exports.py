@@ -4,7 +4,7 @@ OAuth token endpoint, and the signed file downloads.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import anyio.to_thread
 import orjson
@@ -36,7 +36,7 @@ RUN_BODY = {"type": "object", "properties": {"buildSegment": {"type": "boolean"}
 
 
 def _settings(request: Request) -> Settings:
-    return request.app.state.settings
+    return cast(Settings, request.app.state.settings)
 
 
 async def policy_of(request: Request, body: dict[str, Any]) -> definitions.Policy:

@@ -95,7 +95,8 @@ def _follow(api: Remote, ref: str) -> dict[str, Any]:
             progress = api.call("GET", f"/opencdp/v1/batches/{ref}/progress")
             bar.update(task, completed=progress["lines"], total=progress["totalLines"], description=progress["status"])
             if progress["status"] in FINAL:
-                return api.call("GET", f"/v2/batches/inspect/{ref}")
+                inspected: dict[str, Any] = api.call("GET", f"/v2/batches/inspect/{ref}")
+                return inspected
             time.sleep(0.5)
 
 

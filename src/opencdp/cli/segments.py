@@ -45,7 +45,7 @@ def _wait(api: Remote, href: str, description: str, total_of: Any = None, unit: 
     with api.progress(description, None, unit) as bar:
         task = bar.tasks[0].id
         while True:
-            found = api.call("GET", _path(href))
+            found: dict[str, Any] = api.call("GET", _path(href))
             if total_of is not None:
                 done, total = total_of(found)
                 bar.update(task, completed=done, total=total or None, description=f"{description} {found['status']}")

@@ -6,6 +6,7 @@ from sqlalchemy import Connection
 
 from opencdp.core import tenants
 from opencdp.core.tenants import Tenant
+from opencdp.core.values import utcnow
 from opencdp.store import tenants as store
 
 DEFAULT_TENANT = "default"
@@ -21,5 +22,5 @@ def ensure_default_tenant(conn: Connection, client_key: str | None, api_token: s
         return credentials.tenant, credentials.api_token
     tenant = tenants.tenant_named(conn, DEFAULT_TENANT)
     if api_token and tenants.authenticate(conn, tenant.client_key, api_token) is None:
-        store.insert_token(conn, tenant.id, tenants.hash_token(api_token), "environment", tenants.utcnow())
+        store.insert_token(conn, tenant.id, tenants.hash_token(api_token), "environment", utcnow())
     return tenant, api_token

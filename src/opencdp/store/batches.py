@@ -184,12 +184,13 @@ def setting(conn: Connection, key: str, default: str) -> str:
     It is read first: on SQLite a read transaction that tried to write would fail at once while a writer
     is busy, and the setting exists after the first write anyway.
     """
-    found = conn.execute(select(settings.c.value).where(settings.c.key == key)).scalar()
+    found: str | None = conn.execute(select(settings.c.value).where(settings.c.key == key)).scalar()
     if found is not None:
         return found
     dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     conn.execute(dialect_insert(settings).values(key=key, value=default).on_conflict_do_nothing())
-    return conn.execute(select(settings.c.value).where(settings.c.key == key)).scalar_one()
+    stored: str = conn.execute(select(settings.c.value).where(settings.c.key == key)).scalar_one()
+    return stored
 
 
 def created_before(conn: Connection, cutoff: datetime, limit: int) -> list[Record]:

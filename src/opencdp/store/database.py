@@ -425,7 +425,7 @@ def page_cache(conn: Connection, megabytes: int) -> Iterator[None]:
     if conn.dialect.name != "sqlite":
         yield
         return
-    default = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    default = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
     conn.exec_driver_sql(f"PRAGMA cache_size = -{megabytes * 1024}")
     try:
         yield
@@ -452,7 +452,7 @@ def deadline(conn: Connection, seconds: float) -> Iterator[None]:
                 raise DeadlineExceeded from None
             raise
         return
-    raw = conn.connection.driver_connection
+    raw: Any = conn.connection.driver_connection
     ends = time.monotonic() + seconds
     raw.set_progress_handler(lambda: int(time.monotonic() > ends), 10_000)
     try:
@@ -501,7 +501,7 @@ def remembered(conn: Connection, name: str, *, lasting: bool = False) -> dict[An
     transaction = conn.get_transaction()
     if transaction is None:  # outside a transaction nothing stays true for long: remember nothing
         return {}
-    held = conn.info.get(_MEMO)
+    held: tuple[Any, dict[str, Any]] | None = conn.info.get(_MEMO)
     if held is None or held[0] is not transaction:
         held = (transaction, {})
         conn.info[_MEMO] = held

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Select,
     String,
@@ -270,8 +271,12 @@ def _json_value(conn: Connection, column: Any) -> Any:
 
 
 def _ext_of(conn: Connection, owner_ref: Any) -> Any:
-    found = select(extensions.c.data).where(extensions.c.owner_ref == owner_ref, extensions.c.name == "ext")
-    found = found.limit(1).scalar_subquery()
+    found = (
+        select(extensions.c.data)
+        .where(extensions.c.owner_ref == owner_ref, extensions.c.name == "ext")
+        .limit(1)
+        .scalar_subquery()
+    )
     if conn.dialect.name == "postgresql":
         return func.coalesce(found, cast(literal("{}"), JSONB))
     return func.json(func.coalesce(found, "{}"))
@@ -315,7 +320,7 @@ def orders_as_json(
         .subquery()
     )
     if postgres:
-        gathered = func.coalesce(
+        gathered: ColumnElement[Any] = func.coalesce(
             func.json_agg(aggregate_order_by(first_items.c.line, first_items.c.created_at, first_items.c.ref)),
             cast(literal("[]"), postgresql.JSON),
         )

@@ -53,7 +53,7 @@ def to_columns(values: Mapping[str, Any]) -> dict[str, Any]:
     return {to_column(name): value for name, value in values.items()}
 
 
-def to_record(row: Mapping[str, Any]) -> Record:
+def to_record(row: Mapping[Any, Any]) -> Record:
     return {to_field(column): value for column, value in row.items()}
 
 
@@ -155,7 +155,7 @@ def _compiled_insert(
         for name in columns
     ]
     positions = [int(name[1:]) for name in compiled.positiontup or ()]
-    return str(compiled), converters, positions
+    return str(compiled), converters, positions  # type: ignore[return-value]
 
 
 def _converted(values: list[Any], convert: Converter, shared: bool) -> list[Any]:

@@ -107,7 +107,7 @@ class Compiler:
         if attr.entity == "guest":
             frm: FromClause = g
             scope: dict[str, FromClause] = {"guest": g}
-            who = g.c.ref
+            who: ColumnElement[Any] = g.c.ref
         else:
             frm, scope, who = self._holders(attr.entity, g)
         source = self.values(attr, scope)
@@ -385,7 +385,8 @@ class Compiler:
                 exact = measure.attr.field == "ref" and measure.attr.group is None
                 value = func.nullif(value if exact else self.lower(value), "")
             return func.count(value.distinct())
-        return getattr(func, measure.fn)(self.numeric(value))
+        aggregate: ColumnElement[Any] = getattr(func, measure.fn)(self.numeric(value))
+        return aggregate
 
     def _measured(self, node: Entity, aggregate: ColumnElement[Any]) -> ColumnElement[bool]:
         """The node's comparison of its aggregate: count, countDistinct and sum are 0 over no rows;
@@ -411,15 +412,15 @@ class Compiler:
                 person.c.guest_ref.is_not(None),
             )
             # an order has one contact; consumers may name the same guest twice, and `any` adds the contact
-            pairs = (pairs if node.role == "contact" else pairs.distinct()).subquery()
+            holders = (pairs if node.role == "contact" else pairs.distinct()).subquery()
             o = orders.alias()
-            joined = pairs.join(o, o.c.ref == pairs.c.order_ref)
+            joined = holders.join(o, o.c.ref == holders.c.order_ref)
             if node.entity == "order":
-                return select(1).select_from(joined), {"order": o}, o.c.ordered_at, pairs.c.guest_ref
+                return select(1).select_from(joined), {"order": o}, o.c.ordered_at, holders.c.guest_ref
             i = order_items.alias()
             rows = select(1).select_from(joined.join(i, i.c.order_ref == o.c.ref))
             moment = func.coalesce(i.c.ordered_at, o.c.ordered_at)
-            return rows, {"orderItem": i, "order": o}, moment, pairs.c.guest_ref
+            return rows, {"orderItem": i, "order": o}, moment, holders.c.guest_ref
         s = sessions.alias()
         if node.entity == "session":
             return select(1).where(s.c.tenant_id == tenant), {"session": s}, s.c.started_at, s.c.guest_ref
@@ -474,4 +475,5 @@ def _holds_at_zero(node: Entity) -> bool:
 
 
 def _compare(left: ColumnElement[Any], op: str, right: ColumnElement[Any]) -> ColumnElement[bool]:
-    return _OPERATORS[op](left, right)
+    compared: ColumnElement[bool] = _OPERATORS[op](left, right)
+    return compared

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -42,7 +44,7 @@ def _stamps() -> list[Column[object]]:
     ]
 
 
-def _person_columns() -> list[Column[object]]:
+def _person_columns() -> list[Column[Any]]:
     strings = [
         "title",
         "first_name",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import APIRouter, Request
 from sqlalchemy import Connection
@@ -98,7 +99,7 @@ def extension_routes(target: APIRouter, collection: str, kind: str, label: str, 
     schema = openapi.EXTENSION
     body_doc = openapi.request_body(schema)
     one = f"{base}/{{name}}"
-    routes = [
+    routes: list[tuple[str, Callable[..., Any], str, str, Any, Any]] = [
         (base, list_all, "GET", "list", None, openapi.responses(openapi.collection(schema), 400, 404)),
         (
             base,

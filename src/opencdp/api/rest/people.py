@@ -79,7 +79,7 @@ def _routes(role: str, collection: str, resource: str, model_schema: dict[str, A
     many = f"/orders/{{order_ref}}/{collection}"
     body_doc = openapi.request_body(model_schema)
     noun = label.lower()
-    routes = [
+    routes: list[tuple[str, Callable[..., Any], str, str, Any, Any]] = [
         (
             many,
             create,

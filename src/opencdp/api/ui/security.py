@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
@@ -56,7 +56,7 @@ async def current_session(request: Request) -> console.Session:
         raise SignInNeeded(path if request.method == "GET" else "/ui/guests")
     request.state.console = session
     await settle(db, session.tenant.id, request.app.state.settings.stream_read_wait_seconds)
-    return session
+    return cast(Session, session)
 
 
 def check_origin(request: Request) -> None:

@@ -26,7 +26,7 @@ FINAL = frozenset({"success", "corrupted", "error"})
 _HEX = re.compile(r"^[0-9a-fA-F]{32}$")
 
 
-def batch_ref(raw: str) -> str | None:
+def batch_ref(raw: Any) -> str | None:
     """Any UUID version, compared lowercase; `parse_ref` only knows the canonical 36-character form."""
     return parse_ref(raw.lower()) if isinstance(raw, str) else None
 
@@ -105,6 +105,7 @@ def receive(conn: Connection, tenant: Tenant, ref: str, size: int, md5_hex: str,
         if batch["status"] != "corrupted" and batch["size"] == size and batch["checksum"] == md5_hex:
             return batch, False
         raise ApiError("Batch file already uploaded", status=409)
+    changes: dict[str, Any]
     if batch["size"] != size:
         changes = {"status": "corrupted", "message": "Size does not match"}
     elif batch["checksum"] != md5_hex:

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from opencdp.core.batch import guest_upserts, new_orders
 from opencdp.core.batch.lines import Envelope, Outcome, read_line
@@ -178,7 +178,7 @@ def _write(pipe: BinaryIO | None, message: object) -> None:
         pass
 
 
-def _read(pipe: BinaryIO) -> Any:
+def _read(pipe: IO[bytes]) -> Any:
     header = pipe.read(8)
     size = int.from_bytes(header, "big")
     data = pipe.read(size) if len(header) == 8 else b""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import orjson
 
@@ -57,7 +57,7 @@ class Envelope:
         return Outcome(code, message, self.shown_ref, skipped)
 
 
-def lines(stream: BinaryIO, limit: int) -> Iterator[bytes | None]:
+def lines(stream: IO[bytes], limit: int) -> Iterator[bytes | None]:
     """Every line without its terminator; None for a line over the limit, which is skipped unread.
 
     Each block is split once: a line costs the same whatever its length, so a file of millions of blank

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO, cast
 
 import orjson
 from sqlalchemy import Connection
@@ -114,7 +114,7 @@ def apply_record(conn: Connection, tenant: Tenant, envelope: Envelope, now: date
     return envelope.outcome()
 
 
-Run = list[new_orders.Entry] | list[guest_upserts.GuestEntry]
+Run = list[new_orders.Entry | guest_upserts.GuestEntry]  # of one kind: `apply_lines` never mixes them
 
 
 def apply_lines(
@@ -227,7 +227,7 @@ class Processor:
         turn_ends = time.monotonic() + self.limits.slice_seconds
         with (
             self.files.reader(upload) as raw,
-            gzip.GzipFile(fileobj=raw, mode="rb") as stream,
+            cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb")) as stream,
             ChunkChecker(self.limits.check_ahead, self.limits.line) as checker,
         ):
             chunks = iter(checker.ahead(self._chunks(stream, position)))
@@ -251,7 +251,7 @@ class Processor:
         log.info("batch %s gave its turn to another tenant's at line %s", batch["ref"], batch["position"])
         return True
 
-    def _chunks(self, stream: BinaryIO, position: int) -> Iterator[list[Numbered]]:
+    def _chunks(self, stream: IO[bytes], position: int) -> Iterator[list[Numbered]]:
         """The lines not applied yet, numbered, a chunk at a time. Blank lines are no records: they are
         counted, not carried, except the one that closes a span of `BLANK_SPAN` chunks' worth of lines,
         which carries the position a file of nothing but blank lines has reached."""

@@ -130,7 +130,7 @@ def _items(value: Mapping[str, Any], mode: Mode) -> list[ParsedItem]:
     for index, item in enumerate(items):
         path = f"value.orderItems[{index}]"
         data = _object(item, path)
-        values = validation(path, lambda data=data: validate(BATCH_ITEM, data, mode))
+        values = validation(path, partial(validate, BATCH_ITEM, data, mode))
         if values.get("referenceId") is None:
             raise attribute_error(f"{path}.referenceId", "is required")
         if values["referenceId"] in seen:
@@ -195,13 +195,13 @@ def order_record(conn: Connection, tenant: Tenant, value: Mapping[str, Any], mod
     key = order_key(value, mode)
     match = orders.find_match(conn, tenant, key["referenceId"], key["orderedAt"])
     parsed = parse_order(value, mode, matched=match is not None, key=key)
+    previous_contact: Record | None = None
+    previous_consumers: list[Record] = []
     if match is None:
         order = orders.insert_order(conn, tenant, parsed.header, now)
-        previous_contact, previous_consumers = None, []
     else:
         changes = {k: v for k, v in parsed.header.items() if k not in orders.IMMUTABLE and (not patch or k in value)}
         order = modify(conn, order_table, match, changes, now)
-        previous_contact, previous_consumers = None, []
         if parsed.contact is not None:  # what is not sent is kept, and need not be read
             previous_contact = people_store.first_of_role(conn, tenant.id, order["ref"], identity.CONTACT)
         if parsed.consumers is not None:
@@ -215,7 +215,8 @@ def order_record(conn: Connection, tenant: Tenant, value: Mapping[str, Any], mod
     if parsed.extension is not None:
         owner = extensions.Owner("order", order["ref"], "Order")
         _replace_extension(conn, tenant, owner, parsed.extension, now, fresh=fresh)
-    return order["ref"]
+    ref: str = order["ref"]
+    return ref
 
 
 def _consumers_of(conn: Connection, tenant: Tenant, order_ref: str) -> list[Record]:
@@ -478,11 +479,11 @@ def _holders(conn: Connection, tenant: Tenant, value: Mapping[str, Any], missing
     keys = [(i.get("provider"), i.get("id")) for i in data.get("identifiers") or [] if isinstance(i, dict)]
     if not keys and isinstance(data.get("email"), str):
         keys = [(guests.EMAIL, data["email"])]
-    keys = [(p, k) for p, k in keys if isinstance(p, str) and isinstance(k, str)]
-    if not keys:
+    texts = [(p, k) for p, k in keys if isinstance(p, str) and isinstance(k, str)]
+    if not texts:
         raise ApiError(missing)
     found: list[str] = []
-    for provider, key in keys:
+    for provider, key in texts:
         for holder in guest_store.holders(conn, tenant.id, provider, guests.normalize_id(provider, key)):
             if holder not in found:
                 found.append(holder)

@@ -83,7 +83,7 @@ class _Checker:
         if raw not in choices:
             self.fail(path, f"value must be one of {', '.join(choices)}")
             return default
-        return raw
+        return str(raw)
 
     def boolean(self, raw: Any, path: str, default: bool) -> bool:
         if raw is None:
@@ -242,7 +242,7 @@ def _private(host: str) -> bool:
     except (socket.gaierror, UnicodeError):
         return True
     for address in addresses:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        ip = ipaddress.ip_address(str(address).split("%", 1)[0])
         if ip.is_loopback or ip.is_link_local or ip.is_private or ip.is_unspecified or ip.is_reserved:
             return True
     return False

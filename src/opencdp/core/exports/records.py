@@ -31,7 +31,7 @@ class Shape:
     @classmethod
     def of(cls, output: Mapping[str, Any]) -> Shape:
         pairs = tuple(tuple(pair.split(".", 1)) for pair in output.get("extensions") or ())
-        return cls(tuple(output.get("guest") or ()), tuple(output.get("identifiers") or ()), pairs,  # type: ignore[arg-type]
+        return cls(tuple(output.get("guest") or ()), tuple(output.get("identifiers") or ()), pairs,
                    output.get("orders"))  # fmt: skip
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, cast
 
 import orjson
 
@@ -50,7 +50,7 @@ class RecordFile(Protocol):
 
 
 def _gzipped(out: BinaryIO) -> BinaryIO:
-    return gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6)
+    return cast(BinaryIO, gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6))
 
 
 class _NdjsonFile:

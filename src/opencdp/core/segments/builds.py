@@ -15,13 +15,14 @@ from sqlalchemy import Connection
 
 from opencdp.core.claims import JobRunner
 from opencdp.core.schedule import next_slot
-from opencdp.core.segments.definition import Definition, parse
+from opencdp.core.segments.definition import parse
 from opencdp.core.segments.segments import catalogue, compiler, request_build
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import utcnow
 from opencdp.store import segments as store
 from opencdp.store import tenants as tenant_store
 from opencdp.store.rows import Record
+from opencdp.store.segment_tree import Definition
 
 log = logging.getLogger("opencdp.segments")
 KEEP_MEMBER_SETS = 7

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 from opencdp.core.models import CHANNELS, GENDERS, GUEST_TYPES, ORDER_STATUSES
 from opencdp.core.stream.parsing import CHANNELS as STREAM_CHANNELS
-from opencdp.store.segment_tree import Attribute, Type
+
+# The surfaces take a definition's shapes from here: the store keeps them, the core answers for them.
+from opencdp.store.segment_tree import Attribute as Attribute
+from opencdp.store.segment_tree import Type as Type
 
 ENTITIES = ("guest", "order", "orderItem", "session", "event")
 GUEST_GROUPS = ("ext", "ext1", "ext2", "ext3", "ext4", "ext5")

@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from opencdp.core.errors import ApiError, Conflict, InvalidField, MissingField, NotFound, UnsupportedField
 from opencdp.core.schedule import check_cron, next_slot
 from opencdp.core.segments.catalogue import Catalogue, Type
-from opencdp.core.segments.definition import Definition, parse
+from opencdp.core.segments.definition import parse
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import format_timestamp, new_ref, utcnow
 from opencdp.store import extensions as extension_store
@@ -19,6 +19,7 @@ from opencdp.store import segments as store
 from opencdp.store import tenants as tenant_store
 from opencdp.store.rows import Record, delete_row, get_row, insert_row, modify
 from opencdp.store.segment_sql import Compiler
+from opencdp.store.segment_tree import Definition
 from opencdp.store.tables import segments
 
 BODY = ("name", "description", "definition")

@@ -50,8 +50,9 @@ def known_ref(conn: Connection | Memory, tenant: Tenant, browser_id: str) -> str
     browser = require(conn, tenant, browser_id)
     if len(_SEEN) >= SEEN_LIMIT:
         _SEEN.pop(next(iter(_SEEN)), None)
-    _SEEN[(tenant.id, browser["ref"])] = None
-    return browser["ref"]
+    stored: str = browser["ref"]
+    _SEEN[(tenant.id, stored)] = None
+    return stored
 
 
 def owner(conn: Connection, tenant: Tenant, browser_id: str) -> tuple[Record, Record]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
@@ -220,7 +221,7 @@ def parse_order(data: Any) -> dict[str, Any]:
         defaults = {"currencyCode": data.get("currencyCode"), "status": data.get("status"), "quantity": 1,
                     "orderedAt": data.get("orderedAt")}  # fmt: skip
         item_body = {**defaults, **{k: v for k, v in raw.items() if k != "extensions" and v is not None}}
-        item = at(path, lambda body=item_body: validate(ORDER_ITEM, body, Mode.CREATE))
+        item = at(path, partial(validate, ORDER_ITEM, item_body, Mode.CREATE))
         parsed_items.append((item, _extension(raw.get("extensions"), path)))
     contact = data.get("contact")
     if contact is not None:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from opencdp.core import extensions
-from opencdp.core.errors import ApiError, MissingField
+from opencdp.core.errors import ApiError, InvalidField, MissingField
 from opencdp.core.stream import browsers, carts, identify, parsing, sessions
 from opencdp.core.stream.working import WorkingSet
 from opencdp.core.tenants import Tenant
@@ -78,7 +78,7 @@ def check(
     }
     page = body.get("page")
     if page is not None and not isinstance(page, str):
-        raise parsing.InvalidField("page")
+        raise InvalidField("page")
     requested_at = parsing.timestamp(body.get("requested_at"), "requested_at")
     ext = parsing.ext(body.get("ext"))
     try:
@@ -192,7 +192,7 @@ def _validate(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
                     raise MissingField(f"{path}.{alias}")
             item_ids = parsing.one_or_many(raw.get("item_id"), f"{path}.item_id")
             if not all(isinstance(i, str) for i in item_ids):
-                raise parsing.InvalidField(f"{path}.item_id")
+                raise InvalidField(f"{path}.item_id")
             parsed.append({**person, "item_ids": item_ids})
         return {"consumers": parsed}
     if kind == "CONFIRM":
@@ -202,7 +202,7 @@ def _validate(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
         ids = []
         for index, raw in enumerate(products):
             if not isinstance(raw, dict):
-                raise parsing.InvalidField(f"product[{index}]")
+                raise InvalidField(f"product[{index}]")
             ids.append(parsing.text(raw.get("item_id"), f"product[{index}].item_id", required=True))
         return {"item_ids": ids}
     if kind == "CHECKOUT":

@@ -33,6 +33,7 @@ def identify(
     serialise(conn, tenant)
     current = guests.require(conn, tenant, browser["guestRef"])
     holder = _holder(conn, tenant, current["ref"], person, now)
+    result: str
     if holder is None:
         _take(conn, tenant, current["ref"], person, now)
         result = current["ref"]
