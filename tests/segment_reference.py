@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from opencdp.core.stream.sessions import empty_cart
+from opencdp.core.stream.carts import empty_cart
 from opencdp.core.values import format_timestamp
 from opencdp.store.rows import insert_row
 from opencdp.store.segment_sql import years_before

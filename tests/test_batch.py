@@ -451,3 +451,23 @@ def test_an_import_page_cache_is_given_back(database):
                 assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -32 * 1024
         if database.is_sqlite:
             assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == before
+
+
+def test_a_consumer_that_names_no_items_consumes_every_item_of_a_stored_order(client, database, settings):
+    """Items a REST client stored without a referenceId are all consumed by a batch consumer that names
+    none (they once collapsed into one)."""
+    head = {k: v for k, v in order("EVERY-1").items() if k not in ("orderItems", "contact", "extensions")}
+    stored = client.post("/v2.1/orders", json={k: head[k] for k in ("referenceId", "orderedAt", "currencyCode", "price")})
+    assert stored.status_code == 201, stored.text
+    for name in ("Tent", "Stove"):
+        item = {"type": "GEAR", "name": name, "price": 10, "currencyCode": "EUR"}
+        assert client.post(f"/v2.1/orders/{stored.json()['ref']}/orderItems", json=item).status_code == 201
+    consumer = {"firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.com"}
+    status = run_batch(client, database, settings, [record("order", "upsert", {**head, "consumers": [consumer]})])
+    assert status["status"]["code"] == "success", read_log(client, status)
+    [person] = client.get(f"/v2.1/orders/{stored.json()['ref']}/consumers").json()["items"]
+    used = client.get(f"/v2.1/orderConsumers/{person['ref']}/orderItems").json()
+    assert len(used["items"]) == 2
+    assert sorted(item["ref"] for item in used["items"]) == sorted(
+        item["ref"] for item in client.get(f"/v2.1/orders/{stored.json()['ref']}/orderItems").json()["items"]
+    )

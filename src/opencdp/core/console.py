@@ -19,10 +19,10 @@ from opencdp.core import profiles
 from opencdp.core.errors import ApiError
 from opencdp.core.fields import parse_ref
 from opencdp.core.tenants import Tenant, authenticate, hash_token
-from opencdp.store import console as store
+from opencdp.store import console as console_store
 from opencdp.store import tenants as tenant_store
-from opencdp.store.rows import Record, get_row
-from opencdp.store.tables import guests
+from opencdp.store.guests import GUESTS
+from opencdp.store.rows import Record
 
 IDLE = timedelta(hours=2)
 ABSOLUTE = timedelta(hours=12)
@@ -46,15 +46,16 @@ def _digest(raw: str) -> str:
 def sign_in(conn: Connection, client_key: str, api_token: str, address: str, now: datetime) -> str | None:
     """A new session for valid credentials: its raw id, for the cookie; None for invalid ones (the failure is
     recorded, so it must commit: it is not raised). 429 after ten failures in 15 minutes."""
-    if store.count_failures(conn, address, now - FAILURE_WINDOW) >= MAX_FAILURES:
+    if console_store.count_failures(conn, address, now - FAILURE_WINDOW) >= MAX_FAILURES:
         raise ApiError("Too many failed sign-ins; try again in 15 minutes.", status=429)
     tenant = authenticate(conn, client_key, api_token) if client_key and api_token else None
     if tenant is None:
-        store.record_failure(conn, address, now)
+        console_store.record_failure(conn, address, now)
         return None
     raw = secrets.token_urlsafe(32)
-    store.insert_session(conn, {"idHash": _digest(raw), "tenantId": tenant.id, "tokenHash": hash_token(api_token),
-                                "csrf": secrets.token_urlsafe(32), "createdAt": now, "lastSeenAt": now})  # fmt: skip
+    session = {"idHash": _digest(raw), "tenantId": tenant.id, "tokenHash": hash_token(api_token),
+               "csrf": secrets.token_urlsafe(32), "createdAt": now, "lastSeenAt": now}  # fmt: skip
+    console_store.insert_session(conn, session)
     return raw
 
 
@@ -62,21 +63,21 @@ def resolve(conn: Connection, raw: str | None, now: datetime) -> Session | None:
     """The live session a cookie names, or None (expired, signed out, or its token revoked)."""
     if not raw:
         return None
-    found = store.get_session(conn, _digest(raw))
+    found = console_store.get_session(conn, _digest(raw))
     if found is None:
         return None
     expired = found["lastSeenAt"] < now - IDLE or found["createdAt"] < now - ABSOLUTE
     record = tenant_store.find_by_id(conn, found["tenantId"])
     if expired or found["tokenHash"] not in tenant_store.active_token_hashes(conn, found["tenantId"]):
-        store.delete_session(conn, found["idHash"])
+        console_store.delete_session(conn, found["idHash"])
         return None
     if found["lastSeenAt"] < now - TOUCH_EVERY:
-        store.touch_session(conn, found["idHash"], now)
+        console_store.touch_session(conn, found["idHash"], now)
     return Session(found["idHash"], Tenant.from_record(record), found["csrf"])
 
 
 def sign_out(conn: Connection, session: Session) -> None:
-    store.delete_session(conn, session.id_hash)
+    console_store.delete_session(conn, session.id_hash)
 
 
 def search(
@@ -85,21 +86,21 @@ def search(
     """Guests by ref, email, identifier or order (ref or referenceId); with no query, the latest modified."""
     query = query.strip()
     if not query:
-        total, found = store.latest_guests(conn, tenant.id, None, offset, limit)
+        total, found = console_store.latest_guests(conn, tenant.id, None, offset, limit)
     else:
         refs: set[str] = set()
-        if by in ("any", "ref") and (ref := parse_ref(query)) and get_row(conn, guests, tenant.id, ref):
+        if by in ("any", "ref") and (ref := parse_ref(query)) and GUESTS.get(conn, tenant.id, ref):
             refs.add(ref)
         if by in ("any", "email"):
             refs |= _refs(conn, tenant, {"email": query})
         if by in ("any", "identifier"):
-            refs |= set(store.guests_with_identifier(conn, tenant.id, query))
+            refs |= set(console_store.guests_with_identifier(conn, tenant.id, query))
         if by in ("any", "order"):
             refs |= _refs(conn, tenant, {"orderReferenceId": query})
             if parse_ref(query):
                 refs |= _refs(conn, tenant, {"orderRef": query})
-        total, found = store.latest_guests(conn, tenant.id, sorted(refs), offset, limit)
-    return total, found, store.order_counts(conn, tenant.id, [guest["ref"] for guest in found])
+        total, found = console_store.latest_guests(conn, tenant.id, sorted(refs), offset, limit)
+    return total, found, console_store.order_counts(conn, tenant.id, [guest["ref"] for guest in found])
 
 
 def _refs(conn: Connection, tenant: Tenant, filters: dict[str, Any]) -> set[str]:
@@ -109,5 +110,5 @@ def _refs(conn: Connection, tenant: Tenant, filters: dict[str, Any]) -> set[str]
 
 def forget_expired(conn: Connection, now: datetime) -> None:
     """Sessions past their idle or absolute limit, and sign-in failures past their window, are deleted."""
-    store.delete_idle_sessions(conn, now - IDLE, now - ABSOLUTE)
-    store.forget_failures(conn, now - FAILURE_WINDOW)
+    console_store.delete_idle_sessions(conn, now - IDLE, now - ABSOLUTE)
+    console_store.forget_failures(conn, now - FAILURE_WINDOW)

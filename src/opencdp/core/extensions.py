@@ -22,10 +22,10 @@ from opencdp.core.errors import (
 from opencdp.core.fields import IDENTITY_FIELDS, Mode
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import uuid5
-from opencdp.store import extensions as store
+from opencdp.store import extensions as extension_store
 from opencdp.store.database import Memory, memory_of
-from opencdp.store.rows import Record, delete_row, insert_row, insert_rows, modify
-from opencdp.store.tables import extensions
+from opencdp.store.extensions import EXTENSIONS
+from opencdp.store.rows import Record
 
 MAX_PAIRS = 100
 MAX_KEY_LENGTH = 200
@@ -106,7 +106,7 @@ def value_type(value: Any) -> str:
 
 def get(conn: Connection, tenant: Tenant, owner: Owner, name: str) -> Record:
     check_name(owner.kind, name)
-    found = store.get(conn, tenant.id, owner.ref, name)
+    found = extension_store.get(conn, tenant.id, owner.ref, name)
     if found is None:
         raise NotFound(
             f"Data extension {name} for {owner.label} ref {owner.ref} and client key {tenant.client_key} "
@@ -122,7 +122,7 @@ def list_of(conn: Connection, tenant: Tenant, owner: Owner) -> list[Record]:
 def of_owner_ref(conn: Connection, tenant: Tenant, owner_ref: str) -> list[Record]:
     """Every group an owner holds, whatever kind of owner it is (the console shows an order's and its
     items' together)."""
-    return store.of_owner(conn, tenant.id, owner_ref)
+    return extension_store.of_owner(conn, tenant.id, owner_ref)
 
 
 def create(
@@ -138,14 +138,14 @@ def create(
     """A new extension; `new_owner` (an owner created in this transaction) skips the lookup for one."""
     name = pick_name(owner.kind, path_name, body)
     pairs = parse_pairs(body, Mode.CREATE)
-    if not new_owner and store.get(conn, tenant.id, owner.ref, name) is not None:
+    if not new_owner and extension_store.get(conn, tenant.id, owner.ref, name) is not None:
         raise Conflict(
             f"Data extension {name} already exists.",
             f"Data extension {name} for {owner.label} ref {owner.ref} already exists.",
         )
     _check_rules(conn, tenant, owner, name, pairs)
     record = extension_record(tenant, owner, name, pairs, now)
-    insert_row(conn, extensions, record)
+    EXTENSIONS.insert(conn, record)
     return record
 
 
@@ -170,7 +170,7 @@ def create_for_new_owners(conn: Connection, tenant: Tenant, groups: Sequence[tup
         pairs = parse_pairs(body, Mode.CREATE)
         _check_rules(conn, tenant, owner, "ext", pairs)
         records.append(extension_record(tenant, owner, "ext", pairs, now))
-    insert_rows(conn, extensions, records)
+    EXTENSIONS.insert_many(conn, records)
 
 
 def write(
@@ -194,12 +194,12 @@ def write(
     else:
         data = pairs
     _check_rules(conn, tenant, owner, name, data, changed=pairs)
-    return modify(conn, extensions, current, {"data": data}, now)
+    return EXTENSIONS.modify(conn, current, {"data": data}, now)
 
 
 def delete(conn: Connection, tenant: Tenant, owner: Owner, name: str) -> None:
     current = get(conn, tenant, owner, name)
-    delete_row(conn, extensions, tenant.id, current["ref"])
+    EXTENSIONS.delete(conn, tenant.id, current["ref"])
 
 
 def delete_fields(
@@ -209,7 +209,7 @@ def delete_fields(
     current = get(conn, tenant, owner, name)
     doomed = set(keys) if keys else set(current["data"])
     data = {key: value for key, value in current["data"].items() if key not in doomed}
-    return modify(conn, extensions, current, {"data": data}, now)
+    return EXTENSIONS.modify(conn, current, {"data": data}, now)
 
 
 def extension_ref(owner_ref: str, name: str) -> str:
@@ -225,7 +225,7 @@ def _check_rules(
     data: Mapping[str, Any],
     changed: Mapping[str, Any] | None = None,
 ) -> None:
-    others = store.of_owner(conn, tenant.id, owner.ref) if owner.kind == "guest" else []
+    others = extension_store.of_owner(conn, tenant.id, owner.ref) if owner.kind == "guest" else []
     check_beside(name, data, {other["name"]: other["data"] for other in others})
     written = {key: value for key, value in (data if changed is None else changed).items() if value is not None}
     check_types(conn, tenant, owner.kind, written)
@@ -249,15 +249,15 @@ def check_types(conn: Connection | Memory, tenant: Tenant, owner_kind: str, pair
     Given the database's `Memory` instead of a connection, the check is decided from the types this process
     knows, or raises `NeedsDatabase` when it knows too little: a key seen first is claimed in a write."""
     wanted = types_of(pairs)
-    known = store.known_key_types(memory_of(conn), tenant.id, owner_kind, wanted)
+    known = extension_store.known_key_types(memory_of(conn), tenant.id, owner_kind, wanted)
     if len(known) < len(wanted):
         if isinstance(conn, Memory):
             raise NeedsDatabase
-        known = store.key_types(conn, tenant.id, owner_kind, wanted)
+        known = extension_store.key_types(conn, tenant.id, owner_kind, wanted)
         fresh = {key: kind for key, kind in wanted.items() if key not in known}
         if fresh:
-            store.claim_key_types(conn, tenant.id, owner_kind, fresh)
-            known.update(store.key_types(conn, tenant.id, owner_kind, fresh))
+            extension_store.claim_key_types(conn, tenant.id, owner_kind, fresh)
+            known.update(extension_store.key_types(conn, tenant.id, owner_kind, fresh))
     clash = first_clash(wanted, known)
     if clash is not None:
         raise IncorrectType(clash)

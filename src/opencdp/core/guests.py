@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection
 
@@ -15,9 +15,9 @@ from opencdp.core.errors import NotFound
 from opencdp.core.models import PERSON_FIELDS
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import new_ref, parse_timestamp
-from opencdp.store import guests as store
-from opencdp.store.rows import Record, get_row, insert_row, update_row
-from opencdp.store.tables import guests
+from opencdp.store import guests as guest_store
+from opencdp.store.guests import GUESTS
+from opencdp.store.records import Guest
 
 EMAIL = "email"
 PERSON_NAMES = tuple(f.name for f in PERSON_FIELDS)
@@ -31,9 +31,9 @@ def normalize_id(provider: str, identifier: str) -> str:
     return identifier.lower() if provider == EMAIL else identifier
 
 
-def keys_of(person: Mapping[str, Any]) -> list[store.Key]:
+def keys_of(person: Mapping[str, Any]) -> list[guest_store.Key]:
     """The lookup keys a person holds: each identifier, and each address in `emails` under provider email."""
-    keys: list[store.Key] = [
+    keys: list[guest_store.Key] = [
         (i["provider"], normalize_id(i["provider"], i["id"]), parse_timestamp(i.get("expiryDate")))
         for i in person.get("identifiers") or ()
     ]
@@ -41,11 +41,11 @@ def keys_of(person: Mapping[str, Any]) -> list[store.Key]:
     return keys
 
 
-def require(conn: Connection, tenant: Tenant, ref: str) -> Record:
+def require(conn: Connection, tenant: Tenant, ref: str) -> Guest:
     """The live guest a ref names: a guest retired by a merge answers with the guest it was merged into."""
-    guest = get_row(conn, guests, tenant.id, ref)
+    guest = GUESTS.get(conn, tenant.id, ref)
     if guest is not None and guest["mergedInto"]:
-        guest = get_row(conn, guests, tenant.id, guest["mergedInto"])
+        guest = GUESTS.get(conn, tenant.id, guest["mergedInto"])
     if guest is None:
         raise NotFound(f"Guest with ref {ref} for client key {tenant.client_key} was not found")
     return guest
@@ -54,13 +54,13 @@ def require(conn: Connection, tenant: Tenant, ref: str) -> Record:
 def live_refs(conn: Connection, tenant: Tenant, refs: Iterable[str]) -> dict[str, str]:
     """`require` for many refs at once, by ref: the live guest each names (a ref whose guest is gone is
     left out). A merge leaves no chains: a retired guest names its survivor directly."""
-    found = store.merged_into(conn, tenant.id, refs)
-    survivors = store.merged_into(conn, tenant.id, {into for into in found.values() if into})
+    found = guest_store.merged_into(conn, tenant.id, refs)
+    survivors = guest_store.merged_into(conn, tenant.id, {into for into in found.values() if into})
     return {ref: into or ref for ref, into in found.items() if not into or into in survivors}
 
 
 def held_by_other(conn: Connection, tenant: Tenant, guest_ref: str | None, provider: str, identifier: str) -> bool:
-    holders = store.holders(conn, tenant.id, provider, normalize_id(provider, identifier))
+    holders = guest_store.holders(conn, tenant.id, provider, normalize_id(provider, identifier))
     return any(holder != guest_ref for holder in holders)
 
 
@@ -72,26 +72,21 @@ Held = Callable[[str, str], bool]
 def create(conn: Connection, tenant: Tenant, guest_type: str, person: Mapping[str, Any], now: datetime) -> str:
     """A new guest from person fields, taking only the identifiers and addresses no live guest holds."""
     record = new_guest(tenant, guest_type, person, lambda p, k: held_by_other(conn, tenant, None, p, k), now)
-    insert_row(conn, guests, record)
-    store.insert_keys(conn, tenant.id, record["ref"], keys_of(record))
+    GUESTS.insert(conn, record)
+    guest_store.insert_keys(conn, tenant.id, record["ref"], keys_of(record))
     return str(record["ref"])
 
 
-def new_guest(tenant: Tenant, guest_type: str, person: Mapping[str, Any], held: Held, now: datetime) -> Record:
+def new_guest(tenant: Tenant, guest_type: str, person: Mapping[str, Any], held: Held, now: datetime) -> Guest:
     """A guest made from a person: its person fields, and the language and seen times a batch guest
-    upsert may carry (no other person carries them), with only the identifiers no other guest holds."""
+    upsert may carry (no other person carries them), with only the identifiers no other guest holds.
+    Every field is there, an empty one as None, so that new guests' rows all have one shape."""
     values = {name: person.get(name) for name in (*PERSON_NAMES, "language", *SEEN_NAMES)}
     values["identifiers"] = _unheld_identifiers(held, person.get("identifiers") or (), [])
     values["emails"] = _unheld_emails(held, person.get("emails") or (), [])
-    values = {name: value for name, value in values.items() if value not in (None, [])}
-    return {
-        **values,
-        "ref": new_ref(),
-        "tenantId": tenant.id,
-        "guestType": guest_type,
-        "createdAt": now,
-        "modifiedAt": now,
-    }
+    values = {name: None if value == [] else value for name, value in values.items()}
+    fields = {**values, "ref": new_ref(), "tenantId": tenant.id, "guestType": guest_type, "mergedInto": None}
+    return cast(Guest, {**fields, "createdAt": now, "modifiedAt": now})
 
 
 def enrich(
@@ -102,16 +97,16 @@ def enrich(
     now: datetime,
     *,
     customer: bool,
-    stored: Record | None = None,
+    stored: Guest | None = None,
 ) -> None:
     """Fill what the guest lacks from a person who resolved to it, never overwriting a stored value.
     `stored`: the guest as the caller has just read it in this transaction."""
-    guest = stored if stored is not None and stored["ref"] == guest_ref else get_row(conn, guests, tenant.id, guest_ref)
+    guest = stored if stored is not None and stored["ref"] == guest_ref else GUESTS.get(conn, tenant.id, guest_ref)
     assert guest is not None, "identity resolution only returns live guests"
     changes = enrichment(guest, person, lambda p, k: held_by_other(conn, tenant, guest_ref, p, k), customer=customer)
     if changes:
-        update_row(conn, guests, tenant.id, guest_ref, {**changes, "modifiedAt": now})
-        store.replace_keys(conn, tenant.id, guest_ref, keys_of({**guest, **changes}))
+        GUESTS.update(conn, tenant.id, guest_ref, {**changes, "modifiedAt": now})
+        guest_store.replace_keys(conn, tenant.id, guest_ref, keys_of({**guest, **changes}))
 
 
 def enrichment(guest: Mapping[str, Any], person: Mapping[str, Any], held: Held, *, customer: bool) -> dict[str, Any]:

@@ -18,11 +18,11 @@ from opencdp.core.extensions import extension_ref
 from opencdp.core.tenants import Tenant, identity_rules
 from opencdp.core.values import parse_timestamp
 from opencdp.store import extensions as extension_store
-from opencdp.store import guests as store
+from opencdp.store import guests as guest_store
 from opencdp.store import stream as stream_store
 from opencdp.store.database import lock_all
-from opencdp.store.rows import Record, get_row, update_row
-from opencdp.store.tables import guests as guest_table
+from opencdp.store.guests import GUESTS
+from opencdp.store.rows import Record
 
 CONTACT = "contact"
 CONSUMER = "consumer"
@@ -48,7 +48,9 @@ def resolve(conn: Connection, tenant: Tenant, person: Mapping[str, Any], now: da
     rules = identity_rules(conn, tenant)
     keyed = rule_keys(rules, person, now)
     lock_keys(conn, tenant, keyed)
-    return first_holder(rules, keyed, lambda provider, key: store.find_holder(conn, tenant.id, provider, key, now))
+    return first_holder(
+        rules, keyed, lambda provider, key: guest_store.find_holder(conn, tenant.id, provider, key, now)
+    )
 
 
 def rule_keys(rules: Sequence[str], person: Mapping[str, Any], now: datetime) -> list[tuple[str, str]]:
@@ -144,10 +146,10 @@ def merge(
     merge copies neither (stream-api.md §4.2). The retired ref stays as an alias pointing at the
     survivor, as do the guests retired into it before (one hop).
     """
-    retired = get_row(conn, guest_table, tenant.id, retired_ref)
-    survivor = get_row(conn, guest_table, tenant.id, survivor_ref)
+    retired = GUESTS.get(conn, tenant.id, retired_ref)
+    survivor = GUESTS.get(conn, tenant.id, survivor_ref)
     assert retired is not None and survivor is not None, "merge is only called with live guests"
-    store.replace_keys(conn, tenant.id, retired_ref, [])
+    guest_store.replace_keys(conn, tenant.id, retired_ref, [])
     customer = "customer" in (retired["guestType"], survivor["guestType"]) or identifier[0] in identity_rules(
         conn, tenant
     )
@@ -156,14 +158,14 @@ def merge(
     seen = [stamp for stamp in (retired["firstSeen"], survivor["firstSeen"]) if stamp]
     last = [stamp for stamp in (retired["lastSeen"], survivor["lastSeen"]) if stamp]
     if seen:
-        update_row(conn, guest_table, tenant.id, survivor_ref, {"firstSeen": min(seen), "lastSeen": max(last)})
-    store.move_roles(conn, tenant.id, retired_ref, survivor_ref)
+        GUESTS.update(conn, tenant.id, survivor_ref, {"firstSeen": min(seen), "lastSeen": max(last)})
+    guest_store.move_roles(conn, tenant.id, retired_ref, survivor_ref)
     stream_store.move_guest(conn, tenant.id, retired_ref, survivor_ref)
     if copy_profile:
         _move_extensions(conn, tenant, retired_ref, survivor_ref)
-    update_row(conn, guest_table, tenant.id, retired_ref, {"mergedInto": survivor_ref, "modifiedAt": now})
-    store.repoint_retired(conn, tenant.id, retired_ref, survivor_ref)
-    store.insert_merge(
+    GUESTS.update(conn, tenant.id, retired_ref, {"mergedInto": survivor_ref, "modifiedAt": now})
+    guest_store.repoint_retired(conn, tenant.id, retired_ref, survivor_ref)
+    guest_store.insert_merge(
         conn,
         {
             "tenant_id": tenant.id,
@@ -190,4 +192,4 @@ def _move_extensions(conn: Connection, tenant: Tenant, from_ref: str, to_ref: st
 
 
 def merges_of(conn: Connection, tenant: Tenant, guest_ref: str) -> list[Record]:
-    return store.merges_of(conn, tenant.id, guest_ref)
+    return guest_store.merges_of(conn, tenant.id, guest_ref)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from opencdp.core.tenants import Tenant, authenticate, hash_token
-from opencdp.store import tenants as store
+from opencdp.store import tenants as tenant_store
 
 LIFETIME_SECONDS = 86400
 HASH_PREFIX = 24
@@ -47,7 +47,7 @@ def verify(conn: Connection, key: bytes, token: str, now: datetime) -> Tenant | 
         return None
     if not hmac.compare_digest(_sign(key, payload), signature) or datetime.fromtimestamp(moment, UTC) < now:
         return None
-    record = store.find_by_client_key(conn, client_key)
-    if record is None or not any(h.startswith(prefix) for h in store.active_token_hashes(conn, record["id"])):
+    record = tenant_store.find_by_client_key(conn, client_key)
+    if record is None or not any(h.startswith(prefix) for h in tenant_store.active_token_hashes(conn, record["id"])):
         return None
     return Tenant.from_record(record)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection
 
@@ -17,17 +17,18 @@ from opencdp.core.orders import require_order, sent
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import new_ref
 from opencdp.store import orders as order_store
-from opencdp.store import people as store
+from opencdp.store import people as people_store
 from opencdp.store.database import lock
-from opencdp.store.rows import Record, SortTerm, delete_row, get_row, insert_row, update_row
-from opencdp.store.tables import order_people
+from opencdp.store.people import PEOPLE
+from opencdp.store.records import Person
+from opencdp.store.rows import Record, SortTerm
 
 MODELS: dict[str, Model] = {CONTACT: CONTACT_MODEL, CONSUMER: CONSUMER_MODEL}
 LABELS = {CONTACT: "Order contact", CONSUMER: "Order consumer"}
 
 
-def require_person(conn: Connection, tenant: Tenant, role: str, ref: str) -> Record:
-    person = get_row(conn, order_people, tenant.id, ref)
+def require_person(conn: Connection, tenant: Tenant, role: str, ref: str) -> Person:
+    person = PEOPLE.get(conn, tenant.id, ref)
     if person is None or person["role"] != role:
         raise NotFound(f"{LABELS[role]} with ref {ref} for client key {tenant.client_key} was not found")
     return person
@@ -35,12 +36,12 @@ def require_person(conn: Connection, tenant: Tenant, role: str, ref: str) -> Rec
 
 def create_contact(
     conn: Connection, tenant: Tenant, order_ref: str, body: Mapping[str, Any], now: datetime
-) -> tuple[Record, bool]:
+) -> tuple[Person, bool]:
     """An order has one contact: a second POST updates it as a PATCH would and resolves its guest again."""
     require_order(conn, tenant, order_ref)
     values = validate(CONTACT_MODEL, body, Mode.CREATE)
     lock(conn, f"contact:{order_ref}")
-    existing = store.first_of_role(conn, tenant.id, order_ref, CONTACT)
+    existing = people_store.first_of_role(conn, tenant.id, order_ref, CONTACT)
     if existing is not None:
         return _write(conn, tenant, existing, sent(values, body), now, resolve=True), False
     guest_ref = link_person(conn, tenant, values, CONTACT, now)
@@ -49,29 +50,29 @@ def create_contact(
 
 def create_consumer(
     conn: Connection, tenant: Tenant, order_ref: str, body: Mapping[str, Any], now: datetime
-) -> tuple[Record, bool]:
+) -> tuple[Person, bool]:
     """A consumer resolving to a guest already consuming this order updates that consumer instead."""
     require_order(conn, tenant, order_ref)
     values = validate(CONSUMER_MODEL, body, Mode.CREATE)
     item_refs = values.pop("orderItems")
     _check_items(conn, tenant, order_ref, item_refs)
     lock(conn, f"consumers:{order_ref}")
-    contact = store.first_of_role(conn, tenant.id, order_ref, CONTACT)
+    contact = people_store.first_of_role(conn, tenant.id, order_ref, CONTACT)
     guest_ref = link_person(conn, tenant, values, CONSUMER, now, contact=contact)
-    existing = store.first_of_role(conn, tenant.id, order_ref, CONSUMER, guest_ref)
+    existing = people_store.first_of_role(conn, tenant.id, order_ref, CONSUMER, guest_ref)
     if existing is not None:
         changes = sent(values, body)
         if item_refs is not None:
-            store.set_consumer_items(conn, existing["ref"], item_refs)
+            people_store.set_consumer_items(conn, existing["ref"], item_refs)
         return _write(conn, tenant, existing, changes, now, resolve=False), False
     record = insert_person(conn, tenant, order_ref, CONSUMER, values, guest_ref, now)
-    store.set_consumer_items(conn, record["ref"], item_refs or [])
+    people_store.set_consumer_items(conn, record["ref"], item_refs or [])
     return record, True
 
 
 def update_person(
     conn: Connection, tenant: Tenant, role: str, ref: str, body: Mapping[str, Any], mode: Mode, now: datetime
-) -> Record:
+) -> Person:
     """PUT or PATCH; a change of identifiers or emails re-runs resolution, so the guest link may move."""
     person = require_person(conn, tenant, role, ref)
     values = validate(MODELS[role], body, mode)
@@ -81,14 +82,14 @@ def update_person(
             item_refs = []
         if item_refs is not None:
             _check_items(conn, tenant, person["orderRef"], item_refs)
-            store.set_consumer_items(conn, ref, item_refs)
+            people_store.set_consumer_items(conn, ref, item_refs)
     resolve = any(name in values and values[name] != person.get(name) for name in ("identifiers", "emails"))
     return _write(conn, tenant, person, values, now, resolve=resolve)
 
 
 def delete_person(conn: Connection, tenant: Tenant, role: str, ref: str) -> None:
     require_person(conn, tenant, role, ref)
-    delete_row(conn, order_people, tenant.id, ref)
+    PEOPLE.delete(conn, tenant.id, ref)
 
 
 def list_people(
@@ -99,16 +100,16 @@ def list_people(
     sort: Sequence[SortTerm],
     offset: int,
     limit: int,
-) -> tuple[int, list[Record]]:
+) -> tuple[int, list[Person]]:
     require_order(conn, tenant, order_ref)
-    return store.page_people(conn, tenant.id, order_ref, role, sort, offset, limit)
+    return people_store.page_people(conn, tenant.id, order_ref, role, sort, offset, limit)
 
 
 def list_consumer_items(
     conn: Connection, tenant: Tenant, consumer_ref: str, sort: Sequence[SortTerm], offset: int, limit: int
 ) -> tuple[int, list[Record]]:
     require_person(conn, tenant, CONSUMER, consumer_ref)
-    return store.page_consumer_items(conn, tenant.id, consumer_ref, sort, offset, limit)
+    return people_store.page_consumer_items(conn, tenant.id, consumer_ref, sort, offset, limit)
 
 
 def _is_bare_link(value: Any) -> bool:
@@ -123,44 +124,48 @@ def insert_person(
     values: Mapping[str, Any],
     guest_ref: str,
     now: datetime,
-) -> Record:
+) -> Person:
     record = person_record(tenant, order_ref, role, values, guest_ref, now)
-    insert_row(conn, order_people, record)
+    PEOPLE.insert(conn, record)
     return record
 
 
 def person_record(
     tenant: Tenant, order_ref: str, role: str, values: Mapping[str, Any], guest_ref: str, now: datetime
-) -> Record:
-    return {
-        **values,
-        "ref": new_ref(),
-        "tenantId": tenant.id,
-        "orderRef": order_ref,
-        "role": role,
-        "guestRef": guest_ref,
-        "createdAt": now,
-        "modifiedAt": now,
-    }
+) -> Person:
+    """A new contact or consumer of an order from its checked values (those not sent as None)."""
+    return cast(
+        Person,
+        {
+            **values,
+            "ref": new_ref(),
+            "tenantId": tenant.id,
+            "orderRef": order_ref,
+            "role": role,
+            "guestRef": guest_ref,
+            "createdAt": now,
+            "modifiedAt": now,
+        },
+    )
 
 
 def _write(
     conn: Connection,
     tenant: Tenant,
-    person: Record,
+    person: Person,
     changes: Mapping[str, Any],
     now: datetime,
     *,
     resolve: bool,
-) -> Record:
-    updated = {**person, **changes, "modifiedAt": now}
+) -> Person:
+    updated = cast(Person, {**person, **changes, "modifiedAt": now})
     if resolve:
         contact = None
         if person["role"] == CONSUMER:
-            contact = store.first_of_role(conn, tenant.id, person["orderRef"], CONTACT)
+            contact = people_store.first_of_role(conn, tenant.id, person["orderRef"], CONTACT)
         updated["guestRef"] = link_person(conn, tenant, updated, person["role"], now, contact=contact)
     columns = {**changes, "modifiedAt": now, "guestRef": updated["guestRef"]}
-    update_row(conn, order_people, tenant.id, person["ref"], columns)
+    PEOPLE.update(conn, tenant.id, person["ref"], columns)
     return updated
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection
 
@@ -22,11 +22,12 @@ from opencdp.core.orders import delete_order
 from opencdp.core.tenants import Tenant, identity_rules
 from opencdp.core.values import new_ref
 from opencdp.store import extensions as extension_store
-from opencdp.store import guests as store
+from opencdp.store import guests as guest_store
 from opencdp.store import stream as stream_store
 from opencdp.store.database import lock
-from opencdp.store.rows import Record, SortTerm, delete_row, insert_row, modify
-from opencdp.store.tables import guests as guest_table
+from opencdp.store.guests import GUESTS
+from opencdp.store.records import Guest
+from opencdp.store.rows import Record, SortTerm
 
 
 def _values(body: Mapping[str, Any], mode: Mode) -> dict[str, Any]:
@@ -41,34 +42,35 @@ def _values(body: Mapping[str, Any], mode: Mode) -> dict[str, Any]:
     return values
 
 
-def create(conn: Connection, tenant: Tenant, body: Mapping[str, Any], now: datetime) -> Record:
+def create(conn: Connection, tenant: Tenant, body: Mapping[str, Any], now: datetime) -> Guest:
     values = _values(body, Mode.CREATE)
-    record = {**values, "ref": new_ref(), "tenantId": tenant.id, "createdAt": now, "modifiedAt": now}
-    insert_row(conn, guest_table, record)
-    store.replace_keys(conn, tenant.id, record["ref"], guests.keys_of(values))
+    fresh = {**values, "ref": new_ref(), "tenantId": tenant.id, "mergedInto": None, "firstSeen": None}
+    record = cast(Guest, {**fresh, "lastSeen": None, "createdAt": now, "modifiedAt": now})
+    GUESTS.insert(conn, record)
+    guest_store.replace_keys(conn, tenant.id, record["ref"], guests.keys_of(values))
     return record
 
 
 def update(
     conn: Connection, tenant: Tenant, ref: str, body: Mapping[str, Any], mode: Mode, now: datetime, source: str
-) -> Record:
+) -> Guest:
     guests.require(conn, tenant, ref)
     values = _values(body, mode)
     identity.lock_keys(conn, tenant, [(p, k) for p, k, _ in guests.keys_of(values)])
     guest = _locked(conn, tenant, ref)
-    updated = {**guest, **values}
+    updated: dict[str, Any] = {**guest, **values}
     survivor = _claim(conn, tenant, guest, updated, now)
     if "guestType" not in body and _gains_rule_identifier(conn, tenant, guest, updated):
         values["guestType"] = updated["guestType"] = "customer"
-    record = modify(conn, guest_table, guest, values, now)
-    store.replace_keys(conn, tenant.id, guest["ref"], guests.keys_of(updated))
+    record = GUESTS.modify(conn, guest, values, now)
+    guest_store.replace_keys(conn, tenant.id, guest["ref"], guests.keys_of(updated))
     if survivor is None:
         return record
     identity.merge(conn, tenant, survivor[0], guest["ref"], survivor[1], source, now)
     return guests.require(conn, tenant, survivor[0])
 
 
-def _locked(conn: Connection, tenant: Tenant, ref: str) -> Record:
+def _locked(conn: Connection, tenant: Tenant, ref: str) -> Guest:
     """The guest a ref leads to, read again under a lock of its own: a concurrent merge may have
     retired it since the first read, and then the guest it now leads to is the one to change."""
     while True:
@@ -80,7 +82,7 @@ def _locked(conn: Connection, tenant: Tenant, ref: str) -> Record:
 
 
 def _claim(
-    conn: Connection, tenant: Tenant, guest: Record, updated: Mapping[str, Any], now: datetime
+    conn: Connection, tenant: Tenant, guest: Guest, updated: Mapping[str, Any], now: datetime
 ) -> tuple[str, tuple[str, str]] | None:
     """The guest this one must merge into, with the identifier that proves it, or None.
 
@@ -92,11 +94,11 @@ def _claim(
     rules = identity_rules(conn, tenant)
     target: tuple[str, tuple[str, str]] | None = None
     for provider, key, expiry in sorted(added, key=lambda k: rules.index(k[0]) if k[0] in rules else len(rules)):
-        holders = [h for h in store.holders(conn, tenant.id, provider, key) if h != guest["ref"]]
+        holders = [h for h in guest_store.holders(conn, tenant.id, provider, key) if h != guest["ref"]]
         if not holders:
             continue
         live = expiry is None or expiry > now
-        holder = store.find_holder(conn, tenant.id, provider, key, now, besides=guest["ref"])
+        holder = guest_store.find_holder(conn, tenant.id, provider, key, now, besides=guest["ref"])
         if provider not in rules or not live or holder is None:
             raise _held(updated, provider, key, "held by another guest")
         if _known_customer_of(guest, provider, key):
@@ -108,7 +110,7 @@ def _claim(
     return target
 
 
-def _gains_rule_identifier(conn: Connection, tenant: Tenant, guest: Record, updated: Mapping[str, Any]) -> bool:
+def _gains_rule_identifier(conn: Connection, tenant: Tenant, guest: Guest, updated: Mapping[str, Any]) -> bool:
     """A guest that gains an identifier of a rule provider is a known customer from then on."""
     rules = identity_rules(conn, tenant)
     before = {(p, k) for p, k, _ in guests.keys_of(guest)}
@@ -117,7 +119,7 @@ def _gains_rule_identifier(conn: Connection, tenant: Tenant, guest: Record, upda
     )
 
 
-def _known_customer_of(guest: Record, provider: str, key: str) -> bool:
+def _known_customer_of(guest: Guest, provider: str, key: str) -> bool:
     """Two known customers are never merged: this guest already holds another id of the provider."""
     if guest["guestType"] != "customer":
         return False
@@ -138,16 +140,16 @@ def delete(conn: Connection, tenant: Tenant, ref: str) -> None:
     """Delete a guest with its extensions, keys, browsers, sessions and events, the orders it is the
     contact of, its consumer records on other orders, and the guests retired into it."""
     guest = guests.require(conn, tenant, ref)
-    doomed = [guest["ref"], *store.retired_into(conn, tenant.id, guest["ref"])]
+    doomed = [guest["ref"], *guest_store.retired_into(conn, tenant.id, guest["ref"])]
     for guest_ref in doomed:
-        for order_ref in store.contact_order_refs(conn, tenant.id, guest_ref):
+        for order_ref in guest_store.contact_order_refs(conn, tenant.id, guest_ref):
             delete_order(conn, tenant, order_ref)
-        store.delete_roles(conn, tenant.id, guest_ref)
+        guest_store.delete_roles(conn, tenant.id, guest_ref)
     stream_store.delete_of_guests(conn, tenant.id, doomed)
     extension_store.delete_of_owners(conn, tenant.id, doomed)
-    store.delete_merges(conn, tenant.id, doomed)
+    guest_store.delete_merges(conn, tenant.id, doomed)
     for guest_ref in doomed:
-        delete_row(conn, guest_table, tenant.id, guest_ref)
+        GUESTS.delete(conn, tenant.id, guest_ref)
 
 
 SEARCH_PARAMETERS = ("email", "identifiers.provider", "identifiers.id", "orderReferenceId", "orderRef")
@@ -173,13 +175,13 @@ def search(
         keys.append((provider, guests.normalize_id(provider, identifier)))
     in_orders = []
     if filters.get("orderReferenceId") is not None:
-        in_orders.append(store.orders_with_reference(tenant.id, filters["orderReferenceId"]))
+        in_orders.append(guest_store.orders_with_reference(tenant.id, filters["orderReferenceId"]))
     if filters.get("orderRef") is not None:
         ref = parse_ref(filters["orderRef"])
         if ref is None:
             return 0, []
-        in_orders.append(store.orders_with_ref(tenant.id, ref))
-    return store.page_guests(conn, tenant.id, keys, in_orders, sort, offset, limit)
+        in_orders.append(guest_store.orders_with_ref(tenant.id, ref))
+    return guest_store.page_guests(conn, tenant.id, keys, in_orders, sort, offset, limit)
 
 
 def merges(conn: Connection, tenant: Tenant, ref: str) -> list[Record]:

@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 
 from opencdp.core.errors import ApiError, InvalidField, MissingField, UnsupportedField
 from opencdp.core.values import utcnow
-from opencdp.store import tenants as store
+from opencdp.store import tenants as tenant_store
 from opencdp.store.database import forget, remembered
 
 DEFAULT_IDENTITY_RULES = ("email",)
@@ -74,12 +74,12 @@ def new_api_token() -> str:
 def create_tenant(
     conn: Connection, name: str, *, client_key: str | None = None, api_token: str | None = None
 ) -> Credentials:
-    if store.find_by_name(conn, name) is not None:
+    if tenant_store.find_by_name(conn, name) is not None:
         raise ApiError(f"Tenant {name} already exists.", status=409)
     client_key = client_key or new_client_key()
-    if store.find_by_client_key(conn, client_key) is not None:
+    if tenant_store.find_by_client_key(conn, client_key) is not None:
         raise ApiError(f"Client key {client_key} is taken.", status=409)
-    tenant_id = store.insert_tenant(
+    tenant_id = tenant_store.insert_tenant(
         conn,
         {
             "name": name,
@@ -94,41 +94,41 @@ def create_tenant(
         },
     )
     token = api_token or new_api_token()
-    store.insert_token(conn, tenant_id, hash_token(token), "initial", utcnow())
+    tenant_store.insert_token(conn, tenant_id, hash_token(token), "initial", utcnow())
     return Credentials(Tenant(id=tenant_id, name=name, client_key=client_key), token)
 
 
 def tenant_named(conn: Connection, name: str) -> Tenant:
-    record = store.find_by_name(conn, name)
+    record = tenant_store.find_by_name(conn, name)
     if record is None:
         raise ApiError(f"Tenant {name} does not exist.", status=404)
     return Tenant.from_record(record)
 
 
 def list_tenants(conn: Connection) -> list[Tenant]:
-    return [Tenant.from_record(record) for record in store.list_tenants(conn)]
+    return [Tenant.from_record(record) for record in tenant_store.list_tenants(conn)]
 
 
 def create_token(conn: Connection, tenant: Tenant, label: str) -> tuple[int, str]:
     token = new_api_token()
-    return store.insert_token(conn, tenant.id, hash_token(token), label, utcnow()), token
+    return tenant_store.insert_token(conn, tenant.id, hash_token(token), label, utcnow()), token
 
 
 def list_tokens(conn: Connection, tenant: Tenant) -> list[dict[str, Any]]:
-    return store.list_tokens(conn, tenant.id)
+    return tenant_store.list_tokens(conn, tenant.id)
 
 
 def revoke_token(conn: Connection, tenant: Tenant, token_id: int) -> None:
-    if not store.revoke_token(conn, tenant.id, token_id, utcnow()):
+    if not tenant_store.revoke_token(conn, tenant.id, token_id, utcnow()):
         raise ApiError(f"Token {token_id} of tenant {tenant.name} does not exist or is already revoked.", status=404)
 
 
 def authenticate(conn: Connection, client_key: str, api_token: str) -> Tenant | None:
     """The tenant these credentials open, or None; never says which half was wrong."""
-    record = store.find_by_client_key(conn, client_key)
+    record = tenant_store.find_by_client_key(conn, client_key)
     presented = hash_token(api_token)
     matched = False
-    for stored in store.active_token_hashes(conn, record["id"]) if record else ():
+    for stored in tenant_store.active_token_hashes(conn, record["id"]) if record else ():
         matched |= hmac.compare_digest(stored, presented)
     return Tenant.from_record(record) if record and matched else None
 
@@ -141,7 +141,7 @@ def identity_rules(conn: Connection, tenant: Tenant) -> tuple[str, ...]:
     transaction: a batch chunk or a group commit resolves many people under the same rules."""
     memo = remembered(conn, "identity_rules")
     if tenant.id not in memo:
-        memo[tenant.id] = tuple(store.find_by_id(conn, tenant.id)["identityRules"])
+        memo[tenant.id] = tuple(tenant_store.find_by_id(conn, tenant.id)["identityRules"])
     rules: tuple[str, ...] = memo[tenant.id]
     return rules
 
@@ -161,7 +161,7 @@ def set_identity_rules(conn: Connection, tenant: Tenant, body: Mapping[str, Any]
             raise InvalidField(f"identityRules[{index}]")
     if len(set(rules)) != len(rules):
         raise InvalidField("identityRules", "providers must be unique")
-    store.update_tenant(conn, tenant.id, {"identityRules": rules})
+    tenant_store.update_tenant(conn, tenant.id, {"identityRules": rules})
     forget(conn)
     return tuple(rules)
 
@@ -169,10 +169,10 @@ def set_identity_rules(conn: Connection, tenant: Tenant, body: Mapping[str, Any]
 def stream_tenant(conn: Connection, client_key: str | None, context_id: str | None) -> Tenant | None:
     """The tenant a Stream API call names: by client key, else by a context id (the client key is one too)."""
     if client_key:
-        record = store.find_by_client_key(conn, client_key)
+        record = tenant_store.find_by_client_key(conn, client_key)
         return Tenant.from_record(record) if record else None
     if context_id:
-        for record in store.list_tenants(conn):
+        for record in tenant_store.list_tenants(conn):
             if context_id == record["clientKey"] or context_id in record["contextIds"]:
                 return Tenant.from_record(record)
     return None
@@ -205,5 +205,5 @@ def configure(
     if sites is not None:
         changes["sites"] = sites
     if changes:
-        store.update_tenant(conn, tenant.id, changes)
-    return Tenant.from_record(store.find_by_id(conn, tenant.id))
+        tenant_store.update_tenant(conn, tenant.id, changes)
+    return Tenant.from_record(tenant_store.find_by_id(conn, tenant.id))

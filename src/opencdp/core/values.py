@@ -10,7 +10,7 @@ import hashlib
 import os
 import re
 import threading
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from time import time_ns
 
@@ -54,6 +54,12 @@ def format_timestamp(value: datetime) -> str:
         value = value.replace(tzinfo=UTC)
     value = value.astimezone(UTC)
     return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+
+
+def nth_instant(now: datetime, position: int) -> datetime:
+    """When the `position`th row of a list written at `now` was created: a microsecond after the one
+    before, so that rows created together still list in the order they were sent."""
+    return now + timedelta(microseconds=position)
 
 
 def utcnow() -> datetime:

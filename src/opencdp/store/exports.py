@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 
-from opencdp.store.rows import Record, records, to_column, to_columns, to_record
+from opencdp.store.rows import Record, Rows, records, to_column, to_columns, to_record
 from opencdp.store.tables import (
     audience_exports,
     export_executions,
@@ -41,6 +41,9 @@ from opencdp.store.tables import (
     segment_members,
 )
 from opencdp.store.types import Money, UTCDateTime
+
+EXPORTS: Rows[Record] = Rows(audience_exports)  # Audience export definitions.
+EXECUTIONS: Rows[Record] = Rows(export_executions)  # Runs of audience exports.
 
 ACTIVE = ("pending", "running")
 MAX_ITEMS = 100

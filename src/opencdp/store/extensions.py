@@ -9,8 +9,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from opencdp.store.database import Memory, memory_of, remembered
-from opencdp.store.rows import Record, to_record
+from opencdp.store.rows import Record, Rows, to_record
 from opencdp.store.tables import extension_key_types, extensions
+
+EXTENSIONS: Rows[Record] = Rows(extensions)  # Data extensions of orders, order items and guests.
 
 _GET = select(extensions).where(
     extensions.c.tenant_id == bindparam("tenant_id"),

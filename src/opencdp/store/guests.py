@@ -8,8 +8,11 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Select, bindparam, case, delete, func, insert, or_, select, update
 
-from opencdp.store.rows import Record, SortTerm, insert_rows, page, records
+from opencdp.store.records import Guest
+from opencdp.store.rows import Record, Rows, SortTerm, insert_rows, page, records
 from opencdp.store.tables import guest_keys, guest_merges, guests, order_people, orders
+
+GUESTS: Rows[Guest] = Rows(guests)  # Guests, live and merged.
 
 Key = tuple[str, str, datetime | None]  # (provider, normalised id, expiry)
 

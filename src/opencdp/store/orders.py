@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import cast
 
 from sqlalchemy import Connection, bindparam, select
 
-from opencdp.store.rows import Record, SortTerm, page, records, to_record
+from opencdp.store.records import Order, OrderItem
+from opencdp.store.rows import Record, Rows, SortTerm, page, records, to_record
 from opencdp.store.tables import order_items, order_people, orders
+
+ORDERS: Rows[Order] = Rows(orders)  # Orders' headers.
+ITEMS: Rows[OrderItem] = Rows(order_items)  # Order items.
 
 _MATCHING = (
     select(orders)
@@ -24,7 +29,7 @@ _MATCHING = (
 
 def within_window(
     conn: Connection, tenant_id: int, reference_id: str, ordered_at: datetime, window: timedelta
-) -> list[Record]:
+) -> list[Order]:
     """The orders with this referenceId whose orderedAt lies within the window, earliest created first."""
     params = {
         "tenant_id": tenant_id,
@@ -32,7 +37,7 @@ def within_window(
         "earliest": ordered_at - window,
         "latest": ordered_at + window,
     }
-    return [to_record(row) for row in conn.execute(_MATCHING, params).mappings()]
+    return [cast(Order, to_record(row)) for row in conn.execute(_MATCHING, params).mappings()]
 
 
 def of_references(conn: Connection, tenant_id: int, reference_ids: Iterable[str]) -> dict[str, list[Record]]:
@@ -53,27 +58,27 @@ def of_references(conn: Connection, tenant_id: int, reference_ids: Iterable[str]
 
 def page_by_reference(
     conn: Connection, tenant_id: int, reference_id: str, sort: Sequence[SortTerm], offset: int, limit: int
-) -> tuple[int, list[Record]]:
+) -> tuple[int, list[Order]]:
     stmt = select(orders).where(orders.c.tenant_id == tenant_id, orders.c.reference_id == reference_id)
-    return page(conn, orders, stmt, sort, offset, limit)
+    return cast("tuple[int, list[Order]]", page(conn, orders, stmt, sort, offset, limit))
 
 
 def page_by_guest(
     conn: Connection, tenant_id: int, guest_ref: str, sort: Sequence[SortTerm], offset: int, limit: int
-) -> tuple[int, list[Record]]:
+) -> tuple[int, list[Order]]:
     """Orders where the guest is the contact or a consumer, each once."""
     roles = select(order_people.c.order_ref).where(
         order_people.c.tenant_id == tenant_id, order_people.c.guest_ref == guest_ref
     )
     stmt = select(orders).where(orders.c.tenant_id == tenant_id, orders.c.ref.in_(roles))
-    return page(conn, orders, stmt, sort, offset, limit)
+    return cast("tuple[int, list[Order]]", page(conn, orders, stmt, sort, offset, limit))
 
 
 def page_items(
     conn: Connection, tenant_id: int, order_ref: str, sort: Sequence[SortTerm], offset: int, limit: int
-) -> tuple[int, list[Record]]:
+) -> tuple[int, list[OrderItem]]:
     stmt = select(order_items).where(order_items.c.tenant_id == tenant_id, order_items.c.order_ref == order_ref)
-    return page(conn, order_items, stmt, sort, offset, limit)
+    return cast("tuple[int, list[OrderItem]]", page(conn, order_items, stmt, sort, offset, limit))
 
 
 _ITEMS_OF_ORDER = (
@@ -83,10 +88,10 @@ _ITEMS_OF_ORDER = (
 )
 
 
-def items_of_order(conn: Connection, tenant_id: int, order_ref: str) -> list[Record]:
+def items_of_order(conn: Connection, tenant_id: int, order_ref: str) -> list[OrderItem]:
     """Every item of an order, oldest first; built once, as a batch asks it for each stored order it changes."""
     rows = conn.execute(_ITEMS_OF_ORDER, {"tenant_id": tenant_id, "order_ref": order_ref}).mappings()
-    return [to_record(row) for row in rows]
+    return [cast(OrderItem, to_record(row)) for row in rows]
 
 
 def item_refs(conn: Connection, tenant_id: int, order_refs: Sequence[str]) -> list[str]:
@@ -99,7 +104,9 @@ def item_refs(conn: Connection, tenant_id: int, order_refs: Sequence[str]) -> li
     return list(conn.execute(stmt).scalars())
 
 
-def find_item_by_reference(conn: Connection, tenant_id: int, order_ref: str, reference_id: str) -> Record | None:
+def find_item_by_reference(
+    conn: Connection, tenant_id: int, order_ref: str, reference_id: str
+) -> OrderItem | None:
     found = records(
         conn,
         select(order_items)
@@ -111,4 +118,4 @@ def find_item_by_reference(conn: Connection, tenant_id: int, order_ref: str, ref
         .order_by(order_items.c.created_at)
         .limit(1),
     )
-    return found[0] if found else None
+    return cast(OrderItem, found[0]) if found else None

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from sqlalchemy import Connection, bindparam, delete, insert, select
 
-from opencdp.store.rows import Record, SortTerm, insert_rows, page, to_record
+from opencdp.store.records import Person
+from opencdp.store.rows import Record, Rows, SortTerm, insert_rows, page, to_record
 from opencdp.store.tables import consumer_items, order_items, order_people
+
+PEOPLE: Rows[Person] = Rows(order_people)  # An order's contact and consumers.
 
 CONTACT = "contact"
 CONSUMER = "consumer"
@@ -21,13 +25,13 @@ def page_people(
     sort: Sequence[SortTerm],
     offset: int,
     limit: int,
-) -> tuple[int, list[Record]]:
+) -> tuple[int, list[Person]]:
     stmt = select(order_people).where(
         order_people.c.tenant_id == tenant_id,
         order_people.c.order_ref == order_ref,
         order_people.c.role == role,
     )
-    return page(conn, order_people, stmt, sort, offset, limit)
+    return cast("tuple[int, list[Person]]", page(conn, order_people, stmt, sort, offset, limit))
 
 
 _OF_ROLE = (
@@ -43,22 +47,22 @@ _FIRST_OF_ROLE = _OF_ROLE.limit(1)
 _FIRST_OF_ROLE_AND_GUEST = _OF_ROLE.where(order_people.c.guest_ref == bindparam("guest_ref")).limit(1)
 
 
-def of_role(conn: Connection, tenant_id: int, order_ref: str, role: str) -> list[Record]:
+def of_role(conn: Connection, tenant_id: int, order_ref: str, role: str) -> list[Person]:
     """An order's contacts or consumers, oldest first. Its statements are built once: a batch asks them
     for each stored order it changes."""
     rows = conn.execute(_OF_ROLE, {"tenant_id": tenant_id, "order_ref": order_ref, "role": role}).mappings()
-    return [to_record(row) for row in rows]
+    return [cast(Person, to_record(row)) for row in rows]
 
 
 def first_of_role(
     conn: Connection, tenant_id: int, order_ref: str, role: str, guest_ref: str | None = None
-) -> Record | None:
+) -> Person | None:
     params = {"tenant_id": tenant_id, "order_ref": order_ref, "role": role}
     if guest_ref is None:
         row = conn.execute(_FIRST_OF_ROLE, params).mappings().first()
     else:
         row = conn.execute(_FIRST_OF_ROLE_AND_GUEST, {**params, "guest_ref": guest_ref}).mappings().first()
-    return to_record(row) if row else None
+    return cast(Person, to_record(row)) if row else None
 
 
 def set_consumer_items(conn: Connection, consumer_ref: str, item_refs: Sequence[str]) -> None:

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -213,3 +213,42 @@ def page(
     order = [table.c[to_column(name)].desc() if desc else table.c[to_column(name)].asc() for name, desc in sort]
     rows = records(conn, stmt.order_by(*order, table.c.ref).offset(offset).limit(limit))
     return total, rows
+
+
+R = TypeVar("R", bound=Mapping[str, Any])
+
+
+class Rows(Generic[R]):
+    """The stored records of one kind (orders, guests, sessions, ...), by tenant and ref: what the core
+    asks of the store for that kind. The core names the kind, never its table, so how a kind is stored
+    (its table, its keys, a faster write path) is the store's business alone."""
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    def get(self, conn: Connection, tenant_id: int, ref: str) -> R | None:
+        return cast("R | None", get_row(conn, self._table, tenant_id, ref))
+
+    def get_many(self, conn: Connection, tenant_id: int, refs: Sequence[str]) -> list[R]:
+        return cast("list[R]", get_rows(conn, self._table, tenant_id, refs))
+
+    def insert(self, conn: Connection, record: Mapping[str, Any]) -> None:
+        insert_row(conn, self._table, record)
+
+    def insert_many(self, conn: Connection, records: Sequence[Mapping[str, Any]]) -> None:
+        insert_rows(conn, self._table, records)
+
+    def update(self, conn: Connection, tenant_id: int, ref: str, values: Mapping[str, Any]) -> None:
+        update_row(conn, self._table, tenant_id, ref, values)
+
+    def update_many(self, conn: Connection, tenant_id: int, changes: Mapping[str, Mapping[str, Any]]) -> None:
+        update_rows(conn, self._table, tenant_id, changes)
+
+    def modify(self, conn: Connection, record: R, changes: Mapping[str, Any], now: datetime) -> R:
+        return cast(R, modify(conn, self._table, dict(record), changes, now))
+
+    def delete(self, conn: Connection, tenant_id: int, ref: str) -> None:
+        delete_row(conn, self._table, tenant_id, ref)
+
+    def delete_many(self, conn: Connection, tenant_id: int, refs: Sequence[str]) -> None:
+        delete_rows(conn, self._table, tenant_id, refs)

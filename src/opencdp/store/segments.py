@@ -8,10 +8,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, delete, exists, func, insert, literal, or_, select, update
 
-from opencdp.store.rows import Record, page, records, to_columns, to_record
+from opencdp.store.rows import Record, Rows, page, records, to_columns, to_record
 from opencdp.store.segment_sql import Compiler
 from opencdp.store.segment_tree import Attribute
 from opencdp.store.tables import audience_exports, guests, segment_builds, segment_members, segments
+
+SEGMENTS: Rows[Record] = Rows(segments)  # Segment definitions.
 
 ACTIVE = ("pending", "running")
 GUEST_SUMMARY = ("ref", "guest_type", "first_name", "last_name", "emails", "country", "first_seen", "last_seen")

@@ -8,8 +8,12 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 
-from opencdp.store.rows import Record, SortTerm, page, records, to_record
+from opencdp.store.rows import Record, Rows, SortTerm, page, records, to_record
 from opencdp.store.tables import browsers, events, sessions
+
+BROWSERS: Rows[Record] = Rows(browsers)  # Browsers (Stream API clients).
+SESSIONS: Rows[Record] = Rows(sessions)  # Sessions.
+EVENTS: Rows[Record] = Rows(events)  # Stream events.
 
 OPEN = "OPEN"
 CLOSED = "CLOSED"

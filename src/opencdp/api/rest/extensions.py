@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,11 +18,10 @@ from opencdp.core.extensions import Owner
 from opencdp.core.fields import Mode
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import utcnow
-from opencdp.store.rows import Record
 
 router = APIRouter(prefix="/v2.1", tags=["data extensions"])
 
-RequireOwner = Callable[[Connection, Tenant, str], Record]
+RequireOwner = Callable[[Connection, Tenant, str], Mapping[str, Any]]
 
 
 def extension_routes(target: APIRouter, collection: str, kind: str, label: str, require_owner: RequireOwner) -> None:

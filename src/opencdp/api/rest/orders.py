@@ -21,7 +21,7 @@ from opencdp.core.models import ORDER, ORDER_ITEM
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import utcnow
 from opencdp.store.database import Database
-from opencdp.store.rows import Record
+from opencdp.store.records import Order
 
 router = APIRouter(prefix="/v2.1", tags=["orders"])
 
@@ -54,7 +54,7 @@ async def list_orders(request: Request, tenant: CurrentTenant, db: Db) -> Respon
         raise InvalidParameter("referenceId", "exactly one of referenceId and guestRef is required")
     page = parse_page(request, COMMON_SORT | {"orderedAt"} if guest_ref is not None else COMMON_SORT)
 
-    def load(conn: Connection) -> tuple[int, list[Record]]:
+    def load(conn: Connection) -> tuple[int, list[Order]]:
         if reference_id is not None:
             return orders.list_by_reference(conn, tenant, reference_id, page.sort, page.offset, page.limit)
         ref = parse_ref(guest_ref)
@@ -92,8 +92,8 @@ async def get_order(request: Request, tenant: CurrentTenant, db: Db, order_ref: 
             body["orderItems"] = embedded(body["orderItems"]["href"], total, [render.item(urls, r) for r in rows])
         for name, role, draw in (("contacts", CONTACT, render.contact), ("consumers", CONSUMER, render.consumer)):
             if name in expand:
-                total, rows = people.list_people(conn, tenant, ref, role, *first_page)
-                body[name] = embedded(body[name]["href"], total, [draw(urls, r) for r in rows])
+                total, found = people.list_people(conn, tenant, ref, role, *first_page)
+                body[name] = embedded(body[name]["href"], total, [draw(urls, person) for person in found])
         return body
 
     return ok(await db.reading(load))

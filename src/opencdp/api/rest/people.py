@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -24,11 +24,10 @@ from opencdp.core.models import ORDER_ITEM
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import utcnow
 from opencdp.store.database import Database
-from opencdp.store.rows import Record
 
 router = APIRouter(prefix="/v2.1", tags=["contacts and consumers"])
 
-Renderer = Callable[[render.Links, Record], dict[str, Any]]
+Renderer = Callable[[render.Links, Mapping[str, Any]], dict[str, Any]]
 ITEM_SCHEMA = openapi.schema(ORDER_ITEM)
 
 

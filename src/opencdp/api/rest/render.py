@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -9,7 +10,6 @@ from typing import Any
 from opencdp.core.fields import Kind, Model
 from opencdp.core.models import CONSUMER, CONTACT, GUEST, ORDER, ORDER_ITEM
 from opencdp.core.values import format_timestamp, money_to_json
-from opencdp.store.rows import Record
 
 
 class Links:
@@ -46,7 +46,7 @@ def wire(value: Any) -> Any:
     return value
 
 
-def _resource(model: Model, href: str, record: Record) -> dict[str, Any]:
+def _resource(model: Model, href: str, record: Mapping[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {
         "href": href,
         "ref": record["ref"],
@@ -67,7 +67,7 @@ def link(href: str) -> dict[str, str]:
     return {"href": href}
 
 
-def order(links: Links, record: Record) -> dict[str, Any]:
+def order(links: Links, record: Mapping[str, Any]) -> dict[str, Any]:
     href = links.order(record["ref"])
     body = _resource(ORDER, href, record)
     body["orderItems"] = link(f"{href}/orderItems")
@@ -76,7 +76,7 @@ def order(links: Links, record: Record) -> dict[str, Any]:
     return body
 
 
-def item(links: Links, record: Record) -> dict[str, Any]:
+def item(links: Links, record: Mapping[str, Any]) -> dict[str, Any]:
     body = _resource(ORDER_ITEM, links.item(record["ref"]), record)
     if record.get("flightSegments"):
         body["flightSegments"] = record["flightSegments"]
@@ -84,26 +84,26 @@ def item(links: Links, record: Record) -> dict[str, Any]:
     return body
 
 
-def contact(links: Links, record: Record) -> dict[str, Any]:
+def contact(links: Links, record: Mapping[str, Any]) -> dict[str, Any]:
     body = _resource(CONTACT, links.contact(record["ref"]), record)
     return _person_links(links, body, record)
 
 
-def consumer(links: Links, record: Record) -> dict[str, Any]:
+def consumer(links: Links, record: Mapping[str, Any]) -> dict[str, Any]:
     href = links.consumer(record["ref"])
     body = _resource(CONSUMER, href, record)
     body["orderItems"] = link(f"{href}/orderItems")
     return _person_links(links, body, record)
 
 
-def _person_links(links: Links, body: dict[str, Any], record: Record) -> dict[str, Any]:
+def _person_links(links: Links, body: dict[str, Any], record: Mapping[str, Any]) -> dict[str, Any]:
     if record.get("guestRef"):
         body["guest"] = link(links.guest(record["guestRef"]))
     body["order"] = link(links.order(record["orderRef"]))
     return body
 
 
-def guest(links: Links, record: Record) -> dict[str, Any]:
+def guest(links: Links, record: Mapping[str, Any]) -> dict[str, Any]:
     href = links.guest(record["ref"])
     body = _resource(GUEST, href, record)
     for name in ("email", "subscriptions"):
@@ -115,7 +115,7 @@ def guest(links: Links, record: Record) -> dict[str, Any]:
     return body
 
 
-def extension(links: Links, record: Record) -> dict[str, Any]:
+def extension(links: Links, record: Mapping[str, Any]) -> dict[str, Any]:
     owner_href = links.owner(record["ownerType"], record["ownerRef"])
     return {
         "name": record["name"],

@@ -115,11 +115,13 @@ async def guest_orders(request: Request, session: Session, guest_ref: str) -> Re
         newest = (("orderedAt", True),)
         total, listed = orders.list_by_guest(conn, tenant, ref, newest, offset, PAGE)
         _all, everything = orders.list_by_guest(conn, tenant, ref, (("orderedAt", False),), 0, ALL)
+        shown = []
         for order in listed:
             _count, items = orders.list_items(conn, tenant, order["ref"], (("createdAt", False),), 0, 100)
-            order["itemCount"], order["itemNames"] = len(items), [item["name"] for item in items[:3]]
-            order["roles"] = _roles(conn, tenant, order["ref"], ref)
-        return {**found, "orders": listed, "total": total, "history": everything}
+            names = [item["name"] for item in items[:3]]
+            roles = _roles(conn, tenant, order["ref"], ref)
+            shown.append({**order, "itemCount": len(items), "itemNames": names, "roles": roles})
+        return {**found, "orders": shown, "total": total, "history": everything}
 
     found = await request.app.state.db.reading(work)
     history = found.pop("history")
@@ -147,14 +149,14 @@ async def order_detail(request: Request, session: Session, order_ref: str) -> Re
         _n, contacts = people.list_people(conn, tenant, order["ref"], CONTACT, oldest, 0, 100)
         _n, consumers = people.list_people(conn, tenant, order["ref"], CONSUMER, oldest, 0, 100)
         names = {item["ref"]: item["name"] for item in items}
+        shown_consumers = []
         for consumer in consumers:
             _n, held = people.list_consumer_items(conn, tenant, consumer["ref"], oldest, 0, 100)
-            consumer["itemNames"] = [names.get(item["ref"], item["ref"]) for item in held]
+            shown_consumers.append({**consumer, "itemNames": [names.get(item["ref"], item["ref"]) for item in held]})
         ext = {(e["ownerRef"], e["name"]): e["data"] for e in _extensions(conn, tenant, [order["ref"], *names])}
-        for item in items:
-            item["ext"] = ext.get((item["ref"], "ext"), {})
+        shown_items = [{**item, "ext": ext.get((item["ref"], "ext"), {})} for item in items]
         order_ext = [{"name": name, "data": data} for (owner, name), data in ext.items() if owner == order["ref"]]
-        return {"order": order, "items": items, "contacts": contacts, "consumers": consumers,
+        return {"order": order, "items": shown_items, "contacts": contacts, "consumers": shown_consumers,
                 "order_extensions": order_ext}  # fmt: skip
 
     return page(request, "order.html", **await request.app.state.db.reading(work))

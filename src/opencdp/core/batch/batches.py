@@ -15,7 +15,7 @@ from opencdp.core.errors import ApiError
 from opencdp.core.fields import parse_ref
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import utcnow
-from opencdp.store import batches as store
+from opencdp.store import batches as batch_store
 from opencdp.store import tenants as tenant_store
 from opencdp.store.database import Database
 from opencdp.store.files import FileStore, batch_key, chunks
@@ -59,12 +59,12 @@ def allocate(
     conn: Connection, tenant: Tenant, ref: str, checksum: str, size: int, now: datetime, location_expires: datetime
 ) -> tuple[Record, bool]:
     """A new batch (201), or the same one again (200); another checksum or size under the ref is a 409."""
-    existing = store.get(conn, tenant.id, ref)
+    existing = batch_store.get(conn, tenant.id, ref)
     if existing is not None:
         if existing["checksum"] != checksum or existing["size"] != size:
             raise ApiError("Batch already exists with a different checksum or size", status=409)
         if existing["status"] == "uploading":
-            store.update_batch(conn, tenant.id, ref, {"locationExpires": location_expires})
+            batch_store.update_batch(conn, tenant.id, ref, {"locationExpires": location_expires})
             existing["locationExpires"] = location_expires
         return existing, False
     batch = {
@@ -83,13 +83,13 @@ def allocate(
         "createdAt": now,
         "modifiedAt": now,
     }
-    store.insert_batch(conn, batch)
+    batch_store.insert_batch(conn, batch)
     return batch, True
 
 
 def require(conn: Connection, tenant: Tenant, raw: str) -> Record:
     ref = batch_ref(raw)
-    batch = store.get(conn, tenant.id, ref) if ref else None
+    batch = batch_store.get(conn, tenant.id, ref) if ref else None
     if batch is None:
         raise ApiError("Batch not found", status=404)
     return batch
@@ -98,7 +98,7 @@ def require(conn: Connection, tenant: Tenant, raw: str) -> Record:
 def receive(conn: Connection, tenant: Tenant, ref: str, size: int, md5_hex: str, now: datetime) -> tuple[Record, bool]:
     """Record an upload's outcome: size first, then MD5, against the allocation. Returns the batch and
     whether the file must be kept (False for a repeat of an accepted upload, or a corrupted one)."""
-    batch = store.get(conn, tenant.id, ref, locked=True)
+    batch = batch_store.get(conn, tenant.id, ref, locked=True)
     if batch is None:
         raise ApiError("Batch not found", status=404)
     if batch["status"] != "uploading":
@@ -112,7 +112,7 @@ def receive(conn: Connection, tenant: Tenant, ref: str, size: int, md5_hex: str,
         changes = {"status": "corrupted", "message": "Checksum does not match"}
     else:
         changes = {"status": "file_uploaded", "uploadedAt": now}
-    store.update_batch(conn, tenant.id, ref, {**changes, "modifiedAt": now})
+    batch_store.update_batch(conn, tenant.id, ref, {**changes, "modifiedAt": now})
     return {**batch, **changes}, changes["status"] == "file_uploaded"
 
 
@@ -166,7 +166,7 @@ def discover_uploads(db: Database, files: FileStore, now: datetime, limit: int =
     """Take the files clients have put straight into the store since the last look: a worker's part of
     presigned uploads, since the store tells nobody. The store is asked outside any transaction."""
     with db.read() as conn:
-        waiting = store.uploading(conn, now, limit)
+        waiting = batch_store.uploading(conn, now, limit)
     taken = 0
     for batch in waiting:
         found = arrived(files, batch["tenantId"], batch["ref"])
@@ -188,7 +188,7 @@ def inspect_page(
     offset: int,
     limit: int,
 ) -> tuple[int, list[Record]]:
-    return store.page(conn, tenant.id, since, statuses, before, offset, limit)
+    return batch_store.page(conn, tenant.id, since, statuses, before, offset, limit)
 
 
 def progress(batch: Record) -> dict[str, Any]:
@@ -208,6 +208,6 @@ def progress(batch: Record) -> dict[str, Any]:
 def failures(conn: Connection, tenant: Tenant, ref: str, offset: int, limit: int) -> tuple[int, list[Record]]:
     """A page of the failed records with their line numbers (the first line is 1), which the log of
     batch-api.md §3.3 leaves out: its lines are exactly `{ref, code, message}`."""
-    total, found = store.failure_page(conn, tenant.id, ref, offset, limit)
+    total, found = batch_store.failure_page(conn, tenant.id, ref, offset, limit)
     items = [{"line": f["line"] + 1, "ref": f["recordRef"], "code": f["code"], "message": f["message"]} for f in found]
     return total, items

@@ -27,8 +27,8 @@ from opencdp.core.tenants import Tenant
 from opencdp.store import batches as batch_store
 from opencdp.store import extensions as extension_store
 from opencdp.store.database import planned_each_time
-from opencdp.store.rows import Record, insert_rows, update_rows
-from opencdp.store.tables import extensions as extension_table
+from opencdp.store.extensions import EXTENSIONS
+from opencdp.store.rows import Record
 
 GUEST = "guest"
 
@@ -51,10 +51,8 @@ def check(number: int, envelope: Envelope, value: Any) -> GuestEntry | None:
     entry = GuestEntry(number, envelope)
     try:
         entry.fields, entry.groups = records.guest_fields(value)
-    except ApiError as error:
-        entry.outcome = envelope.outcome(str(error.status), error.message)
-    except Exception:  # as the record-by-record path reports an unexpected failure of one record
-        entry.outcome = envelope.outcome("500", "Internal error")
+    except Exception as error:  # reported as the record-by-record path reports it
+        entry.outcome = envelope.failure(error)
     return entry
 
 
@@ -93,7 +91,7 @@ class _Run:
                 try:
                     self._add(entry)
                 except ApiError as error:
-                    outcomes.append((entry.number, envelope.outcome(str(error.status), error.message)))
+                    outcomes.append((entry.number, envelope.failure(error)))
                     continue
                 self.applied.add(_done(entry))
                 self.registry.append(_done(entry))
@@ -150,8 +148,8 @@ class _Run:
     def _write(self) -> None:
         self.book.write(self.conn)
         self.types.write(self.conn)
-        insert_rows(self.conn, extension_table, list(self.created.values()))
-        update_rows(self.conn, extension_table, self.tenant.id, self.changed)
+        EXTENSIONS.insert_many(self.conn, list(self.created.values()))
+        EXTENSIONS.update_many(self.conn, self.tenant.id, self.changed)
         batch_store.register_all(self.conn, self.tenant.id, self.registry, self.now)
 
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection
 
 from opencdp.core import guests, identity
 from opencdp.core.tenants import Tenant, identity_rules
-from opencdp.store import guests as store
-from opencdp.store.rows import Record, get_rows, insert_rows, update_rows
-from opencdp.store.tables import guests as guest_table
+from opencdp.store import guests as guest_store
+from opencdp.store.guests import GUESTS
+from opencdp.store.records import Guest
 
 KeyPair = tuple[str, str]  # (provider, normalised id)
 
@@ -39,11 +39,11 @@ class IdentityBook:
         everyone = list(people)
         locked = {key for person in everyone for key in identity.rule_keys(self.rules, person, now)}
         identity.lock_keys(conn, tenant, locked)
-        pairs = {store.digest(*pair): pair for person in everyone for pair in keys_carried(person)}
-        held = store.holders_of_keys(conn, tenant.id, pairs)
+        pairs = {guest_store.digest(*pair): pair for person in everyone for pair in keys_carried(person)}
+        held = guest_store.holders_of_keys(conn, tenant.id, pairs)
         refs = sorted({guest_ref for _digest, guest_ref, _expiry in held})
-        rows = get_rows(conn, guest_table, tenant.id, refs)
-        self._guests: dict[str, Record] = {row["ref"]: row for row in rows if not row["mergedInto"]}
+        rows = GUESTS.get_many(conn, tenant.id, refs)
+        self._guests: dict[str, Guest] = {row["ref"]: row for row in rows if not row["mergedInto"]}
         self._holders: dict[KeyPair, dict[str, datetime | None]] = {}
         for digest, guest_ref, expiry in held:
             if guest_ref in self._guests:
@@ -93,16 +93,14 @@ class IdentityBook:
 
     def write(self, conn: Connection) -> None:
         """The guests created and changed, and their keys: one statement per table and set of fields."""
-        insert_rows(conn, guest_table, [self._guests[ref] for ref in self._created])
-        update_rows(
-            conn, guest_table, self.tenant.id, {r: c for r, c in self._changes.items() if r not in self._created}
-        )
+        GUESTS.insert_many(conn, [self._guests[ref] for ref in self._created])
+        GUESTS.update_many(conn, self.tenant.id, {r: c for r, c in self._changes.items() if r not in self._created})
         touched = self._created | set(self._changes)
         keys = {ref: guests.keys_of(self._guests[ref]) for ref in sorted(touched)}
-        store.replace_keys_of(conn, self.tenant.id, keys, fresh=self._created)
+        guest_store.replace_keys_of(conn, self.tenant.id, keys, fresh=self._created)
 
     def _first_holder(self, provider: str, key: str) -> str | None:
-        """`store.guests.find_holder`: the earliest-created live guest holding the key unexpired."""
+        """`guest_store.guests.find_holder`: the earliest-created live guest holding the key unexpired."""
         live = [
             ref for ref, expiry in self._holders.get((provider, key), {}).items() if expiry is None or expiry > self.now
         ]
@@ -117,10 +115,10 @@ class IdentityBook:
         return held
 
     def _change(self, guest_ref: str, changes: Mapping[str, Any]) -> None:
-        self._guests[guest_ref] = {**self._guests[guest_ref], **changes}
+        self._guests[guest_ref] = cast(Guest, {**self._guests[guest_ref], **changes})
         self._changes.setdefault(guest_ref, {}).update(changes)
         self._hold(self._guests[guest_ref])
 
-    def _hold(self, guest: Record) -> None:
+    def _hold(self, guest: Guest) -> None:
         for provider, key, expiry in guests.keys_of(guest):
             self._holders.setdefault((provider, key), {})[guest["ref"]] = expiry

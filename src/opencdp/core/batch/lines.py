@@ -11,7 +11,7 @@ import orjson
 
 from opencdp.core import json_input
 from opencdp.core.batch.batches import batch_ref
-from opencdp.core.errors import InvalidField
+from opencdp.core.errors import ApiError, InvalidField
 
 CHUNK = 64 * 1024
 BOM = b"\xef\xbb\xbf"
@@ -55,6 +55,13 @@ class Envelope:
 
     def outcome(self, code: str = "200", message: str = "", *, skipped: bool = False) -> Outcome:
         return Outcome(code, message, self.shown_ref, skipped)
+
+    def failure(self, error: Exception) -> Outcome:
+        """How a record that raised is logged, on every path: a rule it broke with that rule's status and
+        words; anything unforeseen as an internal error, so that the file goes on."""
+        if isinstance(error, ApiError):
+            return self.outcome(str(error.status), error.message)
+        return self.outcome("500", "Internal error")
 
 
 def lines(stream: IO[bytes], limit: int) -> Iterator[bytes | None]:

@@ -11,12 +11,12 @@ from urllib.parse import urlencode
 from sqlalchemy import Connection
 
 from opencdp.core.errors import ApiError
-from opencdp.store import batches as store
+from opencdp.store import batches as batch_store
 
 
 def secret(conn: Connection, configured: str | None) -> bytes:
     """OPENCDP_SECRET_KEY, or a key generated once and kept in the database for every process."""
-    return (configured or store.setting(conn, "batch_link_secret", secrets.token_hex(32))).encode()
+    return (configured or batch_store.setting(conn, "batch_link_secret", secrets.token_hex(32))).encode()
 
 
 def signature(key: bytes, method: str, path: str, client_key: str, expires: int) -> str:

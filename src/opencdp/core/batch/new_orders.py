@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
 from sqlalchemy import Connection
 
@@ -26,14 +26,16 @@ from opencdp.core.batch.key_types import KeyTypes
 from opencdp.core.batch.lines import Envelope, Outcome
 from opencdp.core.errors import ApiError
 from opencdp.core.tenants import Tenant
+from opencdp.core.values import nth_instant
 from opencdp.store import batches as batch_store
 from opencdp.store import orders as order_store
 from opencdp.store import people as people_store
 from opencdp.store.database import lock_all, planned_each_time
-from opencdp.store.rows import Record, insert_rows, update_rows
-from opencdp.store.tables import extensions as extension_table
-from opencdp.store.tables import order_items, order_people
-from opencdp.store.tables import orders as order_table
+from opencdp.store.extensions import EXTENSIONS
+from opencdp.store.orders import ITEMS, ORDERS
+from opencdp.store.people import PEOPLE
+from opencdp.store.records import Order, OrderItem, Person
+from opencdp.store.rows import Record
 
 
 @dataclass
@@ -61,10 +63,8 @@ def check(number: int, envelope: Envelope, value: Any) -> Entry | None:
         entry.key = records.order_key(value, envelope.mode)
         entry.changes = _header_changes(value, envelope.mode, entry.key)
         entry.parsed = records.parse_order(value, envelope.mode, matched=False, key=entry.key)
-    except ApiError as error:
-        entry.outcome = envelope.outcome(str(error.status), error.message)
-    except Exception:  # as the record-by-record path reports an unexpected failure of one record
-        entry.outcome = envelope.outcome("500", "Internal error")
+    except Exception as error:  # reported as the record-by-record path reports it
+        entry.outcome = envelope.failure(error)
     return entry
 
 
@@ -77,7 +77,7 @@ def _header_changes(value: Mapping[str, Any], mode: str, key: dict[str, Any]) ->
         parsed = records.parse_order(value, mode, matched=True, key=key)
     except ApiError:
         return None  # refused as a change too: the record-by-record path says why
-    return {k: v for k, v in parsed.header.items() if k not in orders.IMMUTABLE and k in value}
+    return orders.header_changes(parsed.header, value)
 
 
 NOT_HEADER = ("orderItems", "contact", "consumers", "extensions")
@@ -166,7 +166,7 @@ def _together(
             try:
                 chunk.delete(records.delete_target(stored.get(entry.key["referenceId"], ()), entry.key))
             except ApiError as error:
-                outcomes.append((entry.number, entry.envelope.outcome(str(error.status), error.message)))
+                outcomes.append((entry.number, entry.envelope.failure(error)))
                 continue
             chunk.register(entry.envelope)
             outcomes.append((entry.number, entry.envelope.outcome()))
@@ -184,7 +184,7 @@ def _together(
         try:
             chunk.add(entry.parsed)
         except ApiError as error:
-            outcomes.append((entry.number, entry.envelope.outcome(str(error.status), error.message)))
+            outcomes.append((entry.number, entry.envelope.failure(error)))
             continue
         chunk.register(entry.envelope)
         outcomes.append((entry.number, entry.envelope.outcome()))
@@ -194,10 +194,10 @@ def _together(
 
 @dataclass
 class _Rows:
-    orders: list[Record] = field(default_factory=list)
-    items: list[Record] = field(default_factory=list)
+    orders: list[Order] = field(default_factory=list)
+    items: list[OrderItem] = field(default_factory=list)
     extensions: list[Record] = field(default_factory=list)
-    people: list[Record] = field(default_factory=list)
+    people: list[Person] = field(default_factory=list)
     consumer_items: list[tuple[str, list[str]]] = field(default_factory=list)
     registry: list[tuple[str, str]] = field(default_factory=list)
     changed_orders: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -226,8 +226,11 @@ class _Chunk:
         for _item, extension in values.items:
             if extension is not None and (clash := self.types.clash("orderItem", extension, fresh)):
                 raise records.type_error("orderItem", clash)
-        item_refs = {item["referenceId"]: item["ref"] for item in items}
-        chosen = [self._items_of(index, consumer, item_refs) for index, consumer in enumerate(values.consumers or ())]
+        item_refs = {cast(str, item["referenceId"]): item["ref"] for item in items}  # a batch item has one
+        chosen = [
+            records.consumed_items(index, consumer.get("itemReferences"), item_refs)
+            for index, consumer in enumerate(values.consumers or ())
+        ]
         if values.extension is not None and (clash := self.types.clash("order", values.extension, fresh)):
             raise records.type_error("order", clash)
         self.types.keep(fresh)
@@ -240,15 +243,7 @@ class _Chunk:
         if values.extension is not None:
             self._extension(extensions.Owner("order", order["ref"], "Order"), values.extension)
 
-    def _items_of(self, index: int, consumer: Mapping[str, Any], item_refs: Mapping[str, str]) -> list[str]:
-        references = consumer.get("itemReferences")
-        if references is None:
-            return list(item_refs.values())
-        if any(reference not in item_refs for reference in references):
-            raise records.attribute_error(f"value.consumers[{index}].orderItems", "is invalid (unknown order item)")
-        return [item_refs[reference] for reference in references]
-
-    def _people(self, order: Record, values: records.OrderValues, chosen: list[list[str]]) -> None:
+    def _people(self, order: Order, values: records.OrderValues, chosen: list[list[str]]) -> None:
         assert values.contact is not None, "a new order has a contact"
         contact_guest = self.book.link(values.contact, identity.CONTACT)
         contact = people.person_record(
@@ -258,7 +253,7 @@ class _Chunk:
         for index, consumer in enumerate(values.consumers or ()):
             fields = {name: value for name, value in consumer.items() if name != "itemReferences"}
             guest_ref = self.book.link(fields, identity.CONSUMER, contact)
-            at = self.now + timedelta(microseconds=index)
+            at = nth_instant(self.now, index)
             record = people.person_record(self.tenant, order["ref"], identity.CONSUMER, fields, guest_ref, at)
             self.rows.people.append(record)
             self.rows.consumer_items.append((record["ref"], chosen[index]))
@@ -281,10 +276,10 @@ class _Chunk:
         orders.delete_orders(conn, self.tenant, rows.deleted_orders)
         self.book.write(conn)
         self.types.write(conn)
-        insert_rows(conn, order_table, rows.orders)
-        update_rows(conn, order_table, self.tenant.id, rows.changed_orders)
-        insert_rows(conn, order_items, rows.items)
-        insert_rows(conn, extension_table, rows.extensions)
-        insert_rows(conn, order_people, rows.people)
+        ORDERS.insert_many(conn, rows.orders)
+        ORDERS.update_many(conn, self.tenant.id, rows.changed_orders)
+        ITEMS.insert_many(conn, rows.items)
+        EXTENSIONS.insert_many(conn, rows.extensions)
+        PEOPLE.insert_many(conn, rows.people)
         people_store.insert_consumer_items(conn, rows.consumer_items)
         batch_store.register_all(conn, self.tenant.id, rows.registry, self.now)

@@ -29,7 +29,7 @@ from opencdp.core.batch.retention import purge
 from opencdp.core.errors import ApiError
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import utcnow
-from opencdp.store import batches as store
+from opencdp.store import batches as batch_store
 from opencdp.store import tenants as tenant_store
 from opencdp.store.database import Database, forget, page_cache
 from opencdp.store.files import FileStore, batch_key
@@ -88,7 +88,7 @@ def check_file(raw: BinaryIO, limit: int) -> int:
 
 def apply_record(conn: Connection, tenant: Tenant, envelope: Envelope, now: datetime) -> Outcome:
     """One record by itself, through the handler of its schema and mode, inside a savepoint."""
-    if store.registered(conn, tenant.id, envelope.ref, envelope.digest):
+    if batch_store.registered(conn, tenant.id, envelope.ref, envelope.digest):
         return envelope.outcome(skipped=True)
     handler = HANDLERS.get((envelope.schema, envelope.mode))
     if handler is None:
@@ -100,17 +100,15 @@ def apply_record(conn: Connection, tenant: Tenant, envelope: Envelope, now: date
     conn.exec_driver_sql("SAVEPOINT record")
     try:
         handler(conn, tenant, value, now)
-    except ApiError as error:
+    except Exception as error:  # one record's failure, foreseen or not: rolled back, the file goes on
         conn.exec_driver_sql("ROLLBACK TO SAVEPOINT record")
         forget(conn)
-        return envelope.outcome(str(error.status), error.message)
-    except Exception:  # an unexpected failure of one record: rolled back, logged, the file goes on
-        conn.exec_driver_sql("ROLLBACK TO SAVEPOINT record")
-        forget(conn)
-        return envelope.outcome("500", "Internal error")
+        if not isinstance(error, ApiError):
+            log.exception("batch record %s failed unexpectedly", envelope.shown_ref)
+        return envelope.failure(error)
     finally:
         conn.exec_driver_sql("RELEASE SAVEPOINT record")
-    store.register(conn, tenant.id, envelope.ref, envelope.digest, now)
+    batch_store.register(conn, tenant.id, envelope.ref, envelope.digest, now)
     return envelope.outcome()
 
 
@@ -190,12 +188,12 @@ class Processor:
         """One turn: claim a batch and work on it until it ends or gives way to another tenant's."""
         now = utcnow()
         with self.db.write() as conn:
-            candidates = store.claimable(conn, now, CANDIDATES)
+            candidates = batch_store.claimable(conn, now, CANDIDATES)
             if not candidates:
                 return False
-            batch = store.take(conn, self.choose(candidates), self.worker, self._lease(now))
+            batch = batch_store.take(conn, self.choose(candidates), self.worker, self._lease(now))
             if batch.get("startedAt") is None:
-                store.update_batch(conn, batch["tenantId"], batch["ref"], {"startedAt": now, "modifiedAt": now})
+                batch_store.update_batch(conn, batch["tenantId"], batch["ref"], {"startedAt": now, "modifiedAt": now})
                 batch["startedAt"] = now
             tenant = Tenant.from_record(tenant_store.find_by_id(conn, batch["tenantId"]))
         self.turns += 1
@@ -209,7 +207,7 @@ class Processor:
                 self._finish(tenant, batch, "error", str(rejected))
                 return True
             with self.db.write() as conn:
-                store.update_batch(conn, tenant.id, batch["ref"], {"verified": True, "totalLines": total_lines})
+                batch_store.update_batch(conn, tenant.id, batch["ref"], {"verified": True, "totalLines": total_lines})
         self._apply(tenant, batch, upload)
         return True
 
@@ -237,7 +235,7 @@ class Processor:
                     return
         if stats["successfulRecords"] - stats["skippedRecords"] >= ANALYZE_AFTER:
             with self.db.write() as conn:
-                store.refresh_statistics(conn)
+                batch_store.refresh_statistics(conn)
         status = "error" if stats["failedRecords"] else "success"
         self._finish(tenant, {**batch, **stats, "position": position}, status, None)
 
@@ -245,9 +243,9 @@ class Processor:
         """Release the batch if another tenant's batch is waiting; whether it was released."""
         with self.db.write() as conn:
             now = utcnow()
-            if not store.others_waiting(conn, now, tenant.id):
+            if not batch_store.others_waiting(conn, now, tenant.id):
                 return False
-            store.release(conn, tenant.id, batch["ref"], now)
+            batch_store.release(conn, tenant.id, batch["ref"], now)
         log.info("batch %s gave its turn to another tenant's at line %s", batch["ref"], batch["position"])
         return True
 
@@ -327,15 +325,15 @@ class Processor:
                 else:
                     stats["failedRecords"] += 1
                     failures.append((number, outcome.shown_ref, outcome.code, outcome.message))
-        store.add_failures(conn, tenant.id, batch["ref"], failures)
+        batch_store.add_failures(conn, tenant.id, batch["ref"], failures)
         values: dict[str, Any] = {**stats, "position": position, "claimExpires": self._lease(now), "modifiedAt": now}
-        store.update_batch(conn, tenant.id, batch["ref"], values)
+        batch_store.update_batch(conn, tenant.id, batch["ref"], values)
 
     def _finish(self, tenant: Tenant, batch: Record, status: str, message: str | None) -> None:
         """The final status, the log of failures (gzipped NDJSON) and the uploaded file's removal."""
         now = utcnow()
         with self.db.write() as conn:
-            failures = store.failures(conn, tenant.id, batch["ref"]) if status == "error" and not message else []
+            failures = batch_store.failures(conn, tenant.id, batch["ref"]) if status == "error" and not message else []
         if failures:
             with (
                 self.files.writer(batch_key("logs", tenant.id, batch["ref"])) as out,
@@ -348,5 +346,5 @@ class Processor:
         if message:
             values.update(message=message, totalRecords=0, successfulRecords=0, failedRecords=0, skippedRecords=0)
         with self.db.write() as conn:
-            store.update_batch(conn, tenant.id, batch["ref"], values)
+            batch_store.update_batch(conn, tenant.id, batch["ref"], values)
         self.files.delete(batch_key("uploads", tenant.id, batch["ref"]))

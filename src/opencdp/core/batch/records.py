@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection
 
@@ -18,16 +18,17 @@ from opencdp.core.errors import ApiError, InvalidField, MissingField, Unsupporte
 from opencdp.core.fields import TIMESTAMP_FORMAT, Mode, Model, validate
 from opencdp.core.models import BATCH_ITEM, BATCH_ORDER, CONSUMER, GUEST, PERSON_FIELDS
 from opencdp.core.tenants import Tenant, identity_rules
-from opencdp.core.values import parse_timestamp
+from opencdp.core.values import nth_instant, parse_timestamp
 from opencdp.store import extensions as extension_store
 from opencdp.store import guests as guest_store
 from opencdp.store import orders as order_store
 from opencdp.store import people as people_store
 from opencdp.store import stream as stream_store
-from opencdp.store.rows import Record, delete_row, get_row, modify
-from opencdp.store.tables import guests as guest_table
-from opencdp.store.tables import order_items, order_people
-from opencdp.store.tables import orders as order_table
+from opencdp.store.guests import GUESTS
+from opencdp.store.orders import ITEMS, ORDERS
+from opencdp.store.people import PEOPLE
+from opencdp.store.records import Order, OrderItem, Person
+from opencdp.store.rows import Record
 
 T = TypeVar("T")
 ParsedItem = tuple[dict[str, Any], dict[str, Any] | None]  # an item's values (with its flight segments), its `ext`
@@ -195,13 +196,12 @@ def order_record(conn: Connection, tenant: Tenant, value: Mapping[str, Any], mod
     key = order_key(value, mode)
     match = orders.find_match(conn, tenant, key["referenceId"], key["orderedAt"])
     parsed = parse_order(value, mode, matched=match is not None, key=key)
-    previous_contact: Record | None = None
-    previous_consumers: list[Record] = []
+    previous_contact: Person | None = None
+    previous_consumers: list[Person] = []
     if match is None:
         order = orders.insert_order(conn, tenant, parsed.header, now)
     else:
-        changes = {k: v for k, v in parsed.header.items() if k not in orders.IMMUTABLE and (not patch or k in value)}
-        order = modify(conn, order_table, match, changes, now)
+        order = ORDERS.modify(conn, match, orders.header_changes(parsed.header, value if patch else None), now)
         if parsed.contact is not None:  # what is not sent is kept, and need not be read
             previous_contact = people_store.first_of_role(conn, tenant.id, order["ref"], identity.CONTACT)
         if parsed.consumers is not None:
@@ -219,12 +219,12 @@ def order_record(conn: Connection, tenant: Tenant, value: Mapping[str, Any], mod
     return ref
 
 
-def _consumers_of(conn: Connection, tenant: Tenant, order_ref: str) -> list[Record]:
+def _consumers_of(conn: Connection, tenant: Tenant, order_ref: str) -> list[Person]:
     return people_store.of_role(conn, tenant.id, order_ref, identity.CONSUMER)
 
 
 def _write_items(
-    conn: Connection, tenant: Tenant, order: Record, items: list[Any], *, replace: bool, fresh: bool, now: datetime
+    conn: Connection, tenant: Tenant, order: Order, items: list[Any], *, replace: bool, fresh: bool, now: datetime
 ) -> dict[str, str]:
     """Items match within the order by referenceId and keep their ref; insert drops the ones not sent.
 
@@ -242,12 +242,12 @@ def _write_items(
             missing = next((f.name for f in BATCH_ITEM.fields if f.required and values.get(f.name) is None), None)
             if missing is not None:  # an upsert may add an item, but only a complete one
                 raise attribute_error(f"value.orderItems[{position}].{missing}", "is required")
-            item = orders.insert_item(conn, tenant, order, values, now + timedelta(microseconds=position))
+            item = orders.insert_item(conn, tenant, order, values, nth_instant(now, position))
         else:
             cleared = {name: None for name in _ITEM_FIELDS} if replace else {}
             changes = {k: v for k, v in {**cleared, **values}.items() if k in _ITEM_FIELDS}
             changes["orderedAt"] = changes.get("orderedAt") or order["orderedAt"]
-            item = modify(conn, order_items, kept, changes, now)
+            item = ITEMS.modify(conn, kept, changes, now)
         refs[values["referenceId"]] = item["ref"]
         if extension is not None:
             owner = extensions.Owner("orderItem", item["ref"], "Order item")
@@ -256,11 +256,11 @@ def _write_items(
         for reference, row in existing.items():
             if reference not in refs:
                 extension_store.delete_of_owners(conn, tenant.id, [row["ref"]])
-                delete_row(conn, order_items, tenant.id, row["ref"])
+                ITEMS.delete(conn, tenant.id, row["ref"])
     return refs
 
 
-def _insert_items(conn: Connection, tenant: Tenant, order: Record, items: list[Any], now: datetime) -> dict[str, str]:
+def _insert_items(conn: Connection, tenant: Tenant, order: Order, items: list[Any], now: datetime) -> dict[str, str]:
     """The items of an order the record just created, and their extensions: one statement each."""
     created = orders.insert_items(conn, tenant, order, [values for values, _extension in items], now)
     owned = [
@@ -272,7 +272,7 @@ def _insert_items(conn: Connection, tenant: Tenant, order: Record, items: list[A
         extensions.create_for_new_owners(conn, tenant, owned, now)
     except extensions.IncorrectType as error:
         raise type_error("orderItem", error.key) from None
-    return {record["referenceId"]: record["ref"] for record in created}
+    return {cast(str, record["referenceId"]): record["ref"] for record in created}  # a batch item has one
 
 
 def type_error(owner_kind: str, key: str) -> ApiError:
@@ -284,52 +284,62 @@ def type_error(owner_kind: str, key: str) -> ApiError:
 _ITEM_FIELDS = ({f.name for f in BATCH_ITEM.fields} - {"consumerTypeCode", "tripType"}) | {"flightSegments"}
 
 
-def _items_of(conn: Connection, tenant: Tenant, order_ref: str) -> list[Record]:
+def _items_of(conn: Connection, tenant: Tenant, order_ref: str) -> list[OrderItem]:
     return order_store.items_of_order(conn, tenant.id, order_ref)
 
 
 def _replace_contact(
-    conn: Connection, tenant: Tenant, order: Record, contact: dict[str, Any], previous: Record | None, now: datetime
+    conn: Connection, tenant: Tenant, order: Order, contact: dict[str, Any], previous: Person | None, now: datetime
 ) -> None:
     """A contact no rule places keeps the guest its predecessor had, so re-applying makes no new guests."""
     hit = identity.resolve(conn, tenant, contact, now)
-    if hit is None and previous is not None and previous.get("guestRef"):
-        guest_ref = previous["guestRef"]
+    kept = previous["guestRef"] if previous is not None else None
+    if hit is None and kept:
+        guest_ref = kept
     else:
         guest_ref = identity.link_resolved(conn, tenant, contact, identity.CONTACT, now, hit)
     if previous is not None:
-        delete_row(conn, order_people, tenant.id, previous["ref"])
+        PEOPLE.delete(conn, tenant.id, previous["ref"])
     people.insert_person(conn, tenant, order["ref"], identity.CONTACT, contact, guest_ref, now)
+
+
+def consumed_items(index: int, references: list[str] | None, item_refs: Mapping[str, str]) -> list[str]:
+    """The refs of the items the `index`th consumer consumes, from the item referenceIds it names
+    (`item_refs` maps the order's): all of them when it names none; one the order lacks is refused."""
+    if references is None:
+        return list(item_refs.values())
+    if any(reference not in item_refs for reference in references):
+        raise attribute_error(f"value.consumers[{index}].orderItems", "is invalid (unknown order item)")
+    return [item_refs[reference] for reference in references]
 
 
 def _replace_consumers(
     conn: Connection,
     tenant: Tenant,
-    order: Record,
+    order: Order,
     consumers: list[dict[str, Any]],
-    previous: list[Record],
+    previous: list[Person],
     item_refs: dict[str, str],
     now: datetime,
 ) -> None:
     contact = people_store.first_of_role(conn, tenant.id, order["ref"], identity.CONTACT)
-    all_items = item_refs or {row["referenceId"]: row["ref"] for row in _items_of(conn, tenant, order["ref"])}
+    # an item stored without a referenceId (one REST made) is consumed by all, and named by none
+    stored = _items_of(conn, tenant, order["ref"])
+    all_items = item_refs or {row["referenceId"] or row["ref"]: row["ref"] for row in stored}
     for old in previous:
-        delete_row(conn, order_people, tenant.id, old["ref"])
+        PEOPLE.delete(conn, tenant.id, old["ref"])
     for index, consumer in enumerate(consumers):
-        references = consumer.pop("itemReferences", None)
-        unknown = [r for r in references or () if r not in all_items]
-        if unknown:
-            raise attribute_error(f"value.consumers[{index}].orderItems", "is invalid (unknown order item)")
+        chosen = consumed_items(index, consumer.pop("itemReferences", None), all_items)
         hit = identity.resolve(conn, tenant, consumer, now)
         same = next((p for p in previous if identity.same_name(p, consumer)), None)
-        if hit is None and same is not None and same.get("guestRef"):
-            guest_ref = same["guestRef"]
+        kept = same["guestRef"] if same is not None else None
+        if hit is None and kept:
+            guest_ref = kept
         else:
             guest_ref = identity.link_resolved(conn, tenant, consumer, identity.CONSUMER, now, hit, contact=contact)
         record = people.insert_person(
-            conn, tenant, order["ref"], identity.CONSUMER, consumer, guest_ref, now + timedelta(microseconds=index)
+            conn, tenant, order["ref"], identity.CONSUMER, consumer, guest_ref, nth_instant(now, index)
         )
-        chosen = list(all_items.values()) if references is None else [all_items[r] for r in references]
         people_store.set_consumer_items(conn, record["ref"], chosen)
 
 
@@ -466,11 +476,11 @@ def _put_group(
 
 def _overwrite(conn: Connection, tenant: Tenant, guest_ref: str, fields: Mapping[str, Any], now: datetime) -> None:
     """Each field sent replaces the stored one; identifiers and addresses are added, never taken from another."""
-    guest = get_row(conn, guest_table, tenant.id, guest_ref)
+    guest = GUESTS.get(conn, tenant.id, guest_ref)
     assert guest is not None
     changes = {k: v for k, v in fields.items() if k not in ("identifiers", "emails")}
     if changes:
-        modify(conn, guest_table, guest, changes, now)
+        GUESTS.modify(conn, guest, changes, now)
     guests.enrich(conn, tenant, guest_ref, {k: fields.get(k) for k in ("identifiers", "emails")}, now, customer=True)
 
 
@@ -487,7 +497,7 @@ def _holders(conn: Connection, tenant: Tenant, value: Mapping[str, Any], missing
         for holder in guest_store.holders(conn, tenant.id, provider, guests.normalize_id(provider, key)):
             if holder not in found:
                 found.append(holder)
-    rows = [get_row(conn, guest_table, tenant.id, ref) for ref in found]
+    rows = [GUESTS.get(conn, tenant.id, ref) for ref in found]
     return [row["ref"] for row in sorted((r for r in rows if r), key=lambda r: (r["createdAt"], r["ref"]))]
 
 
@@ -532,7 +542,7 @@ def migration(conn: Connection, tenant: Tenant, value: Mapping[str, Any], now: d
         return "Guest migrated"
     if _has_open_session(conn, tenant, source):
         raise ApiError("Unable to migrate Guest with open session", status=403)
-    identifier = next(iter(guests.keys_of(get_row(conn, guest_table, tenant.id, source) or {})), ("migration", ""))
+    identifier = next(iter(guests.keys_of(GUESTS.get(conn, tenant.id, source) or {})), ("migration", ""))
     identity.merge(conn, tenant, target, source, identifier[:2], "batch migration", now, copy_profile=False)
     return "Guest migrated"
 

@@ -24,12 +24,12 @@ from opencdp.core.segments.definition import InvalidDefinition
 from opencdp.core.segments.segments import compiler
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import new_ref
-from opencdp.store import exports as store
+from opencdp.store import exports as export_store
 from opencdp.store import extensions as extension_store
 from opencdp.store import segments as segment_store
-from opencdp.store.rows import Record, delete_row, get_row, insert_row, modify
-from opencdp.store.tables import audience_exports, export_executions
-from opencdp.store.tables import segments as segment_table
+from opencdp.store.exports import EXECUTIONS, EXPORTS
+from opencdp.store.rows import Record
+from opencdp.store.segments import SEGMENTS
 
 FRIENDLY_ID = re.compile(r"^[a-z0-9_]{3,64}$")
 GUEST_FIELDS = ("guestType", "title", "firstName", "lastName", "gender", "dateOfBirth", "email", "emails",
@@ -129,7 +129,7 @@ def check_body(conn: Connection, tenant: Tenant, body: Mapping[str, Any], policy
     if friendly is not None and (not isinstance(friendly, str) or not FRIENDLY_ID.match(friendly)):
         check.fail("friendlyId", "must match ^[a-z0-9_]{3,64}$")
     segment_ref = body.get("segmentRef")
-    if not isinstance(segment_ref, str) or get_row(conn, segment_table, tenant.id, segment_ref.lower()) is None:
+    if not isinstance(segment_ref, str) or SEGMENTS.get(conn, tenant.id, segment_ref.lower()) is None:
         check.fail("segmentRef", "unknown segment")
     kind = check.choice(body.get("type"), "type", ("full", "delta"), "full")
     fmt = check.choice(body.get("format"), "format", ("csv", "ndjson", "parquet"), "csv")
@@ -168,7 +168,7 @@ def _output(conn: Connection, tenant: Tenant, check: _Checker, raw: Any) -> dict
     if not isinstance(providers, list) or not all(isinstance(p, str) and p for p in providers):
         check.fail("output.identifiers", "must be an array of providers")
         providers = []
-    known = store.known_providers(conn, tenant.id, providers)
+    known = export_store.known_providers(conn, tenant.id, providers)
     for index, provider in enumerate(providers):
         if provider not in known:
             check.fail(f"output.identifiers[{index}]", f"unknown provider '{provider}'")
@@ -259,7 +259,7 @@ def schedule_cron(schedule: Mapping[str, Any]) -> str | None:
 
 def require(conn: Connection, tenant: Tenant, ident: str) -> Record:
     """An export by ref or friendlyId; another tenant's is simply not found."""
-    found = store.find_definition(conn, tenant.id, ident)
+    found = export_store.find_definition(conn, tenant.id, ident)
     if found is None:
         raise NotFound(f"Audience export {ident} for client key {tenant.client_key} was not found")
     return found
@@ -270,19 +270,19 @@ def create(conn: Connection, tenant: Tenant, body: Mapping[str, Any], policy: Po
     values["friendlyId"] = _free_friendly_id(conn, tenant, values["friendlyId"], values["name"])
     record = {**values, "ref": new_ref(), "tenantId": tenant.id, "status": "draft", "nextRunAt": None,
               "baselineRef": None, "createdAt": now, "modifiedAt": now}  # fmt: skip
-    insert_row(conn, audience_exports, record)
+    EXPORTS.insert(conn, record)
     return record
 
 
 def _free_friendly_id(conn: Connection, tenant: Tenant, given: str | None, name: str, own: str | None = None) -> str:
     if given is not None:
-        holder = store.find_definition(conn, tenant.id, given)
+        holder = export_store.find_definition(conn, tenant.id, given)
         if holder is not None and holder["ref"] != own:
             raise Conflict(f"friendlyId {given} is already used by another audience export.")
         return given
     base = friendly_id_from(name)
     candidate, n = base, 1
-    while (holder := store.find_definition(conn, tenant.id, candidate)) is not None and holder["ref"] != own:
+    while (holder := export_store.find_definition(conn, tenant.id, candidate)) is not None and holder["ref"] != own:
         n += 1
         candidate = f"{base[:60]}_{n}"
     return candidate
@@ -302,14 +302,14 @@ def replace(
         values["webhook"]["secret"] = current["webhook"].get("secret")
     if (values["segmentRef"], values["type"]) != (current["segmentRef"], current["type"]):
         values["baselineRef"] = None
-    return modify(conn, audience_exports, current, values, now)
+    return EXPORTS.modify(conn, current, values, now)
 
 
 def delete(conn: Connection, tenant: Tenant, ident: str) -> Record:
     current = require(conn, tenant, ident)
     if current["status"] == "scheduled":
         raise Conflict("A scheduled audience export cannot be deleted; pause it first.")
-    delete_row(conn, audience_exports, tenant.id, current["ref"])
+    EXPORTS.delete(conn, tenant.id, current["ref"])
     return current
 
 
@@ -320,20 +320,20 @@ def start(conn: Connection, tenant: Tenant, ident: str, now: datetime) -> Record
         raise Conflict("An export with an instant schedule cannot be started; run it instead.")
     if current["status"] == "scheduled":
         raise Conflict("The audience export is already scheduled.")
-    return modify(conn, audience_exports, current, {"status": "scheduled", "nextRunAt": next_slot(cron, now)}, now)
+    return EXPORTS.modify(conn, current, {"status": "scheduled", "nextRunAt": next_slot(cron, now)}, now)
 
 
 def pause(conn: Connection, tenant: Tenant, ident: str, now: datetime) -> Record:
     current = require(conn, tenant, ident)
     if current["status"] != "scheduled":
         raise Conflict(f"A {current['status']} audience export cannot be paused.")
-    return modify(conn, audience_exports, current, {"status": "paused", "nextRunAt": None}, now)
+    return EXPORTS.modify(conn, current, {"status": "paused", "nextRunAt": None}, now)
 
 
 def run(conn: Connection, tenant: Tenant, ident: str, build_segment: bool, scheduled: bool, now: datetime) -> Record:
     """Queue a run (or answer the one pending or running); it builds the segment first when asked or never built."""
     definition = require(conn, tenant, ident)
-    active = store.active_execution(conn, definition["ref"])
+    active = export_store.active_execution(conn, definition["ref"])
     if active is not None:
         return active
     build_ref = None
@@ -346,18 +346,18 @@ def run(conn: Connection, tenant: Tenant, ident: str, build_segment: bool, sched
         "buildSegment": build_segment, "segmentRef": definition["segmentRef"], "segmentBuildRef": build_ref,
         "errors": [], "errorLogs": [], "files": [], "createdAt": now,
     }  # fmt: skip
-    insert_row(conn, export_executions, execution)
-    return store.get_execution(conn, tenant.id, execution["ref"]) or execution
+    EXECUTIONS.insert(conn, execution)
+    return export_store.get_execution(conn, tenant.id, execution["ref"]) or execution
 
 
 def queue_scheduled(conn: Connection, now: datetime) -> int:
     """One run per slot of every scheduled export that is due, however many workers ask."""
     queued = 0
-    for definition in store.due_definitions(conn, now):
+    for definition in export_store.due_definitions(conn, now):
         tenant = tenant_of(conn, definition["tenantId"])
         run(conn, tenant, definition["ref"], False, True, now)
         cron = schedule_cron(definition["schedule"])
-        store.set_next_run(conn, definition["ref"], next_slot(cron, now) if cron else None)
+        export_store.set_next_run(conn, definition["ref"], next_slot(cron, now) if cron else None)
         queued += 1
     return queued
 

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-from opencdp.store import exports as store
+from opencdp.store import exports as export_store
 from opencdp.store.rows import Record
 
 LIST_FIELDS = ("emails", "phoneNumbers", "street")
@@ -48,11 +48,11 @@ def guest_value(guest: Record, field: str) -> Any:
 def fetch(conn: Connection, tenant_id: int, refs: Sequence[str], shape: Shape) -> dict[str, Record]:
     """The records of a chunk of guests, keyed by ref; a guest deleted since the build is absent."""
     fields = [*shape.guest, "identifiers"] if shape.identifiers else list(shape.guest)
-    found = store.guests_by_ref(conn, tenant_id, refs, fields)
-    ext = store.extension_data(conn, tenant_id, list(found)) if shape.extensions else {}
+    found = export_store.guests_by_ref(conn, tenant_id, refs, fields)
+    ext = export_store.extension_data(conn, tenant_id, list(found)) if shape.extensions else {}
     orders_of: dict[str, list[Record]] = {}
     if shape.orders is not None and found:
-        for guest_ref, order in store.orders_as_json(conn, tenant_id, list(found), shape.orders):
+        for guest_ref, order in export_store.orders_as_json(conn, tenant_id, list(found), shape.orders):
             orders_of.setdefault(guest_ref, []).append(orjson.loads(order))
     return {ref: build(guest, shape, orders_of.get(ref, []), ext) for ref, guest in found.items()}
 

@@ -18,13 +18,13 @@ from opencdp.core.claims import JobRunner
 from opencdp.core.exports.records import Shape, fetch, gone
 from opencdp.core.exports.writers import FileSeries, Options, WrittenFile
 from opencdp.core.values import utcnow
-from opencdp.store import exports as store
+from opencdp.store import exports as export_store
 from opencdp.store import extensions as extension_store
 from opencdp.store import segments as segment_store
 from opencdp.store.database import Database
+from opencdp.store.exports import EXPORTS
 from opencdp.store.files import FileStore, export_prefix
-from opencdp.store.rows import Record, get_row
-from opencdp.store.tables import audience_exports
+from opencdp.store.rows import Record
 
 log = logging.getLogger("opencdp.exports")
 CHUNK = 5000
@@ -57,15 +57,15 @@ class Exporter(JobRunner):
     def run_next(self) -> bool:
         now = utcnow()
         with self.db.write() as conn:
-            execution = store.claim_execution(conn, self.worker, now, now + self.lease)
+            execution = export_store.claim_execution(conn, self.worker, now, now + self.lease)
             if execution is None:
                 return False
-            definition = get_row(conn, audience_exports, execution["tenantId"], execution["definitionRef"])
+            definition = EXPORTS.get(conn, execution["tenantId"], execution["definitionRef"])
             assert definition is not None, "executions are deleted with their definition"
             build = self._build(conn, execution)
             started = {"startTime": now, "segmentBuildRef": build["ref"] if build else None,
                        "datasetDate": (build["asOf"] or now).date().isoformat() if build else None}  # fmt: skip
-            store.update_execution(conn, execution["ref"], started)
+            export_store.update_execution(conn, execution["ref"], started)
             execution.update(started)
         target = export_prefix(execution["ref"])
         try:
@@ -100,17 +100,17 @@ class Exporter(JobRunner):
             most = definition["maxRecordsPerFile"]
             return FileSeries(self.files, target, stem, shape, options, most, key_types, action)
 
-        members = store.build_members(build["id"])
+        members = export_store.build_members(build["id"])
         counters = Counters()
         if definition["type"] == "full":
             with series(None) as everything:
                 self._stream(execution, shape, members, build["size"], counters, everything, "all")
                 counters.files = everything.close()
             return counters
-        baseline = store.baseline_members(definition.get("baselineRef"))
-        added, removed = store.minus(members, baseline), store.minus(baseline, members)
+        baseline = export_store.baseline_members(definition.get("baselineRef"))
+        added, removed = export_store.minus(members, baseline), export_store.minus(baseline, members)
         with self.db.read() as conn:
-            total = store.count(conn, added) + store.count(conn, removed)
+            total = export_store.count(conn, added) + export_store.count(conn, removed)
         with series("add") as add, series("remove") as remove:
             self._stream(execution, shape, added, total, counters, add, "add")
             self._stream(execution, shape, removed, total, counters, remove, "remove")
@@ -124,7 +124,7 @@ class Exporter(JobRunner):
         tenant_id = execution["tenantId"]
         while True:
             with self.db.read() as conn:
-                chunk = store.chunk(conn, refs, after, self.chunk)
+                chunk = export_store.chunk(conn, refs, after, self.chunk)
                 found = fetch(conn, tenant_id, chunk, shape) if chunk else {}
             if not chunk:
                 return
@@ -141,7 +141,7 @@ class Exporter(JobRunner):
             after = chunk[-1]
             with self.db.write() as conn:
                 lease = utcnow() + self.lease
-                store.update_execution(conn, execution["ref"], {"written": counters.written, "total": total,
+                export_store.update_execution(conn, execution["ref"], {"written": counters.written, "total": total,
                                                                 "claimExpires": lease})  # fmt: skip
 
     def _finish(self, execution: Record, definition: Record, build: Record | None, values: dict[str, Any]) -> None:
@@ -150,12 +150,12 @@ class Exporter(JobRunner):
         if definition.get("webhook"):
             values.update(webhook={"status": "pending", "attempts": 0, "responseCode": None}, webhookDue=now)
         with self.db.write() as conn:
-            store.update_execution(conn, execution["ref"], values)
+            export_store.update_execution(conn, execution["ref"], values)
             if values["status"] == "success" and definition["type"] == "delta" and build is not None:
-                store.save_baseline(conn, execution["ref"], build["id"])
-                store.set_baseline(conn, definition["ref"], execution["ref"])
+                export_store.save_baseline(conn, execution["ref"], build["id"])
+                export_store.set_baseline(conn, definition["ref"], execution["ref"])
                 if definition.get("baselineRef"):
-                    store.drop_baseline(conn, definition["baselineRef"])
+                    export_store.drop_baseline(conn, definition["baselineRef"])
 
 
 def _success(counters: Counters, size: int) -> dict[str, Any]:
@@ -177,8 +177,8 @@ def _success(counters: Counters, size: int) -> dict[str, Any]:
 
 def purge(conn: Connection, files: FileStore, before: datetime) -> int:
     """Files of runs that ended before `before` go; their listings answer 410 from then on."""
-    expired = store.expired_executions(conn, before)
+    expired = export_store.expired_executions(conn, before)
     for execution in expired:
         files.delete_prefix(export_prefix(execution["ref"]))
-        store.update_execution(conn, execution["ref"], {"files": []})
+        export_store.update_execution(conn, execution["ref"], {"files": []})
     return len(expired)

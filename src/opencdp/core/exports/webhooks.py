@@ -13,10 +13,11 @@ import orjson
 
 from opencdp.core.segments.builds import tenant_of
 from opencdp.core.values import format_timestamp, utcnow
-from opencdp.store import exports as store
+from opencdp.store import exports as export_store
 from opencdp.store.database import Database
-from opencdp.store.rows import Record, get_row
-from opencdp.store.tables import audience_exports, segments
+from opencdp.store.exports import EXPORTS
+from opencdp.store.rows import Record
+from opencdp.store.segments import SEGMENTS
 
 log = logging.getLogger("opencdp.webhooks")
 RETRIES = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30))
@@ -64,21 +65,21 @@ class Webhooks:
         sent = 0
         while True:
             with self.db.write() as conn:
-                due = store.due_webhooks(conn, utcnow())
+                due = export_store.due_webhooks(conn, utcnow())
                 if not due:
                     return sent
                 # taken off the queue before sending: a crash loses at most one attempt, never sends twice at once
                 for execution in due:
-                    store.update_execution(conn, execution["ref"], {"webhookDue": None})
+                    export_store.update_execution(conn, execution["ref"], {"webhookDue": None})
                 work = [self._prepare(conn, execution) for execution in due]
             for execution, definition, payload in work:
                 self._send(execution, definition, payload)
                 sent += 1
 
     def _prepare(self, conn: Any, execution: Record) -> tuple[Record, Record, bytes]:
-        definition = get_row(conn, audience_exports, execution["tenantId"], execution["definitionRef"])
+        definition = EXPORTS.get(conn, execution["tenantId"], execution["definitionRef"])
         assert definition is not None
-        segment = get_row(conn, segments, execution["tenantId"], execution["segmentRef"])
+        segment = SEGMENTS.get(conn, execution["tenantId"], execution["segmentRef"])
         tenant = tenant_of(conn, execution["tenantId"])
         payload = body(self.base_url, execution, definition, segment, tenant.client_key)
         return execution, definition, orjson.dumps(payload)
@@ -99,4 +100,4 @@ class Webhooks:
         retry = None if delivered or state["attempts"] > len(RETRIES) else utcnow() + RETRIES[state["attempts"] - 1]
         state["status"] = "delivered" if delivered else "retrying" if retry else "failed"
         with self.db.write() as conn:
-            store.update_execution(conn, execution["ref"], {"webhook": state, "webhookDue": retry})
+            export_store.update_execution(conn, execution["ref"], {"webhook": state, "webhookDue": retry})

@@ -19,7 +19,7 @@ from opencdp.core.segments.definition import parse
 from opencdp.core.segments.segments import catalogue, compiler, request_build
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import utcnow
-from opencdp.store import segments as store
+from opencdp.store import segments as segment_store
 from opencdp.store import tenants as tenant_store
 from opencdp.store.rows import Record
 from opencdp.store.segment_tree import Definition
@@ -42,8 +42,8 @@ def preview(conn: Connection, tenant: Tenant, definition: Definition, as_of: dat
     """Size, share and a sample of an unsaved definition, read in the caller's (read) transaction."""
     started = time.perf_counter()
     query = compiler(conn, tenant, as_of).members(definition)
-    size, sample = store.preview(conn, tenant.id, query, SAMPLE_SIZE)
-    total = store.total_guests(conn, tenant.id)
+    size, sample = segment_store.preview(conn, tenant.id, query, SAMPLE_SIZE)
+    total = segment_store.total_guests(conn, tenant.id)
     return {
         "size": size,
         "totalGuests": total,
@@ -59,12 +59,12 @@ def run(conn: Connection, build: Record, as_of: datetime) -> dict[str, Any]:
     tenant = tenant_of(conn, build["tenantId"])
     definition = parse(build["definition"], catalogue(conn, tenant))
     started = time.perf_counter()
-    size = store.fill_members(conn, build["id"], compiler(conn, tenant, as_of).members(definition))
-    total = store.total_guests(conn, tenant.id)
-    previous = store.latest_success(conn, build["segmentRef"], before_id=build["id"])
+    size = segment_store.fill_members(conn, build["id"], compiler(conn, tenant, as_of).members(definition))
+    total = segment_store.total_guests(conn, tenant.id)
+    previous = segment_store.latest_success(conn, build["segmentRef"], before_id=build["id"])
     if previous is not None and previous["membersKept"]:
-        added = store.count_changed(conn, build["id"], previous["id"])
-        removed = store.count_changed(conn, previous["id"], build["id"])
+        added = segment_store.count_changed(conn, build["id"], previous["id"])
+        removed = segment_store.count_changed(conn, previous["id"], build["id"])
     else:
         added, removed = size, 0
     changes = {
@@ -77,14 +77,14 @@ def run(conn: Connection, build: Record, as_of: datetime) -> dict[str, Any]:
         "removed": removed,
         "changePercent": percent(size - previous["size"], previous["size"]) if previous else None,
         "previousBuildRef": previous["ref"] if previous else None,
-        "sample": store.sample(conn, build["id"], SAMPLE_SIZE),
+        "sample": segment_store.sample(conn, build["id"], SAMPLE_SIZE),
         "membersKept": True,
         "claimedBy": None,
         "finishedAt": utcnow(),
         "durationMs": int((time.perf_counter() - started) * 1000),
     }
-    store.update_build(conn, build["id"], changes)
-    store.drop_old_members(conn, build["segmentRef"], KEEP_MEMBER_SETS)
+    segment_store.update_build(conn, build["id"], changes)
+    segment_store.drop_old_members(conn, build["segmentRef"], KEEP_MEMBER_SETS)
     return {**build, **changes}
 
 
@@ -96,10 +96,10 @@ class Builder(JobRunner):
     def run_next(self) -> bool:
         now = utcnow()
         with self.db.write() as conn:
-            build = store.claim_build(conn, self.worker, now, now + self.lease)
+            build = segment_store.claim_build(conn, self.worker, now, now + self.lease)
             if build is None:
                 return False
-            store.update_build(conn, build["id"], {"startedAt": now})
+            segment_store.update_build(conn, build["id"], {"startedAt": now})
         try:
             with self.db.write() as conn:
                 run(conn, build, utcnow())
@@ -107,18 +107,18 @@ class Builder(JobRunner):
             log.exception("segment build %s failed", build["ref"])
             with self.db.write() as conn:
                 failed = {"status": "failed", "error": str(error)[:2000], "finishedAt": utcnow(), "claimedBy": None}
-                store.update_build(conn, build["id"], failed)
+                segment_store.update_build(conn, build["id"], failed)
         return True
 
 
 def queue_scheduled(conn: Connection, now: datetime) -> int:
     """Queue one build of every live segment whose slot has come, and move it to its next slot."""
     queued = 0
-    for segment in store.due_segments(conn, now):
+    for segment in segment_store.due_segments(conn, now):
         tenant = tenant_of(conn, segment["tenantId"])
         request_build(conn, tenant, segment["ref"], "schedule", now)
         schedule = tenant_store.find_by_id(conn, tenant.id)["segmentBuildSchedule"]
-        store.set_next_build(conn, segment["ref"], next_slot(schedule, now))
+        segment_store.set_next_build(conn, segment["ref"], next_slot(schedule, now))
         queued += 1
-    store.drop_old_builds(conn, now - timedelta(days=KEEP_STATISTICS_DAYS))
+    segment_store.drop_old_builds(conn, now - timedelta(days=KEEP_STATISTICS_DAYS))
     return queued

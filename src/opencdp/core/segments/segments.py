@@ -15,12 +15,12 @@ from opencdp.core.segments.definition import parse
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import format_timestamp, new_ref, utcnow
 from opencdp.store import extensions as extension_store
-from opencdp.store import segments as store
+from opencdp.store import segments as segment_store
 from opencdp.store import tenants as tenant_store
-from opencdp.store.rows import Record, delete_row, get_row, insert_row, modify
+from opencdp.store.rows import Record
 from opencdp.store.segment_sql import Compiler
 from opencdp.store.segment_tree import Definition
-from opencdp.store.tables import segments
+from opencdp.store.segments import SEGMENTS
 
 BODY = ("name", "description", "definition")
 READ_ONLY = ("ref", "href", "status", "version", "createdAt", "modifiedAt", "lastBuild", "nextBuildAt", "usedBy")
@@ -55,7 +55,7 @@ def _body(conn: Connection, tenant: Tenant, body: Mapping[str, Any]) -> dict[str
 
 
 def require(conn: Connection, tenant: Tenant, ref: str) -> Record:
-    found = get_row(conn, segments, tenant.id, ref)
+    found = SEGMENTS.get(conn, tenant.id, ref)
     if found is None:
         raise NotFound(f"Segment with ref {ref} for client key {tenant.client_key} was not found")
     return found
@@ -73,7 +73,7 @@ def create(conn: Connection, tenant: Tenant, body: Mapping[str, Any], now: datet
         "createdAt": now,
         "modifiedAt": now,
     }
-    insert_row(conn, segments, record)
+    SEGMENTS.insert(conn, record)
     return record
 
 
@@ -86,25 +86,25 @@ def replace(conn: Connection, tenant: Tenant, ref: str, body: Mapping[str, Any],
         raise Conflict("A live segment's definition cannot change; pause it first.")
     if changed:
         values["version"] = segment["version"] + 1
-    return modify(conn, segments, segment, values, now)
+    return SEGMENTS.modify(conn, segment, values, now)
 
 
 def delete(conn: Connection, tenant: Tenant, ref: str) -> None:
     segment = require(conn, tenant, ref)
     if segment["status"] == "live":
         raise Conflict("A live segment cannot be deleted; pause it first.")
-    users = store.used_by(conn, tenant.id, ref)
+    users = segment_store.used_by(conn, tenant.id, ref)
     if users:
         raise Conflict(f"The segment is used by audience export {users[0]['friendlyId']}.")
-    store.delete_members_of(conn, tenant.id, ref)
-    delete_row(conn, segments, tenant.id, ref)
+    segment_store.delete_members_of(conn, tenant.id, ref)
+    SEGMENTS.delete(conn, tenant.id, ref)
 
 
 def start(conn: Connection, tenant: Tenant, ref: str, now: datetime) -> Record:
     segment = require(conn, tenant, ref)
     if segment["status"] not in ("draft", "paused"):
         raise Conflict(f"A {segment['status']} segment cannot be started.")
-    segment = modify(conn, segments, segment, {"status": "live", "nextBuildAt": next_build(conn, tenant, now)}, now)
+    segment = SEGMENTS.modify(conn, segment, {"status": "live", "nextBuildAt": next_build(conn, tenant, now)}, now)
     request_build(conn, tenant, ref, "start", now)
     return segment
 
@@ -113,7 +113,7 @@ def pause(conn: Connection, tenant: Tenant, ref: str, now: datetime) -> Record:
     segment = require(conn, tenant, ref)
     if segment["status"] != "live":
         raise Conflict(f"A {segment['status']} segment cannot be paused.")
-    return modify(conn, segments, segment, {"status": "paused", "nextBuildAt": None}, now)
+    return SEGMENTS.modify(conn, segment, {"status": "paused", "nextBuildAt": None}, now)
 
 
 def next_build(conn: Connection, tenant: Tenant, now: datetime) -> datetime:
@@ -123,10 +123,10 @@ def next_build(conn: Connection, tenant: Tenant, now: datetime) -> datetime:
 def request_build(conn: Connection, tenant: Tenant, ref: str, trigger: str, now: datetime) -> Record:
     """Queue a build of the segment as it is now, or answer the one already pending or running."""
     segment = require(conn, tenant, ref)
-    active = store.active_build(conn, ref)
+    active = segment_store.active_build(conn, ref)
     if active is not None:
         return active
-    return store.insert_build(
+    return segment_store.insert_build(
         conn,
         {
             "ref": new_ref(),
@@ -142,7 +142,7 @@ def request_build(conn: Connection, tenant: Tenant, ref: str, trigger: str, now:
 
 
 def build_of(conn: Connection, tenant: Tenant, segment_ref: str, build_ref: str) -> Record:
-    build = store.get_build(conn, tenant.id, build_ref)
+    build = segment_store.get_build(conn, tenant.id, build_ref)
     if build is None or build["segmentRef"] != segment_ref:
         raise NotFound(f"Build with ref {build_ref} for client key {tenant.client_key} was not found")
     return build
@@ -153,7 +153,8 @@ def members(
 ) -> tuple[Record, int, list[str]]:
     """Members of the latest (or named) successful build: 409 if never built, 410 if its set is gone."""
     require(conn, tenant, segment_ref)
-    build = build_of(conn, tenant, segment_ref, build_ref) if build_ref else store.latest_success(conn, segment_ref)
+    latest = segment_store.latest_success
+    build = build_of(conn, tenant, segment_ref, build_ref) if build_ref else latest(conn, segment_ref)
     if build is None:
         raise ApiError("The segment has not been built yet.", status=409)
     if build["status"] != "success":
@@ -161,7 +162,7 @@ def members(
     if not build["membersKept"]:
         raise ApiError(f"The members of build {build['ref']} are no longer kept.", status=410)
     other: int | None = None
-    previous = store.latest_success(conn, segment_ref, before_id=build["id"]) if change else None
+    previous = segment_store.latest_success(conn, segment_ref, before_id=build["id"]) if change else None
     if change and previous is not None:
         if not previous["membersKept"]:
             raise ApiError(f"The members of build {previous['ref']} are no longer kept.", status=410)
@@ -170,9 +171,9 @@ def members(
     if change == "removed":
         if previous is None:
             return build, 0, []
-        total, refs = store.member_page(conn, previous["id"], build["id"], offset, limit)
+        total, refs = segment_store.member_page(conn, previous["id"], build["id"], offset, limit)
     else:
-        total, refs = store.member_page(conn, build["id"], other, offset, limit)
+        total, refs = segment_store.member_page(conn, build["id"], other, offset, limit)
     return build, total, refs
 
 
@@ -188,8 +189,8 @@ def change_settings(conn: Connection, tenant: Tenant, body: Mapping[str, Any], n
     if "segmentBuildSchedule" in body:
         schedule = check_cron(body["segmentBuildSchedule"], "segmentBuildSchedule")
         tenant_store.update_tenant(conn, tenant.id, {"segmentBuildSchedule": schedule})
-        for segment in store.live_segments(conn, tenant.id):
-            modify(conn, segments, segment, {"nextBuildAt": next_slot(schedule, now)}, segment["modifiedAt"])
+        for segment in segment_store.live_segments(conn, tenant.id):
+            SEGMENTS.modify(conn, segment, {"nextBuildAt": next_slot(schedule, now)}, segment["modifiedAt"])
     return settings(conn, tenant)
 
 
@@ -200,7 +201,7 @@ def distribution(conn: Connection, tenant: Tenant, name: str) -> list[tuple[Any,
         raise NotFound(f"Attribute {name} for client key {tenant.client_key} was not found")
     if attr.type not in (Type.STRING, Type.STRING_LIST, Type.ENUM, Type.BOOLEAN):
         raise ApiError(f"attr: a distribution needs a string, enum or boolean attribute, not {attr.type}")
-    return store.distribution(conn, compiler(conn, tenant, utcnow()), attr)
+    return segment_store.distribution(conn, compiler(conn, tenant, utcnow()), attr)
 
 
 def compiler(conn: Connection, tenant: Tenant, as_of: datetime) -> Compiler:

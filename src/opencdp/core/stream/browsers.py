@@ -12,20 +12,21 @@ from opencdp.core.fields import parse_ref
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import new_ref
 from opencdp.store.database import Memory
-from opencdp.store.rows import Record, get_row, insert_row
-from opencdp.store.tables import browsers
+from opencdp.store.records import Guest
+from opencdp.store.rows import Record
+from opencdp.store.stream import BROWSERS
 
 
 def create(conn: Connection, tenant: Tenant, now: datetime) -> Record:
     guest_ref = guests.create(conn, tenant, "visitor", {}, now)
     browser = {"ref": new_ref(), "tenantId": tenant.id, "guestRef": guest_ref, "createdAt": now}
-    insert_row(conn, browsers, browser)
+    BROWSERS.insert(conn, browser)
     return browser
 
 
 def require(conn: Connection, tenant: Tenant, browser_id: str) -> Record:
     ref = parse_ref(browser_id)
-    browser = get_row(conn, browsers, tenant.id, ref) if ref else None
+    browser = BROWSERS.get(conn, tenant.id, ref) if ref else None
     if browser is None:
         raise ApiError(f"Browser {browser_id} was not found", status=404)
     return browser
@@ -55,7 +56,7 @@ def known_ref(conn: Connection | Memory, tenant: Tenant, browser_id: str) -> str
     return stored
 
 
-def owner(conn: Connection, tenant: Tenant, browser_id: str) -> tuple[Record, Record]:
+def owner(conn: Connection, tenant: Tenant, browser_id: str) -> tuple[Record, Guest]:
     """The browser and the live guest owning it now (after a merge, the survivor)."""
     browser = require(conn, tenant, browser_id)
     return browser, guests.require(conn, tenant, browser["guestRef"])

@@ -7,10 +7,10 @@ the same core functions; what events cannot carry (contact names, refused item t
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from sqlalchemy import Connection
 
@@ -21,18 +21,47 @@ from opencdp.core.models import CONTACT as CONTACT_MODEL
 from opencdp.core.models import ORDER, ORDER_ITEM
 from opencdp.core.stream import parsing
 from opencdp.core.tenants import Tenant, identity_rules
-from opencdp.core.values import format_timestamp, parse_timestamp
+from opencdp.core.values import format_timestamp, nth_instant, parse_timestamp
 from opencdp.store import guests as guest_store
 from opencdp.store import people as people_store
-from opencdp.store.rows import Record, get_row, update_row
-from opencdp.store.tables import orders as order_table
+from opencdp.store.orders import ORDERS
+from opencdp.store.records import Order
 
 T = TypeVar("T")
 CREATED, MATCHED = "CREATED", "MATCHED"
 ORDER_CHANNELS = {"EMAIL": "OTHER", "SMS": "OTHER"}
 
 
-def add(cart: dict[str, Any], line: dict[str, Any]) -> None:
+class Cart(TypedDict):
+    """A session's cart, kept as JSON in its session: the lines added, the item_ids confirmed, the contact
+    and consumers sent, the payment type, and what the session's last CHECKOUT did."""
+
+    lines: list[dict[str, Any]]  # one per item_id, as ADD sent it (stream-api.md §3.2)
+    confirmed: list[str]
+    contact: dict[str, Any] | None
+    consumers: list[dict[str, Any]]
+    payment: str | None
+    cleared: bool  # CLEAR_CART emptied a cart that had lines
+    converted: bool
+    lastOrderRef: str | None
+    lastResult: str | None  # CREATED or MATCHED
+
+
+def empty_cart() -> Cart:
+    return {
+        "lines": [],
+        "confirmed": [],
+        "contact": None,
+        "consumers": [],
+        "payment": None,
+        "cleared": False,
+        "converted": False,
+        "lastOrderRef": None,
+        "lastResult": None,
+    }
+
+
+def add(cart: Cart, line: dict[str, Any]) -> None:
     """An ADD creates or replaces its line (keeping its place); quantity 0 removes it.
 
     Lines are a list, not an object keyed by item id: PostgreSQL's JSONB does not keep key order, and the
@@ -49,22 +78,27 @@ def add(cart: dict[str, Any], line: dict[str, Any]) -> None:
         lines[index] = line
 
 
-def confirm(cart: dict[str, Any], item_ids: list[str]) -> None:
+def confirm(cart: Cart, item_ids: list[str]) -> None:
     cart["confirmed"] += [item_id for item_id in item_ids if item_id not in cart["confirmed"]]
 
 
-def clear(cart: dict[str, Any]) -> None:
+def clear(cart: Cart) -> None:
     if cart["lines"]:
         cart["cleared"] = True
-    cart.update(lines=[], confirmed=[], contact=None, consumers=[], payment=None)
+    _empty(cart)
 
 
-def payment(conn: Connection, tenant: Tenant, cart: dict[str, Any], pay_type: str, now: datetime) -> None:
+def _empty(cart: Cart) -> None:
+    """What a cleared cart and an order made from it both leave behind: no lines, people or payment."""
+    cart["lines"], cart["confirmed"], cart["contact"], cart["consumers"], cart["payment"] = [], [], None, [], None
+
+
+def payment(conn: Connection, tenant: Tenant, cart: Cart, pay_type: str, now: datetime) -> None:
     """Only the order this session's CHECKOUT created may be changed by an event, and only its paymentType."""
     if cart["lastResult"] == CREATED and cart["lastOrderRef"]:
-        order = get_row(conn, order_table, tenant.id, cart["lastOrderRef"])
+        order = ORDERS.get(conn, tenant.id, cart["lastOrderRef"])
         if order is not None:
-            update_row(conn, order_table, tenant.id, order["ref"], {"paymentType": pay_type, "modifiedAt": now})
+            ORDERS.update(conn, tenant.id, order["ref"], {"paymentType": pay_type, "modifiedAt": now})
     elif cart["lastResult"] is None:
         cart["payment"] = pay_type
 
@@ -72,7 +106,7 @@ def payment(conn: Connection, tenant: Tenant, cart: dict[str, Any], pay_type: st
 def checkout(
     conn: Connection,
     tenant: Tenant,
-    cart: dict[str, Any],
+    cart: Cart,
     browser_guest: str,
     event: Mapping[str, Any],
     now: datetime,
@@ -111,7 +145,7 @@ def checkout(
     for position, consumer in enumerate(cart["consumers"]):
         person = revive({k: v for k, v in consumer.items() if k != "item_ids"})
         consumer_guest = identity.link_person(conn, tenant, person, identity.CONSUMER, now, contact=contact_record)
-        created = now + timedelta(microseconds=position)
+        created = nth_instant(now, position)
         record = people.insert_person(conn, tenant, order["ref"], identity.CONSUMER, person, consumer_guest, created)
         people_store.set_consumer_items(
             conn, record["ref"], [item_refs[i] for i in consumer.get("item_ids", []) if i in item_refs]
@@ -128,12 +162,12 @@ def revive(person: Mapping[str, Any]) -> dict[str, Any]:
     return revived
 
 
-def _converted(cart: dict[str, Any], order_ref: str, result: str) -> None:
-    cart.update(lines=[], confirmed=[], contact=None, consumers=[], payment=None)
-    cart.update(converted=True, lastOrderRef=order_ref, lastResult=result)
+def _converted(cart: Cart, order_ref: str, result: str) -> None:
+    _empty(cart)
+    cart["converted"], cart["lastOrderRef"], cart["lastResult"] = True, order_ref, result
 
 
-def _item(line: Mapping[str, Any], order: Record, event: Mapping[str, Any]) -> dict[str, Any]:
+def _item(line: Mapping[str, Any], order: Order, event: Mapping[str, Any]) -> dict[str, Any]:
     item: dict[str, Any] = {
         "type": line["type"],
         "name": line["name"],
@@ -177,14 +211,10 @@ def contact_guest(conn: Connection, tenant: Tenant, contact: Mapping[str, Any], 
     return guest_ref
 
 
-ORDER_KEYS = frozenset(
-    {"referenceId", "orderedAt", "status", "currencyCode", "price", "paymentType", "cardType", "channel",
-     "pointOfSale", "orderItems", "extensions", "contact"}
-)  # fmt: skip
-ITEM_KEYS = frozenset(
-    {"type", "name", "price", "productId", "referenceId", "quantity", "originalPrice", "originalCurrencyCode",
-     "description", "vendor", "language", "extensions", "currencyCode", "status", "orderedAt"}
-)  # fmt: skip
+# What an ORDER_CHECKOUT's order and items may hold (stream-api.md §3.3): the REST model's fields, with
+# the order's items, extension and contact inline; an item's channel is its order's, not its own to send.
+ORDER_KEYS = frozenset(field.name for field in ORDER.fields) | {"orderItems", "extensions", "contact"}
+ITEM_KEYS = frozenset(field.name for field in ORDER_ITEM.fields) - {"channel"} | {"extensions"}
 
 
 def at(path: str, check: Callable[[], T]) -> T:

@@ -220,7 +220,7 @@ def _apply(
     browser: Record,
     kind: str,
     payload: Mapping[str, Any],
-    cart: dict[str, Any],
+    cart: carts.Cart,
     guest_ref: str,
     event: Mapping[str, Any],
     now: datetime,

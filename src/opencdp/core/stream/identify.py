@@ -15,9 +15,9 @@ from opencdp.core.values import parse_timestamp
 from opencdp.store import guests as guest_store
 from opencdp.store import stream as stream_store
 from opencdp.store.database import lock
-from opencdp.store.rows import Record, get_row, update_row
-from opencdp.store.tables import browsers
-from opencdp.store.tables import guests as guest_table
+from opencdp.store.guests import GUESTS
+from opencdp.store.rows import Record
+from opencdp.store.stream import BROWSERS
 
 
 def serialise(conn: Connection, tenant: Tenant) -> None:
@@ -43,7 +43,7 @@ def identify(
         _take(conn, tenant, holder[0], person, now)
         result = holder[0]
     else:
-        update_row(conn, browsers, tenant.id, browser["ref"], {"guestRef": holder[0]})
+        BROWSERS.update(conn, tenant.id, browser["ref"], {"guestRef": holder[0]})
         session = stream_store.open_session(conn, tenant.id, browser["ref"], channel)
         if session is not None:
             sessions.close(conn, session, sessions.SWITCH, now)
@@ -71,7 +71,7 @@ def _holder(
 def _take(conn: Connection, tenant: Tenant, guest_ref: str, person: Mapping[str, Any], now: datetime) -> None:
     """The guest takes the event's identifiers no other live guest holds (a re-sent one updates its
     expiry); with an identifier of a rule provider it becomes a customer."""
-    guest = get_row(conn, guest_table, tenant.id, guest_ref)
+    guest = GUESTS.get(conn, tenant.id, guest_ref)
     assert guest is not None
     stored = list(guest.get("identifiers") or [])
     rules = identity_rules(conn, tenant)
@@ -90,7 +90,7 @@ def _take(conn: Connection, tenant: Tenant, guest_ref: str, person: Mapping[str,
     changes: dict[str, Any] = {"identifiers": stored, "modifiedAt": now}
     if customer:
         changes["guestType"] = "customer"
-    update_row(conn, guest_table, tenant.id, guest_ref, changes)
+    GUESTS.update(conn, tenant.id, guest_ref, changes)
     guest_store.replace_keys(conn, tenant.id, guest_ref, guests.keys_of({**guest, **changes}))
 
 
@@ -98,7 +98,7 @@ def overwrite_profile(
     conn: Connection, tenant: Tenant, guest_ref: str, person: Mapping[str, Any], now: datetime
 ) -> None:
     """The event's non-empty person fields overwrite the guest's; phone numbers are added."""
-    guest = get_row(conn, guest_table, tenant.id, guest_ref)
+    guest = GUESTS.get(conn, tenant.id, guest_ref)
     assert guest is not None
     changes: dict[str, Any] = {}
     for name, value in person.items():
@@ -117,5 +117,5 @@ def overwrite_profile(
         if unheld:
             changes["emails"] = emails + unheld
     if changes:
-        update_row(conn, guest_table, tenant.id, guest_ref, {**changes, "modifiedAt": now})
+        GUESTS.update(conn, tenant.id, guest_ref, {**changes, "modifiedAt": now})
         guest_store.replace_keys(conn, tenant.id, guest_ref, guests.keys_of({**guest, **changes}))

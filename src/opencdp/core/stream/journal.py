@@ -25,7 +25,7 @@ from opencdp.core.stream import events, sessions
 from opencdp.core.stream.working import WorkingSet
 from opencdp.core.tenants import Tenant, list_tenants
 from opencdp.store import guests as guest_store
-from opencdp.store import journal as store
+from opencdp.store import journal as journal_store
 from opencdp.store import tenants as tenant_store
 from opencdp.store.database import forget, lock
 from opencdp.store.rows import Record
@@ -44,7 +44,7 @@ def apply_tenant(conn: Connection, tenant_id: int, limit: int = BATCH) -> int:
     and entries seldom fail).
     """
     lock(conn, f"stream-journal:{tenant_id}")
-    entries = store.pending(conn, tenant_id, limit)
+    entries = journal_store.pending(conn, tenant_id, limit)
     if not entries:
         return 0
     tenant = Tenant.from_record(tenant_store.find_by_id(conn, tenant_id))
@@ -64,7 +64,7 @@ def apply_tenant(conn: Connection, tenant_id: int, limit: int = BATCH) -> int:
         first, last = seen.get(guest_ref, (at, at))
         seen[guest_ref] = (min(first, at), max(last, at))
     guest_store.seen(conn, tenant_id, seen)
-    store.remove(conn, [entry["id"] for entry, _ in applied])
+    journal_store.remove(conn, [entry["id"] for entry, _ in applied])
     return len(entries)
 
 
@@ -84,7 +84,7 @@ def _apply_each(conn: Connection, tenant: Tenant, entries: list[Record]) -> list
             reason = error.developer_message if isinstance(error, ApiError) else "Internal error"
             if not isinstance(error, ApiError):
                 log.exception("stream event %s could not be applied", entry["eventRef"])
-            store.fail(conn, entry["id"], reason)
+            journal_store.fail(conn, entry["id"], reason)
             continue
         conn.exec_driver_sql("RELEASE SAVEPOINT entry")
         applied.append((entry, guest_ref))
@@ -106,52 +106,52 @@ def sweep(conn: Connection, now: datetime, limit: int = 500) -> int:
 
 def append(conn: Connection, entries: Sequence[Record]) -> None:
     """Accepted events, in the order given: each is applied once, after the entries appended before it."""
-    store.append(conn, entries)
+    journal_store.append(conn, entries)
 
 
 def tenants_pending(conn: Connection) -> list[int]:
-    return store.tenants_pending(conn)
+    return journal_store.tenants_pending(conn)
 
 
 def newest_pending(conn: Connection, tenant_id: int) -> int | None:
     """Where a read that begins now must wait until: the tenant's last entry accepted so far."""
-    return store.newest_pending(conn, tenant_id)
+    return journal_store.newest_pending(conn, tenant_id)
 
 
 def pending_through(conn: Connection, tenant_id: int, last_id: int) -> bool:
-    return store.pending_through(conn, tenant_id, last_id)
+    return journal_store.pending_through(conn, tenant_id, last_id)
 
 
 def lag_seconds(conn: Connection, tenant_id: int, now: datetime) -> float:
     """How long the tenant's oldest entry still to apply has waited (0 when none waits)."""
-    oldest = store.oldest_waiting_at(conn, tenant_id)
+    oldest = journal_store.oldest_waiting_at(conn, tenant_id)
     return max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
 
 
 def status(conn: Connection, tenant: Tenant, now: datetime) -> dict[str, Any]:
     """The tenant's journal: entries waiting and failed, and the lag, how long the oldest has waited."""
-    found = store.status(conn, tenant.id)
+    found = journal_store.status(conn, tenant.id)
     oldest = found["oldestWaitingAt"]
     lag = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
     return {**found, "lagSeconds": round(lag, 3)}
 
 
 def failed(conn: Connection, tenant: Tenant, offset: int, limit: int) -> tuple[int, list[Record]]:
-    return store.failed(conn, tenant.id, offset, limit)
+    return journal_store.failed(conn, tenant.id, offset, limit)
 
 
 def replay(conn: Connection, tenant: Tenant, event_ref: str) -> None:
     """Put a failed entry back in line, where it was accepted: the next pass applies it again."""
-    store.requeue(conn, _failed_entry(conn, tenant, event_ref)["id"])
+    journal_store.requeue(conn, _failed_entry(conn, tenant, event_ref)["id"])
 
 
 def discard(conn: Connection, tenant: Tenant, event_ref: str) -> None:
     """Give up on a failed entry: it is removed, and the event never happened."""
-    store.remove(conn, [_failed_entry(conn, tenant, event_ref)["id"]])
+    journal_store.remove(conn, [_failed_entry(conn, tenant, event_ref)["id"]])
 
 
 def _failed_entry(conn: Connection, tenant: Tenant, event_ref: str) -> Record:
-    entry = store.failed_entry(conn, tenant.id, event_ref)
+    entry = journal_store.failed_entry(conn, tenant.id, event_ref)
     if entry is None:
         raise NotFound(f"No failed stream event with ref {event_ref} for client key {tenant.client_key}")
     return entry

@@ -12,28 +12,15 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from opencdp.core.stream import carts
 from opencdp.core.stream.working import WorkingSet
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import new_ref
-from opencdp.store import stream as store
-from opencdp.store.rows import Record, update_row
-from opencdp.store.tables import sessions
+from opencdp.store import stream as stream_store
+from opencdp.store.rows import Record
+from opencdp.store.stream import SESSIONS
 
 TIMEOUT, FORCE_CLOSE, SWITCH = "TIMEOUT", "FORCE_CLOSE", "SWITCH"
-
-
-def empty_cart() -> dict[str, Any]:
-    return {
-        "lines": [],
-        "confirmed": [],
-        "contact": None,
-        "consumers": [],
-        "payment": None,
-        "cleared": False,
-        "converted": False,
-        "lastOrderRef": None,
-        "lastResult": None,
-    }
 
 
 def session_for(working: WorkingSet, browser: Record, guest_ref: str, channel: str, pos: str, now: datetime) -> Record:
@@ -51,11 +38,11 @@ def session_for(working: WorkingSet, browser: Record, guest_ref: str, channel: s
         "browserRef": browser["ref"],
         "channel": channel,
         "pointOfSale": pos,
-        "status": store.OPEN,
+        "status": stream_store.OPEN,
         "startedAt": now,
         "lastEventAt": now,
         "eventCount": 0,
-        "cart": empty_cart(),
+        "cart": carts.empty_cart(),
     }
     working.insert_session(session)
     return session
@@ -81,19 +68,19 @@ def closing(session: Record, reason: str, at: datetime) -> dict[str, Any]:
     else:
         cart_type = "BROWSED"
     return {
-        "status": store.CLOSED,
+        "status": stream_store.CLOSED,
         "closedAt": at,
         "closeReason": reason,
         "cartType": cart_type,
         "abandonedRevenue": revenue,
         "abandonedCurrency": currency,
-        "cart": empty_cart(),
+        "cart": carts.empty_cart(),
     }
 
 
 def close(conn: Connection, session: Record, reason: str, at: datetime) -> None:
     """Close a stored session for good (`closing`)."""
-    update_row(conn, sessions, session["tenantId"], session["ref"], closing(session, reason, at))
+    SESSIONS.update(conn, session["tenantId"], session["ref"], closing(session, reason, at))
 
 
 def close_idle(conn: Connection, tenant: Tenant, now: datetime, limit: int) -> int:
@@ -101,7 +88,7 @@ def close_idle(conn: Connection, tenant: Tenant, now: datetime, limit: int) -> i
     once the tenant's accepted events are applied is a session's last event known (journal.sweep)."""
     timeout = timedelta(minutes=tenant.session_timeout_minutes)
     closed = 0
-    for session in store.idle_sessions(conn, tenant.id, now - timeout, limit):
+    for session in stream_store.idle_sessions(conn, tenant.id, now - timeout, limit):
         close(conn, session, TIMEOUT, session["lastEventAt"] + timeout)
         closed += 1
     return closed

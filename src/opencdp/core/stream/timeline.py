@@ -6,11 +6,11 @@ from sqlalchemy import Connection
 
 from opencdp.core import guests
 from opencdp.core.tenants import Tenant
-from opencdp.store import stream as store
+from opencdp.store import stream as stream_store
 from opencdp.store.rows import Record
 
 NEWEST_FIRST = (("startedAt", True),)
-SessionFilters = store.SessionFilters  # what a reader of the timeline may narrow it by
+SessionFilters = stream_store.SessionFilters  # what a reader of the timeline may narrow it by
 
 
 def sessions_of(
@@ -23,8 +23,8 @@ def sessions_of(
 ) -> tuple[int, list[Record]]:
     """The guest's sessions, newest first, each with its events in arrival order."""
     guest = guests.require(conn, tenant, guest_ref)
-    total, found = store.page_sessions(conn, tenant.id, guest["ref"], NEWEST_FIRST, offset, limit, filters)
+    total, found = stream_store.page_sessions(conn, tenant.id, guest["ref"], NEWEST_FIRST, offset, limit, filters)
     by_session: dict[str, list[Record]] = {session["ref"]: [] for session in found}
-    for event in store.events_of_sessions(conn, tenant.id, list(by_session)):
+    for event in stream_store.events_of_sessions(conn, tenant.id, list(by_session)):
         by_session[event["sessionRef"]].append(event)
     return total, [{**session, "events": by_session[session["ref"]]} for session in found]

@@ -20,9 +20,9 @@ from sqlalchemy import Connection
 from opencdp.core import guests
 from opencdp.core.errors import ApiError
 from opencdp.core.tenants import Tenant
-from opencdp.store import stream as store
-from opencdp.store.rows import Record, get_rows, insert_rows, update_rows
-from opencdp.store.tables import browsers, events, sessions
+from opencdp.store import stream as stream_store
+from opencdp.store.rows import Record
+from opencdp.store.stream import BROWSERS, EVENTS, SESSIONS
 
 
 class WorkingSet:
@@ -47,7 +47,7 @@ class WorkingSet:
         it is what is read."""
         self.flush()
         refs, self._to_read = sorted(self._to_read), set()
-        found = get_rows(self.conn, browsers, self.tenant.id, refs) if refs else []
+        found = BROWSERS.get_many(self.conn, self.tenant.id, refs) if refs else []
         for ref in refs:
             self._browsers.pop(ref, None)
         self._browsers.update((browser["ref"], browser) for browser in found)
@@ -60,7 +60,7 @@ class WorkingSet:
             read = set(refs)
             for key in [key for key in self._open if key[0] in read]:
                 del self._open[key]
-            self._open.update(store.open_sessions(self.conn, self.tenant.id, refs))
+            self._open.update(stream_store.open_sessions(self.conn, self.tenant.id, refs))
 
     def _stale(self) -> bool:
         return bool(self._to_read or self._guests_to_check)
@@ -101,7 +101,7 @@ class WorkingSet:
         else:
             self._changed_sessions.setdefault(changed["ref"], {}).update(changes)
         key = (changed["browserRef"], changed["channel"])
-        if changed["status"] == store.OPEN:
+        if changed["status"] == stream_store.OPEN:
             self._open[key] = changed
         elif self._open.get(key, {}).get("ref") == changed["ref"]:
             del self._open[key]
@@ -131,11 +131,11 @@ class WorkingSet:
         """Write what the batch made and changed, table by table (events last: they name their session)."""
         tenant_id = self.tenant.id
         if self._new_sessions:
-            insert_rows(self.conn, sessions, list(self._new_sessions.values()))
+            SESSIONS.insert_many(self.conn, list(self._new_sessions.values()))
         if self._changed_sessions:
-            update_rows(self.conn, sessions, tenant_id, self._changed_sessions)
+            SESSIONS.update_many(self.conn, tenant_id, self._changed_sessions)
         if self._changed_browsers:
-            update_rows(self.conn, browsers, tenant_id, self._changed_browsers)
+            BROWSERS.update_many(self.conn, tenant_id, self._changed_browsers)
         if self._events:
-            insert_rows(self.conn, events, self._events)
+            EVENTS.insert_many(self.conn, self._events)
         self._new_sessions, self._changed_sessions, self._changed_browsers, self._events = {}, {}, {}, []
