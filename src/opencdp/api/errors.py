@@ -8,6 +8,7 @@ import uuid
 
 from fastapi import FastAPI, Request
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -77,9 +78,14 @@ def _methods_for(request: Request) -> set[str]:
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     reference = str(uuid.uuid4())
+    if isinstance(exc, PoolTimeout):  # every connection of this process busy for the pool's whole timeout
+        log.warning("no database connection free (reference %s)", reference)
+        developer = f"Every database connection is busy; try again shortly. Reference: {reference}."
+        return error_response(request, 503, "Service Unavailable", developer, {"Retry-After": "1"})
     if isinstance(exc, OperationalError | InterfaceError):
         log.error("store unavailable (reference %s): %s", reference, exc)
-        return error_response(request, 503, "Service Unavailable", f"The store is unavailable. Reference: {reference}.")
+        developer = f"The store is unavailable. Reference: {reference}."
+        return error_response(request, 503, "Service Unavailable", developer, {"Retry-After": "1"})
     log.exception("unexpected failure (reference %s)", reference)
     return error_response(request, 500, "Internal Server Error", f"Unexpected failure. Reference: {reference}.")
 

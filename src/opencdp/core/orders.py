@@ -199,7 +199,16 @@ def list_by_guest(
 
 
 def list_items(
-    conn: Connection, tenant: Tenant, order_ref: str, sort: Sequence[SortTerm], offset: int, limit: int
+    conn: Connection,
+    tenant: Tenant,
+    order_ref: str,
+    sort: Sequence[SortTerm],
+    offset: int,
+    limit: int,
+    *,
+    found: bool = False,
 ) -> tuple[int, list[OrderItem]]:
-    require_order(conn, tenant, order_ref)
+    """A page of an order's items (404 for an unknown order); `found`: the caller has just read the order."""
+    if not found:
+        require_order(conn, tenant, order_ref)
     return order_store.page_items(conn, tenant.id, order_ref, sort, offset, limit)

@@ -100,8 +100,12 @@ def list_people(
     sort: Sequence[SortTerm],
     offset: int,
     limit: int,
+    *,
+    found: bool = False,
 ) -> tuple[int, list[Person]]:
-    require_order(conn, tenant, order_ref)
+    """A page of an order's contacts or consumers (404 for an unknown order); `found`: as `list_items`."""
+    if not found:
+        require_order(conn, tenant, order_ref)
     return people_store.page_people(conn, tenant.id, order_ref, role, sort, offset, limit)
 
 

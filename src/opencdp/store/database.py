@@ -29,7 +29,7 @@ import orjson
 import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -126,6 +126,31 @@ class _WriterLock:
         self._thread_lock.release()
 
 
+IDLE_PING_SECONDS = 5.0
+_CHECKED_IN = "opencdp_checked_in"
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ask a pooled PostgreSQL connection whether it still works only when it has lain idle a while, not
+    at every checkout as `pool_pre_ping` does: under load that ping was a round trip (and a share of both
+    processes' CPU) per request. A connection that breaks while in use fails its one unit; SQLAlchemy then
+    drops every connection of the pool opened before the failure, so the next units connect afresh."""
+
+    @event.listens_for(engine, "checkin")
+    def checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_CHECKED_IN] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get(_CHECKED_IN, 0.0) < IDLE_PING_SECONDS:
+            return
+        try:
+            dbapi_connection.execute("SELECT 1")
+            dbapi_connection.rollback()  # the ping's implicit transaction, so that the unit begins its own
+        except psycopg.Error:
+            raise DisconnectionError from None  # the pool replaces the connection and checks out again
+
+
 def _open_lock_file(path: Path) -> int:
     return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
 
@@ -138,7 +163,9 @@ _BLOCKING_US = text(
 class Database:
     """One engine, and the ways the core's units of work are run on it."""
 
-    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10) -> None:
+    def __init__(
+        self, url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10, pool_timeout: float = 10.0
+    ) -> None:
         self.url = normalize_url(url)
         parsed = make_url(self.url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
@@ -147,6 +174,7 @@ class Database:
             "json_deserializer": orjson.loads,
             "pool_size": pool_size,
             "max_overflow": pool_size,
+            "pool_timeout": pool_timeout,  # then the request is refused (503, Retry-After), not kept waiting
         }
         lock_path = None
         if self.is_sqlite:
@@ -155,7 +183,6 @@ class Database:
                 lock_path = Path(f"{parsed.database}.writer")
             options["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
-            options["pool_pre_ping"] = True
             # PostgreSQL's JIT compiles a segment or export query for longer than the query then runs
             options["connect_args"] = {"options": "-c jit=off"}
         self.engine: Engine = create_engine(self.url, **options)
@@ -165,6 +192,8 @@ class Database:
         def remember(_dbapi_connection: Any, record: Any) -> None:
             record.info[_MEMORY] = self.memory
 
+        if not self.is_sqlite:
+            _ping_when_idle(self.engine)
         self._writer_lock = _WriterLock(lock_path)
         self._pending: dict[asyncio.AbstractEventLoop, list[tuple[Work[Any], asyncio.Future[Any]]]] = {}
         self._appends: dict[tuple[asyncio.AbstractEventLoop, Any], list[tuple[Any, asyncio.Future[None]]]] = {}

@@ -208,11 +208,14 @@ def records(conn: Connection, stmt: Select[Any]) -> list[Record]:
 def page(
     conn: Connection, table: Table, stmt: Select[Any], sort: Sequence[SortTerm], offset: int, limit: int
 ) -> tuple[int, list[Record]]:
-    """One page of a filtered select and the total behind it; ties fall back to `ref` so paging is stable."""
-    total = conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    """One page of a filtered select and the total behind it; ties fall back to `ref` so paging is stable.
+    A page that ends short of its limit tells the total itself, so only a full page (or an empty one past
+    the first) costs a second statement to count: most pages, and an order's embedded lists, are short."""
     order = [table.c[to_column(name)].desc() if desc else table.c[to_column(name)].asc() for name, desc in sort]
     rows = records(conn, stmt.order_by(*order, table.c.ref).offset(offset).limit(limit))
-    return total, rows
+    if len(rows) < limit and (rows or offset == 0):
+        return offset + len(rows), rows
+    return conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one(), rows
 
 
 R = TypeVar("R", bound=Mapping[str, Any])

@@ -88,11 +88,11 @@ async def get_order(request: Request, tenant: CurrentTenant, db: Db, order_ref: 
         body = render.order(urls, orders.require_order(conn, tenant, ref))
         first_page = (("createdAt", False),), 0, EMBEDDED_LIMIT
         if "orderItems" in expand:
-            total, rows = orders.list_items(conn, tenant, ref, *first_page)
+            total, rows = orders.list_items(conn, tenant, ref, *first_page, found=True)
             body["orderItems"] = embedded(body["orderItems"]["href"], total, [render.item(urls, r) for r in rows])
         for name, role, draw in (("contacts", CONTACT, render.contact), ("consumers", CONSUMER, render.consumer)):
             if name in expand:
-                total, found = people.list_people(conn, tenant, ref, role, *first_page)
+                total, found = people.list_people(conn, tenant, ref, role, *first_page, found=True)
                 body[name] = embedded(body[name]["href"], total, [draw(urls, person) for person in found])
         return body
 
