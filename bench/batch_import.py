@@ -56,11 +56,11 @@ with db.write() as conn:
     tenant = create_tenant(conn, "bench").tenant
     batches.allocate(conn, tenant, ref, md5, int(size), utcnow(), utcnow())
 processor = processor_for(settings, db)
-target = processor.files.path("uploads", tenant.id, ref)
-target.parent.mkdir(parents=True, exist_ok=True)
-Path(path).replace(target)
+with batches.receiving(processor.files, tenant.id, ref) as received, open(path, "rb") as source:
+    while chunk := source.read(1 << 20):
+        received.write(chunk)
 with db.write() as conn:
-    batches.receive(conn, tenant, ref, int(size), md5, utcnow())
+    batches.take_upload(conn, processor.files, tenant, ref, int(size), md5, utcnow())
 waits, done = [], threading.Event()
 def write_now_and_then():  # an API-like write beside the import: how long it waits for the writer
     while not done.wait(float(every)):
