@@ -62,7 +62,7 @@ def test_the_api_browser_lists_the_operations_and_tries_one_with_basic_auth(serv
 
 def test_the_base_url_leads_to_the_console_and_the_api_browser_is_one_click_away(server, page):
     page.goto("/")
-    expect(page).to_have_url(f"{server['base']}/ui/login?next=/ui/guests")
+    expect(page).to_have_url(f"{server['base']}/ui/login?next=/ui/home")
     page.click("a[href='/docs']")
     expect(page).to_have_url(f"{server['base']}/docs")
     expect(page.locator(".opblock").first).to_be_visible(timeout=15_000)

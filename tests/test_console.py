@@ -4,6 +4,7 @@ escaping, and what each page shows. The same flows in a real browser: tests/test
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from fastapi.testclient import TestClient
@@ -16,7 +17,7 @@ from opencdp.core.tenants import create_tenant
 from opencdp.core.values import utcnow
 from opencdp.store import tenants as tenant_store
 
-PAGES = ["/ui/guests", "/ui/batches", "/ui/segments", "/ui/segments/new", "/ui/exports", "/ui/exports/new",
+PAGES = ["/ui/home", "/ui/guests", "/ui/batches", "/ui/segments", "/ui/segments/new", "/ui/exports", "/ui/exports/new",
          f"/ui/guests/{uuid.uuid4()}", f"/ui/orders/{uuid.uuid4()}"]  # fmt: skip
 
 
@@ -27,7 +28,7 @@ def test_without_a_session_every_page_and_action_sends_to_the_sign_in(anonymous)
         assert response.headers["location"].startswith("/ui/login?next=/ui/")
     for path in ("/ui/segments/new", "/ui/logout", f"/ui/segments/{uuid.uuid4()}/build"):
         assert anonymous.post(path, data={"csrf": "x"}, follow_redirects=False).status_code == 303
-    assert anonymous.get("/ui/", follow_redirects=False).headers["location"] == "/ui/guests"
+    assert anonymous.get("/ui/", follow_redirects=False).headers["location"] == "/ui/home"
 
 
 def test_signing_in_and_out(app, client):
@@ -65,7 +66,7 @@ def test_sign_in_is_refused_politely_then_rate_limited(app, client):
 def test_next_only_leads_to_console_pages(app, client):
     browser = TestClient(app, raise_server_exceptions=False)
     for target in ("https://evil.example/ui/", "//evil.example/ui/x", "/v2.1/orders"):
-        assert sign_in(browser, *client.credentials, next_path=target).headers["location"] == "/ui/guests"
+        assert sign_in(browser, *client.credentials, next_path=target).headers["location"] == "/ui/home"
 
 
 def test_changes_need_the_csrf_token_and_our_origin(console):
@@ -143,16 +144,26 @@ def test_segments_in_the_console(console, client, database):
     }
     assert "1 of 1 guests" in console.post("/ui/segments/new", data=good).text
     saved = console.post("/ui/segments/new", data={**good, "action": "save"}, follow_redirects=False)
-    assert saved.status_code == 303
-    segment_page = saved.headers["location"]
+    assert saved.status_code == 303 and saved.headers["location"].endswith("?saved=1")
+    segment_page = saved.headers["location"].split("?")[0]
+    draft = console.get(saved.headers["location"]).text
+    assert 'id="notice">Saved: version 1.<' in draft
+    assert f'action="{segment_page}/start"' in draft and f'action="{segment_page}/pause"' not in draft
     built = console.post(f"{segment_page}/build", data={"csrf": console.csrf}, follow_redirects=False)
     assert built.status_code == 303
     Builder(database).run_available()
     page = console.get(segment_page).text
     assert "success" in page and 'class="size">1<' in page and "Irish" in page
     assert console.post(f"{segment_page}/pause", data={"csrf": console.csrf}).status_code == 409
+    unnamed = {**good, "name": ""}  # a size needs no name; saving does
+    assert "1 of 1 guests" in console.post("/ui/segments/new", data=unnamed).text
+    assert console.post("/ui/segments/new", data={**unnamed, "action": "save"}).status_code == 400
     listing = console.get("/ui/segments").text
     assert "Irish" in listing and "+1 / −0" in listing
+    console.post(f"{segment_page}/start", data={"csrf": console.csrf}, follow_redirects=False)
+    live = console.get(segment_page).text
+    assert f'action="{segment_page}/pause"' in live and f'action="{segment_page}/start"' not in live
+    assert f'action="{segment_page}/delete"' not in live and 'id="definition-locked"' in live and " readonly>" in live
 
 
 def test_exports_and_batches_in_the_console(console, client, database):
@@ -161,13 +172,26 @@ def test_exports_and_batches_in_the_console(console, client, database):
         "/opencdp/v1/segments",
         json={"name": "Irish", "definition": {"match": {"attr": "guest.country", "op": "equals", "value": "IE"}}},
     ).json()
+    blank = console.get("/ui/exports/new").text
+    assert 'id="guest-email" name="guest.email" checked' in blank and 'id="schedule-words">Only when asked' in blank
     form = {"csrf": console.csrf, "name": "Irish daily", "friendlyId": "", "segmentRef": segment["ref"], "type": "full",
-            "format": "ndjson", "delimiter": ",", "header": "true", "schedule": '{"type": "instant"}',
-            "maxRecordsPerFile": "500000", "webhookUrl": "", "output": '{"guest": ["firstName"]}'}  # fmt: skip
-    refused = console.post("/ui/exports/new", data={**form, "output": '{"guest": ["shoeSize"]}'})
-    assert refused.status_code == 400 and "output.guest[0]: unknown field" in refused.text
-    saved = console.post("/ui/exports/new", data=form, follow_redirects=False)
+            "format": "csv", "delimiter": ",", "header": "on", "scheduleType": "weekly", "scheduleDay": "friday",
+            "scheduleTime": "25:00", "maxRecordsPerFile": "500000", "webhookUrl": "", "guest.firstName": "on",
+            "guest.country": "on", "orderLimit": "2", "order.referenceId": "on", "order.price": "on"}  # fmt: skip
+    refused = console.post("/ui/exports/new", data=form)
+    assert refused.status_code == 400 and "schedule.time" in refused.text
+    assert 'id="guest-country" name="guest.country" checked' in refused.text  # the input is kept
+    assert 'value="friday" selected' in refused.text
+    saved = console.post("/ui/exports/new", data={**form, "scheduleTime": "06:30"}, follow_redirects=False)
     assert saved.headers["location"] == "/ui/exports/irish_daily"
+    stored = client.get("/opencdp/v1/exports/irish_daily").json()
+    assert stored["output"] == {"guest": ["firstName", "country"], "identifiers": [], "extensions": [],
+                                "orders": {"limit": 2, "fields": ["referenceId", "price"], "itemFields": [],
+                                           "extensions": False}}  # fmt: skip
+    assert stored["schedule"] == {"type": "weekly", "day": "friday", "time": "06:30"}
+    shown = console.get("/ui/exports/irish_daily").text
+    assert "Every Friday at 06:30 UTC, once started: next Friday" in shown
+    assert 'action="/ui/exports/' in shown and "/start" in shown and "/pause" not in shown
     assert (
         console.post("/ui/exports/irish_daily/run", data={"csrf": console.csrf}, follow_redirects=False).status_code
         == 303
@@ -176,9 +200,10 @@ def test_exports_and_batches_in_the_console(console, client, database):
     Exporter(database, client.app.state.settings.files()).run_available()
     page = console.get("/ui/exports/irish_daily").text
     assert "success" in page and "irish_daily-" in page and "/files/exports/" in page
-    assert '"firstName":"Irish"' in console.get("/ui/exports/irish_daily", params={"preview": "1"}).text.replace(
-        "&#34;", '"'
-    )
+    preview = console.get("/ui/exports/irish_daily", params={"preview": "1"}).text
+    table = preview.split('id="preview-table"')[1].split("</table>")[0]
+    assert '<th scope="col">firstName</th>' in table and "<td>Irish</td><td>IE</td>" in table
+    assert "ref,firstName,country,order1.referenceId" in preview  # the file's own header, below the table
     assert "irish_daily" in console.get("/ui/exports").text
 
     with database.write() as conn:
@@ -235,3 +260,64 @@ def test_timeline_segments_held_and_merged_guests(console, client, database):
     found = console.get("/ui/guests", params={"q": visitor.guest, "by": "ref"}).text
     assert "(merged)" in found and f'href="/ui/guests/{guest}"' in found
     assert console.get(f"/ui/guests/{visitor.guest}").status_code == 200  # a retired ref shows its survivor
+
+
+def test_a_batch_guest_profile_sums_its_orders_per_currency_on_a_time_axis(console, client, database, settings):
+    """A guest who only came in through a batch file, with 3 orders over 2 years in two currencies: the
+    profile says when it was seen (from its orders, never "never"), what it spent in each currency, and
+    charts each currency's orders where their dates fall, with year ticks; a boolean extension value
+    reads as the JSON the client sent."""
+    from batch_helpers import order, record, run_batch
+
+    email = f"batch-{uuid.uuid4().hex[:8]}@example.com"
+    placed = [("B-1", "2024-02-01T10:00:00Z", 100, "EUR"), ("B-2", "2025-06-15T10:00:00Z", 50.5, "EUR"),
+              ("B-3", "2026-01-20T10:00:00Z", 30, "GBP")]  # fmt: skip
+    lines = []
+    for reference, at, price, currency in placed:
+        value = order(reference, orderedAt=at, price=price, currencyCode=currency, contact={"email": email})
+        value["orderItems"][0].update(price=price, currencyCode=currency)
+        lines.append(record("order", "insert", value))
+    status = run_batch(client, database, settings, lines)
+    assert status["status"]["code"] == "success"
+    [guest] = [g for g in client.get("/v2.1/guests", params={"email": email}).json()["items"]]
+    profile = console.get(f"/ui/guests/{guest['ref']}/orders").text
+    assert "never" not in profile
+    assert 'id="seen">2024-02-01 10:00:00 / 2026-01-20 10:00:00<' in profile
+    assert 'id="order-count">3<' in profile
+    assert "150.50 EUR · 2 orders, average 75.25 · first 2024-02-01 10:00:00, last 2025-06-15 10:00:00" in profile
+    assert "30.00 GBP · 1 order, average 30.00" in profile
+    assert 'aria-label="Order value over time, EUR: 2 values in EUR from 2024-02-01 to 2025-06-15' in profile
+    assert ">2025</text>" in profile and ">100.00 EUR</text>" in profile
+    eur = profile.split('aria-label="Order value over time, EUR')[1].split("</svg>")[0]
+    xs = [float(x) for x in re.findall(r'<circle cx="([\d.]+)"', eur)]
+    tick = float(re.search(r'<text class="x-label" x="([\d.]+)"[^>]*>2025<', eur).group(1))
+    assert xs[0] < tick < xs[1]  # the 2025 tick falls between the two orders' dates, by date
+    [listed] = [o for o in client.get("/v2.1/orders", params={"referenceId": "B-1"}).json()["items"]]
+    detail = console.get(f"/ui/orders/{listed['ref']}").text
+    assert 'data-key="giftWrap">false<' in detail and "False" not in detail
+
+
+def test_the_home_page_shows_totals_days_batches_segments_and_the_stream(console, client, database, settings):
+    from batch_helpers import order, record, run_batch
+
+    today = utcnow()
+    for number, (currency, price) in enumerate((("EUR", 100), ("EUR", 20.5), ("GBP", 7))):
+        value = order(f"HOME-{number}", orderedAt=f"{today:%Y-%m-%d}T00:00:01Z", price=price, currencyCode=currency)
+        value["orderItems"][0].update(price=price, currencyCode=currency)
+        assert run_batch(client, database, settings, [record("order", "insert", value)])["status"]["code"] == "success"
+    client.post("/v2.1/guests", json={"guestType": "visitor", "firstName": "Quiet"})
+    definition = {"match": {"entity": "order"}}
+    segment = client.post("/opencdp/v1/segments", json={"name": "Buyers", "definition": definition}).json()
+    client.post(f"/opencdp/v1/segments/{segment['ref']}/build").raise_for_status()
+    Builder(database).run_available()
+    assert client.post(f"/opencdp/v1/segments/{segment['ref']}/start").status_code == 200
+
+    home = console.get("/ui/home").text
+    assert 'id="total-guests">4<' in home and 'id="total-customers">3<' in home and 'id="total-orders">3<' in home
+    assert "120.50 EUR" in home and "7.00 GBP" in home
+    assert 'aria-label="New guests per day: 90 values in guests from' in home
+    assert 'aria-label="Revenue per day, EUR: 90 values in EUR' in home and "the largest 120.50" in home
+    assert 'aria-label="Revenue per day, GBP: 90 values in GBP' in home
+    assert home.count('<a href="/ui/batches/') == 3 and "success" in home
+    assert "Buyers" in home and 'class="size">3<' in home
+    assert 'id="stream-waiting">0<' in home and 'id="stream-lag">lag 0.0 s<' in home

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect, sync_playwright
 from typer.testing import CliRunner
 
@@ -90,6 +91,10 @@ def test_sign_in_find_a_guest_and_read_an_item_extension(server, browser_page):
     expect(page.locator("#items")).to_contain_text("Trail runner")
     expect(page.locator(".item-ext td.ext-value[data-key=shoeSize]")).to_have_text("42")
     shot(page, server, "05-order")
+    page.click("nav.top a:has-text('Home')")
+    expect(page.locator("#total-orders")).to_have_text("1")
+    expect(page.locator("figure.chart svg[aria-label^='New guests per day']")).to_be_visible()
+    shot(page, server, "00-home")
 
 
 def test_a_batch_uploaded_by_the_cli_shows_its_status(server, browser_page, tmp_path):
@@ -157,9 +162,19 @@ def test_build_a_segment_and_export_it(server, browser_page):
     page.fill("#name", "Irish to ESP")
     page.select_option("#segmentRef", label="Irish customers")
     page.select_option("#format", "ndjson")
-    page.fill("#output", '{"guest": ["firstName", "country"]}')
+    page.uncheck("#guest-email")
+    page.uncheck("#guest-lastName")
+    page.check("#guest-country")
+    page.fill("#orderLimit", "0")
+    page.check("input[name=scheduleType][value=daily]")
+    page.fill("#scheduleTime", "05:30")
     page.click("button:has-text('Save')")
     expect(page.locator("h1")).to_contain_text("irish_to_esp")
+    expect(page.locator("#schedule-words")).to_contain_text("Every day at 05:30 UTC")
+    expect(page.locator("#guest-country")).to_be_checked()
+    page.click("a:has-text('Preview')")
+    expect(page.locator("#preview-table")).to_contain_text("Niamh")
+    shot(page, server, "10a-export-preview")
     page.click("button:has-text('Run now')")
     for _ in range(50):
         if "success" in page.locator("#executions").inner_text():
@@ -177,3 +192,38 @@ def test_build_a_segment_and_export_it(server, browser_page):
     shot(page, server, "11-segments")
     page.goto("/ui/exports")
     shot(page, server, "12-exports")
+
+
+SERIOUS = ("serious", "critical")
+
+
+def test_the_pages_have_no_serious_accessibility_violations_at_1280_and_768_px(server, browser_page):
+    """axe-core, run in each page by Chromium, finds nothing serious or critical on the console's pages
+    (they are signed in to by the tests above), at a desktop's width and a tablet's; no page scrolls
+    sideways at 768 px but for its wide tables, which scroll inside their own box."""
+    page = browser_page
+    with api(server) as client:
+        guest = client.get("/v2.1/guests", params={"email": "maeve@example.ie"}).json()["items"][0]
+        order = client.get("/v2.1/orders", params={"referenceId": "PW-1"}).json()["items"][0]
+        segment = client.get("/opencdp/v1/segments").json()["items"][0]
+    paths = ["/ui/home", "/ui/guests", f"/ui/guests/{guest['ref']}", f"/ui/guests/{guest['ref']}/timeline",
+             f"/ui/guests/{guest['ref']}/orders", f"/ui/orders/{order['ref']}", "/ui/batches", "/ui/segments",
+             "/ui/segments/new", f"/ui/segments/{segment['ref']}", "/ui/exports", "/ui/exports/new",
+             "/ui/exports/irish_to_esp"]  # fmt: skip
+    axe = Axe()
+    found: dict[str, list[str]] = {}
+    for width in (1280, 768):
+        page.set_viewport_size({"width": width, "height": 900})
+        for path in paths:
+            page.goto(path)
+            results = axe.run(page)
+            serious = [f"{v['id']}: {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+                       for v in results.response["violations"] if v["impact"] in SERIOUS]  # fmt: skip
+            if serious:
+                found[f"{width} {path}"] = serious
+            overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            if overflow > 0:
+                found.setdefault(f"{width} {path}", []).append(f"the page scrolls sideways by {overflow} px")
+        shot(page, server, f"13-home-{width}")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    assert not found, "\n".join(f"{where}: {what}" for where, what in found.items())

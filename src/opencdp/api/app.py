@@ -25,6 +25,7 @@ from opencdp.api.responses import JsonResponse
 from opencdp.api.rest import extensions, guests, openapi, orders, people
 from opencdp.api.stream_brake import StreamBrake
 from opencdp.api.ui import guests as ui_guests
+from opencdp.api.ui import home as ui_home
 from opencdp.api.ui import signin, work
 from opencdp.api.ui.security import SignInNeeded, login_redirect
 from opencdp.config import Settings
@@ -66,7 +67,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     # The Stream API first: routes are matched in order, and its event route is the busiest by far.
     for module in (stream, orders, people, extensions, guests, opencdp, stream_journal, segments, exports, batch):
         app.include_router(module.router)
-    for module in (signin, ui_guests, work):
+    for module in (signin, ui_home, ui_guests, work):
         app.include_router(module.router)
     app.mount("/ui/static", StaticFiles(directory=UI_STATIC), name="ui-static")
     app.add_exception_handler(SignInNeeded, lambda _request, exc: login_redirect(exc))

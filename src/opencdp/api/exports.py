@@ -185,7 +185,8 @@ async def preview_export(tenant: CurrentTenant, db: Db, ident: str, limit: str =
     if not limit.isdigit() or not 1 <= int(limit) <= 20:
         raise InvalidParameter("limit", "must be between 1 and 20")
 
-    text = await db.reading_long(lambda conn: definitions.preview(conn, tenant, ident, int(limit), utcnow()))
+    found = await db.reading_long(lambda conn: definitions.preview(conn, tenant, ident, int(limit), utcnow()))
+    text = found.text
     return PlainTextResponse(text)
 
 

@@ -11,6 +11,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection
@@ -20,8 +21,10 @@ from opencdp.core.errors import ApiError
 from opencdp.core.fields import parse_ref
 from opencdp.core.tenants import Tenant, authenticate, hash_token
 from opencdp.store import console as console_store
+from opencdp.store import orders as order_store
 from opencdp.store import tenants as tenant_store
 from opencdp.store.guests import GUESTS
+from opencdp.store.records import Guest
 from opencdp.store.rows import Record
 
 IDLE = timedelta(hours=2)
@@ -112,3 +115,98 @@ def forget_expired(conn: Connection, now: datetime) -> None:
     """Sessions past their idle or absolute limit, and sign-in failures past their window, are deleted."""
     console_store.delete_idle_sessions(conn, now - IDLE, now - ABSOLUTE)
     console_store.forget_failures(conn, now - FAILURE_WINDOW)
+
+
+@dataclass(frozen=True)
+class Spend:
+    """What a guest's orders in one currency add up to. Money is never added across currencies."""
+
+    currency: str
+    orders: int
+    total: Decimal
+    first: datetime
+    last: datetime
+
+    @property
+    def average(self) -> Decimal:
+        return (self.total / self.orders).quantize(Decimal("0.01"))
+
+
+@dataclass(frozen=True)
+class GuestSummary:
+    """A profile at a glance: spend per currency, every order with its date (for the chart), and when any
+    channel first and last saw the guest."""
+
+    spend: list[Spend]
+    orders: list[tuple[str, Decimal, datetime]]  # currency, price, orderedAt; oldest first
+    first_seen: datetime
+    last_seen: datetime
+
+    @property
+    def order_count(self) -> int:
+        return len(self.orders)
+
+
+def guest_summary(conn: Connection, tenant: Tenant, guest: Guest) -> GuestSummary:
+    """The figures a profile shows. First and last seen take every channel: the Stream API's seen times and
+    the guest's orders (REST, batch or a CHECKOUT) by when they were placed, so a guest who only came in
+    through a batch file was seen when its orders were placed. The guest's creation counts for first seen
+    (and for last seen only when nothing else does): an import made today is not the customer's visit."""
+    placed = order_store.prices_of_guest(conn, tenant.id, guest["ref"])
+    by_currency: dict[str, list[tuple[Decimal, datetime]]] = {}
+    for currency, price, ordered_at in placed:
+        by_currency.setdefault(currency, []).append((price, ordered_at))
+    spend = [
+        Spend(currency, len(rows), sum((price for price, _at in rows), Decimal(0)), rows[0][1], rows[-1][1])
+        for currency, rows in sorted(by_currency.items())
+    ]
+    activity = [at for _c, _p, at in placed] + [at for at in (guest["firstSeen"], guest["lastSeen"]) if at]
+    return GuestSummary(spend, placed, min([guest["createdAt"], *activity]), max(activity or [guest["createdAt"]]))
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The tenant at a glance, for the console's home page: what it holds, and what came in each day of
+    the last `days` (every day listed, quiet ones as 0; revenue per currency, never added across them)."""
+
+    guests: int
+    customers: int
+    orders: int
+    revenue: list[tuple[str, int, Decimal]]  # currency, orders, total
+    new_guests: list[tuple[datetime, Decimal]]
+    orders_per_day: list[tuple[datetime, Decimal]]
+    revenue_per_day: dict[str, list[tuple[datetime, Decimal]]]
+
+
+def overview(conn: Connection, tenant: Tenant, now: datetime, days: int = 90) -> Overview:
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    calendar = [today - timedelta(days=back) for back in range(days - 1, -1, -1)]
+    since = calendar[0]
+
+    def series(values: dict[str, Decimal]) -> list[tuple[datetime, Decimal]]:
+        return [(day, values.get(f"{day:%Y-%m-%d}", Decimal(0))) for day in calendar]
+
+    totals = console_store.tenant_totals(conn, tenant.id)
+    placed = console_store.orders_by_day(conn, tenant.id, since)
+    per_day: dict[str, Decimal] = {}
+    revenue: dict[str, dict[str, Decimal]] = {}
+    for day, currency, count, total in placed:
+        per_day[day] = per_day.get(day, Decimal(0)) + count
+        revenue.setdefault(currency, {})[day] = _cents(total)
+    return Overview(
+        totals["guests"],
+        totals["customers"],
+        totals["orders"],
+        [
+            (currency, count, _cents(total))
+            for currency, count, total in console_store.revenue_by_currency(conn, tenant.id)
+        ],
+        series({day: Decimal(count) for day, count in console_store.new_guests_by_day(conn, tenant.id, since)}),
+        series(per_day),
+        {currency: series(values) for currency, values in sorted(revenue.items())},
+    )
+
+
+def _cents(total: Any) -> Decimal:
+    """A sum of money as the store gives it (exact on PostgreSQL, a double on SQLite), to the cent."""
+    return Decimal(str(total or 0)).quantize(Decimal("0.01"))

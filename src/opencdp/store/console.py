@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, cast, delete, func, insert, literal, or_, select, true, update
+from sqlalchemy import Connection, Float, cast, delete, func, insert, literal, or_, select, true, update
 from sqlalchemy.dialects.postgresql import JSONB
 
 from opencdp.store.rows import Record, records, to_columns, to_record
-from opencdp.store.tables import console_login_failures, console_sessions, guests, order_people
+from opencdp.store.tables import console_login_failures, console_sessions, guests, order_people, orders
 
 
 def insert_session(conn: Connection, values: dict[str, Any]) -> None:
@@ -84,3 +84,61 @@ def latest_guests(
     total = conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
     found = records(conn, stmt.order_by(guests.c.modified_at.desc(), guests.c.ref).offset(offset).limit(limit))
     return total, found
+
+
+def _day(conn: Connection, column: Any) -> Any:
+    """A stored UTC time's calendar day, as `YYYY-MM-DD` text on both databases."""
+    if conn.dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    return func.date(column)
+
+
+def _money_sum(conn: Connection, column: Any) -> Any:
+    """PostgreSQL sums NUMERIC exactly; SQLite keeps money as decimal text and sums it as a double, which
+    the caller rounds to the cent (the home page's charts and totals, never a stored figure)."""
+    return func.sum(column) if conn.dialect.name == "postgresql" else func.sum(cast(column, Float))
+
+
+def tenant_totals(conn: Connection, tenant_id: int) -> Record:
+    """The tenant's live guests, of them customers, and orders."""
+    live = (guests.c.tenant_id == tenant_id) & guests.c.merged_into.is_(None)
+    guest_count, customer_count = conn.execute(
+        select(func.count(), func.count().filter(guests.c.guest_type == "customer")).where(live)
+    ).one()
+    order_count = conn.execute(select(func.count()).where(orders.c.tenant_id == tenant_id)).scalar_one()
+    return {"guests": guest_count, "customers": customer_count, "orders": order_count}
+
+
+def revenue_by_currency(conn: Connection, tenant_id: int) -> list[tuple[str, int, Any]]:
+    """Every order's currency with how many orders and their total, currencies in order."""
+    stmt = (
+        select(orders.c.currency_code, func.count(), _money_sum(conn, orders.c.price))
+        .where(orders.c.tenant_id == tenant_id)
+        .group_by(orders.c.currency_code)
+        .order_by(orders.c.currency_code)
+    )
+    return [(currency, count, total) for currency, count, total in conn.execute(stmt)]
+
+
+def new_guests_by_day(conn: Connection, tenant_id: int, since: datetime) -> list[tuple[str, int]]:
+    """Guests created per day since `since` (merged ones included: they were new that day)."""
+    day = _day(conn, guests.c.created_at)
+    stmt = (
+        select(day, func.count())
+        .where(guests.c.tenant_id == tenant_id, guests.c.created_at >= since)
+        .group_by(day)
+        .order_by(day)
+    )
+    return [(str(when), count) for when, count in conn.execute(stmt)]
+
+
+def orders_by_day(conn: Connection, tenant_id: int, since: datetime) -> list[tuple[str, str, int, Any]]:
+    """Per day placed (orderedAt) and currency since `since`: how many orders and their total."""
+    day = _day(conn, orders.c.ordered_at)
+    stmt = (
+        select(day, orders.c.currency_code, func.count(), _money_sum(conn, orders.c.price))
+        .where(orders.c.tenant_id == tenant_id, orders.c.ordered_at >= since)
+        .group_by(day, orders.c.currency_code)
+        .order_by(day, orders.c.currency_code)
+    )
+    return [(str(when), currency, count, total) for when, currency, count, total in conn.execute(stmt)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import cast
 
 from sqlalchemy import Connection, bindparam, select
@@ -119,3 +120,18 @@ def find_item_by_reference(
         .limit(1),
     )
     return cast(OrderItem, found[0]) if found else None
+
+
+
+def prices_of_guest(conn: Connection, tenant_id: int, guest_ref: str) -> list[tuple[str, Decimal, datetime]]:
+    """The currency, price and orderedAt of each order the guest is contact or consumer of (each once),
+    oldest first: what a profile's figures are made of (summed exactly by the core, per currency)."""
+    roles = select(order_people.c.order_ref).where(
+        order_people.c.tenant_id == tenant_id, order_people.c.guest_ref == guest_ref
+    )
+    stmt = (
+        select(orders.c.currency_code, orders.c.price, orders.c.ordered_at)
+        .where(orders.c.tenant_id == tenant_id, orders.c.ref.in_(roles))
+        .order_by(orders.c.ordered_at, orders.c.ref)
+    )
+    return [(currency, price, ordered_at) for currency, price, ordered_at in conn.execute(stmt)]

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from opencdp.api.deps import path_ref
 from opencdp.api.ui.security import Session
-from opencdp.api.ui.templates import chart, page, stamp
+from opencdp.api.ui.templates import page, stamp, time_chart
 from opencdp.core import console, extensions, guests, orders, people
 from opencdp.core.identity import CONSUMER, CONTACT
 from opencdp.core.segments import reads as segment_reads
@@ -51,7 +51,8 @@ async def guest_search(request: Request, session: Session, q: str = "", by: str 
 
 def _profile(conn: Connection, tenant: Tenant, raw_ref: str) -> dict[str, Any]:
     guest = guests.require(conn, tenant, path_ref(raw_ref, "Guest", tenant))
-    return {"guest": guest, "holding": segment_reads.segments_holding(conn, tenant.id, guest["ref"])}
+    holding = segment_reads.segments_holding(conn, tenant.id, guest["ref"])
+    return {"guest": guest, "holding": holding, "summary": console.guest_summary(conn, tenant, guest)}
 
 
 @router.get("/ui/guests/{guest_ref}")
@@ -114,19 +115,22 @@ async def guest_orders(request: Request, session: Session, guest_ref: str) -> Re
         ref = found["guest"]["ref"]
         newest = (("orderedAt", True),)
         total, listed = orders.list_by_guest(conn, tenant, ref, newest, offset, PAGE)
-        _all, everything = orders.list_by_guest(conn, tenant, ref, (("orderedAt", False),), 0, ALL)
         shown = []
         for order in listed:
             _count, items = orders.list_items(conn, tenant, order["ref"], (("createdAt", False),), 0, 100)
             names = [item["name"] for item in items[:3]]
             roles = _roles(conn, tenant, order["ref"], ref)
             shown.append({**order, "itemCount": len(items), "itemNames": names, "roles": roles})
-        return {**found, "orders": shown, "total": total, "history": everything}
+        return {**found, "orders": shown, "total": total}
 
     found = await request.app.state.db.reading(work)
-    history = found.pop("history")
-    points = [(f"{o['orderedAt']:%Y-%m-%d} {o['currencyCode']}", float(o["price"])) for o in history]
-    return page(request, "guest.html", tab="orders", offset=offset, limit=PAGE, value_chart=chart(points), **found)
+    placed = found["summary"].orders
+    charts = [
+        (spend.currency, time_chart([(at, price) for currency, price, at in placed if currency == spend.currency],
+                                    spend.currency))
+        for spend in found["summary"].spend
+    ]  # fmt: skip
+    return page(request, "guest.html", tab="orders", offset=offset, limit=PAGE, value_charts=charts, **found)
 
 
 def _roles(conn: Connection, tenant: Tenant, order_ref: str, guest_ref: str) -> list[str]:

@@ -36,7 +36,7 @@ def safe_next(raw: str | None) -> str:
     """Only local console paths: `next` never sends anyone to another site."""
     if raw and raw.startswith("/ui/") and not raw.startswith("//") and "\\" not in raw and not urlsplit(raw).netloc:
         return raw
-    return "/ui/guests"
+    return "/ui/home"
 
 
 def login_redirect(exc: SignInNeeded) -> Response:

@@ -30,7 +30,7 @@ router = APIRouter(include_in_schema=False)
 @router.get("/ui")
 @router.get("/ui/")
 async def home() -> Response:
-    return RedirectResponse("/ui/guests", status_code=303)
+    return RedirectResponse("/ui/home", status_code=303)
 
 
 def _form(

@@ -4,6 +4,7 @@ their builds, exports."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -15,7 +16,7 @@ from opencdp.api.deps import base_url, path_ref
 from opencdp.api.exports import policy_of
 from opencdp.api.ui.guests import PAGE, offset_of
 from opencdp.api.ui.security import Form, Session
-from opencdp.api.ui.templates import chart, page
+from opencdp.api.ui.templates import count, page, time_chart
 from opencdp.core import json_input
 from opencdp.core.batch import batches, links
 from opencdp.core.console import Session as ConsoleSession
@@ -33,10 +34,6 @@ router = APIRouter(include_in_schema=False)
 RECENT_BATCHES = timedelta(days=30)
 NEW_DEFINITION = (
     '{\n  "guestTypes": ["customer"],\n  "match": {"attr": "guest.country", "op": "equals", "value": "IE"}\n}'
-)
-NEW_OUTPUT = (
-    '{\n  "guest": ["email", "firstName", "lastName"],\n'
-    '  "orders": {"limit": 3, "fields": ["referenceId", "orderedAt", "price", "currencyCode"]}\n}'
 )
 
 
@@ -128,10 +125,11 @@ async def _segment_page(
             form = {"name": segment["name"], "description": segment.get("description") or "",
                     "definition": orjson.dumps(segment["definition"], option=orjson.OPT_INDENT_2).decode()}  # fmt: skip
     done = [b for b in reversed(found.get("builds", [])) if b["status"] == "success"]
-    size_chart = chart([(f"{b['asOf']:%Y-%m-%d %H:%M}", b["size"]) for b in done])
-    return page(
-        request, "segment.html", status, form=form, errors=errors, notice=notice, size_chart=size_chart, **found
-    )
+    size_chart = time_chart([(b["asOf"], Decimal(b["size"])) for b in done], "guests", count)
+    steps = segments.actions(segment) if segment else ()
+    locked = bool(segment) and not segments.definition_may_change(segment)
+    return page(request, "segment.html", status, form=form, errors=errors, notice=notice, size_chart=size_chart,
+                steps=steps, locked=locked, **found)  # fmt: skip
 
 
 @router.get("/ui/segments/new")
@@ -141,7 +139,9 @@ async def segment_new(request: Request, session: Session) -> Response:
 
 @router.get("/ui/segments/{segment_ref}")
 async def segment_detail(request: Request, session: Session, segment_ref: str) -> Response:
-    return await _segment_page(request, session, path_ref(segment_ref, "Segment", session.tenant))
+    saved = request.query_params.get("saved")
+    notice = f"Saved: version {saved}." if saved and saved.isdigit() else None
+    return await _segment_page(request, session, path_ref(segment_ref, "Segment", session.tenant), notice=notice)
 
 
 @router.post("/ui/segments/new")
@@ -179,7 +179,7 @@ async def _segment_form(request: Request, session: ConsoleSession, ref: str | No
             saved = await db.writing(lambda conn: segments.replace(conn, tenant, ref, body, utcnow()))
     except ApiError as error:
         return await _segment_page(request, session, ref, kept, _refusal(error), _reasons(error))
-    return RedirectResponse(f"/ui/segments/{saved['ref']}", status_code=303)
+    return RedirectResponse(f"/ui/segments/{saved['ref']}?saved={saved['version']}", status_code=303)
 
 
 @router.post("/ui/segments/{segment_ref}/{action}")
@@ -220,19 +220,77 @@ async def export_list(request: Request, session: Session) -> Response:
     return page(request, "exports.html", offset=offset, limit=PAGE, **found)
 
 
+FIELD_CHOICES = {"guest": definitions.GUEST_FIELDS, "order": definitions.ORDER_FIELDS, "item": definitions.ITEM_FIELDS}
+NEW_EXPORT: dict[str, Any] = {
+    "name": "", "friendlyId": "", "segmentRef": "", "type": "full", "format": "csv", "delimiter": ",",
+    "header": True, "quoteAll": False, "scheduleType": "instant", "scheduleDay": "monday", "scheduleTime": "06:00",
+    "maxRecordsPerFile": "500000", "webhookUrl": "", "guest": ["email", "firstName", "lastName"], "identifiers": "",
+    "extensions": "", "orderLimit": "3", "orderFields": ["referenceId", "orderedAt", "price", "currencyCode"],
+    "itemFields": [], "orderExtensions": False,
+}  # fmt: skip
+
+
 def _export_form(found: Record | None) -> dict[str, Any]:
+    """The form's fields for a stored export (or a new one): every part of its definition a control."""
     if found is None:
-        return {"name": "", "friendlyId": "", "segmentRef": "", "type": "full", "format": "csv", "delimiter": ",",
-                "header": True, "quoteAll": False, "schedule": '{"type": "instant"}', "maxRecordsPerFile": "500000",
-                "webhookUrl": "", "output": NEW_OUTPUT}  # fmt: skip
+        return dict(NEW_EXPORT)
+    output, schedule = found["output"], found["schedule"]
+    orders = output.get("orders") or {}
     return {
         "name": found["name"], "friendlyId": found["friendlyId"], "segmentRef": found["segmentRef"],
         "type": found["type"], "format": found["format"], "delimiter": found["csv"]["delimiter"],
-        "header": found["csv"]["header"], "quoteAll": found["csv"]["quoteAll"],
-        "schedule": orjson.dumps(found["schedule"]).decode(), "maxRecordsPerFile": str(found["maxRecordsPerFile"]),
-        "webhookUrl": (found.get("webhook") or {}).get("url", ""),
-        "output": orjson.dumps(found["output"], option=orjson.OPT_INDENT_2).decode(),
+        "header": found["csv"]["header"], "quoteAll": found["csv"]["quoteAll"], "scheduleType": schedule["type"],
+        "scheduleDay": schedule.get("day", "monday"), "scheduleTime": schedule.get("time", "06:00"),
+        "maxRecordsPerFile": str(found["maxRecordsPerFile"]), "webhookUrl": (found.get("webhook") or {}).get("url", ""),
+        "guest": list(output.get("guest") or ()), "identifiers": ", ".join(output.get("identifiers") or ()),
+        "extensions": ", ".join(output.get("extensions") or ()), "orderLimit": str(orders.get("limit", 0)),
+        "orderFields": list(orders.get("fields") or ()), "itemFields": list(orders.get("itemFields") or ()),
+        "orderExtensions": bool(orders.get("extensions")),
     }  # fmt: skip
+
+
+def _posted_export(form: dict[str, str]) -> dict[str, Any]:
+    """The posted form in the shape `_export_form` gives: what the page shows again when it is refused."""
+    ticked = {name for name, value in form.items() if value == "on"}
+    return {
+        **{name: form.get(name, NEW_EXPORT[name]) for name in NEW_EXPORT if isinstance(NEW_EXPORT[name], str)},
+        "header": "header" in ticked, "quoteAll": "quoteAll" in ticked, "orderExtensions": "orderExtensions" in ticked,
+        "guest": [f for f in definitions.GUEST_FIELDS if f"guest.{f}" in ticked],
+        "orderFields": [f for f in definitions.ORDER_FIELDS if f"order.{f}" in ticked],
+        "itemFields": [f for f in definitions.ITEM_FIELDS if f"item.{f}" in ticked],
+    }  # fmt: skip
+
+
+def _listed(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _export_body(shown: dict[str, Any]) -> dict[str, Any]:
+    """The form as an API body: the definition's checks (`definitions.create`) then speak for each field."""
+    output: dict[str, Any] = {"guest": shown["guest"]}
+    if _listed(shown["identifiers"]):
+        output["identifiers"] = _listed(shown["identifiers"])
+    if _listed(shown["extensions"]):
+        output["extensions"] = _listed(shown["extensions"])
+    limit = shown["orderLimit"].strip()
+    if limit not in ("", "0"):
+        output["orders"] = {"limit": int(limit) if limit.isdigit() else limit, "fields": shown["orderFields"],
+                            "itemFields": shown["itemFields"], "extensions": shown["orderExtensions"]}  # fmt: skip
+    schedule: dict[str, Any] = {"type": shown["scheduleType"]}
+    if schedule["type"] != "instant":
+        schedule["time"] = shown["scheduleTime"]
+    if schedule["type"] == "weekly":
+        schedule["day"] = shown["scheduleDay"]
+    size = shown["maxRecordsPerFile"].strip()
+    body: dict[str, Any] = {
+        "name": shown["name"], "segmentRef": shown["segmentRef"], "type": shown["type"], "format": shown["format"],
+        "output": output, "schedule": schedule,
+        "csv": {"delimiter": shown["delimiter"], "header": shown["header"], "quoteAll": shown["quoteAll"]},
+        "maxRecordsPerFile": int(size) if size.isdigit() else size or None,
+    }  # fmt: skip
+    if shown["friendlyId"].strip():
+        body["friendlyId"] = shown["friendlyId"].strip()
+    return body
 
 
 async def _export_page(
@@ -256,8 +314,11 @@ async def _export_page(
         return {**found, "export": export, "executions": runs, "preview": preview}
 
     found = await request.app.state.db.reading_long(work)
-    return page(request, "export.html", status, form=form or _export_form(found["export"]), errors=errors,
-                notice=notice, **found)  # fmt: skip
+    shown = form or _export_form(found["export"])
+    schedule = definitions.describe_schedule(_export_body(shown)["schedule"], utcnow())
+    steps = definitions.actions(found["export"]) if found["export"] else ()
+    return page(request, "export.html", status, form=shown, errors=errors, notice=notice, schedule_words=schedule,
+                fields=FIELD_CHOICES, days=definitions.DAYS, steps=steps, **found)  # fmt: skip
 
 
 def _links(request: Request, key: bytes, run: Record, export: Record, tenant: Any, ttl: int) -> list[dict[str, Any]]:
@@ -289,27 +350,6 @@ def _json_field(name: str, text: str) -> Any:
     return value
 
 
-def _export_body(form: dict[str, str]) -> dict[str, Any]:
-    """The form as an API body; JSON fields parsed, with errors that name the field."""
-
-    def parsed(name: str) -> Any:
-        return _json_field(name, form.get(name) or "null")
-
-    size = form.get("maxRecordsPerFile", "").strip()
-    body: dict[str, Any] = {
-        "name": form.get("name", ""), "segmentRef": form.get("segmentRef", ""), "type": form.get("type"),
-        "format": form.get("format"), "output": parsed("output"), "schedule": parsed("schedule"),
-        "csv": {"delimiter": form.get("delimiter", ","), "header": form.get("header") == "true",
-                "quoteAll": form.get("quoteAll") == "true"},
-        "maxRecordsPerFile": int(size) if size.isdigit() else size or None,
-    }  # fmt: skip
-    if form.get("friendlyId", "").strip():
-        body["friendlyId"] = form["friendlyId"].strip()
-    if form.get("webhookUrl", "").strip():
-        body["webhook"] = {"url": form["webhookUrl"].strip(), "secret": form.get("webhookSecret") or None}
-    return body
-
-
 @router.post("/ui/exports/new")
 async def export_create(request: Request, session: Session, form: Form) -> Response:
     return await _export_save(request, session, None, form)
@@ -322,9 +362,11 @@ async def export_save(request: Request, session: Session, form: Form, ident: str
 
 async def _export_save(request: Request, session: ConsoleSession, ident: str | None, form: dict[str, str]) -> Response:
     tenant, now = session.tenant, utcnow()
-    kept = {**form, "header": form.get("header") == "true", "quoteAll": form.get("quoteAll") == "true"}
+    kept = _posted_export(form)
     try:
-        body = _export_body(form)
+        body = _export_body(kept)
+        if form.get("webhookUrl", "").strip():
+            body["webhook"] = {"url": form["webhookUrl"].strip(), "secret": form.get("webhookSecret") or None}
         policy = await policy_of(request, body)
         if ident is None:
             saved = await request.app.state.db.writing(lambda conn: definitions.create(conn, tenant, body, policy, now))

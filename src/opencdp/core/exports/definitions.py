@@ -257,6 +257,24 @@ def schedule_cron(schedule: Mapping[str, Any]) -> str | None:
     return f"{minute} {hour} * * {day}"
 
 
+def describe_schedule(schedule: Mapping[str, Any], now: datetime) -> str:
+    """A schedule in plain words with its next slots, for a person choosing one ("Every Monday at 06:00
+    UTC: next on Monday 2026-12-14 at 06:00, then 2026-12-21"). A scheduled export runs at these slots
+    once started; until then, and for `instant`, it runs only when asked. A schedule the checks refuse
+    (a time such as 25:00) is described as nothing: saving it says why."""
+    if schedule["type"] != "instant" and not (
+        TIME.match(schedule.get("time") or "") and (schedule["type"] == "daily" or schedule.get("day") in DAYS)
+    ):
+        return ""
+    cron = schedule_cron(schedule)
+    if cron is None:
+        return "Only when asked (Run now, or POST .../run)."
+    when = "Every day" if schedule["type"] == "daily" else f"Every {schedule['day'].capitalize()}"
+    first = next_slot(cron, now)
+    then = next_slot(cron, first)
+    return f"{when} at {schedule['time']} UTC, once started: next {first:%A %Y-%m-%d %H:%M}, then {then:%Y-%m-%d}."
+
+
 def require(conn: Connection, tenant: Tenant, ident: str) -> Record:
     """An export by ref or friendlyId; another tenant's is simply not found."""
     found = export_store.find_definition(conn, tenant.id, ident)
@@ -293,7 +311,7 @@ def replace(
 ) -> Record:
     """PUT: not while scheduled; a new segment or type starts the delta baseline afresh."""
     current = require(conn, tenant, ident)
-    if current["status"] == "scheduled":
+    if _scheduled(current):
         raise Conflict("A scheduled audience export cannot be changed; pause it first.")
     values = check_body(conn, tenant, body, policy)
     values["friendlyId"] = _free_friendly_id(conn, tenant, values["friendlyId"] or current["friendlyId"],
@@ -305,9 +323,23 @@ def replace(
     return EXPORTS.modify(conn, current, values, now)
 
 
+def actions(definition: Mapping[str, Any]) -> tuple[str, ...]:
+    """What an export can be asked to do as it stands: run, always; start, when it has a daily or weekly
+    schedule and is not scheduled yet; pause and nothing else of its definition, while scheduled. The
+    console shows only these."""
+    scheduled = _scheduled(definition)
+    startable = not scheduled and schedule_cron(definition["schedule"]) is not None
+    steps = (("run", True), ("start", startable), ("pause", scheduled), ("delete", not scheduled))
+    return tuple(step for step, applies in steps if applies)
+
+
+def _scheduled(definition: Mapping[str, Any]) -> bool:
+    return bool(definition["status"] == "scheduled")
+
+
 def delete(conn: Connection, tenant: Tenant, ident: str) -> Record:
     current = require(conn, tenant, ident)
-    if current["status"] == "scheduled":
+    if _scheduled(current):
         raise Conflict("A scheduled audience export cannot be deleted; pause it first.")
     EXPORTS.delete(conn, tenant.id, current["ref"])
     return current
@@ -318,14 +350,14 @@ def start(conn: Connection, tenant: Tenant, ident: str, now: datetime) -> Record
     cron = schedule_cron(current["schedule"])
     if cron is None:
         raise Conflict("An export with an instant schedule cannot be started; run it instead.")
-    if current["status"] == "scheduled":
+    if _scheduled(current):
         raise Conflict("The audience export is already scheduled.")
     return EXPORTS.modify(conn, current, {"status": "scheduled", "nextRunAt": next_slot(cron, now)}, now)
 
 
 def pause(conn: Connection, tenant: Tenant, ident: str, now: datetime) -> Record:
     current = require(conn, tenant, ident)
-    if current["status"] != "scheduled":
+    if not _scheduled(current):
         raise Conflict(f"A {current['status']} audience export cannot be paused.")
     return EXPORTS.modify(conn, current, {"status": "paused", "nextRunAt": None}, now)
 
@@ -362,7 +394,17 @@ def queue_scheduled(conn: Connection, now: datetime) -> int:
     return queued
 
 
-def preview(conn: Connection, tenant: Tenant, ident: str, limit: int, as_of: datetime) -> str:
+@dataclass(frozen=True)
+class Preview:
+    """The first records of an export: as its file would hold them, and as a table (the CSV's columns and
+    cells, whatever the format) for a person to read."""
+
+    text: str
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+def preview(conn: Connection, tenant: Tenant, ident: str, limit: int, as_of: datetime) -> Preview:
     """The first records as a run would write them, for members as the segment's definition finds them now."""
     definition = require(conn, tenant, ident)
     segment = segments.require(conn, tenant, definition["segmentRef"])
@@ -372,10 +414,15 @@ def preview(conn: Connection, tenant: Tenant, ident: str, limit: int, as_of: dat
     shape = Shape.of(definition["output"])
     found = fetch(conn, tenant.id, refs, shape)
     records = [found[ref] for ref in refs if ref in found]
+    table = [csv_cells(record, shape) for record in records]
+    return Preview(_file_text(definition, shape, records, table), csv_columns(shape), table)
+
+
+def _file_text(definition: Record, shape: Shape, records: list[Record], table: list[list[Any]]) -> str:
     if definition["format"] != "csv":
         return "".join(orjson.dumps(record).decode() + "\n" for record in records)
     csv = definition["csv"]
-    lines = [csv_line(csv_cells(record, shape), csv["delimiter"], csv["quoteAll"]) for record in records]
+    lines = [csv_line(cells, csv["delimiter"], csv["quoteAll"]) for cells in table]
     if csv["header"]:
         lines.insert(0, csv_line(csv_columns(shape), csv["delimiter"], csv["quoteAll"]))
     return b"".join(lines).decode()

@@ -82,16 +82,32 @@ def replace(conn: Connection, tenant: Tenant, ref: str, body: Mapping[str, Any],
     segment = require(conn, tenant, ref)
     values = _body(conn, tenant, body)
     changed = values["definition"] != segment["definition"]
-    if changed and segment["status"] == "live":
+    if changed and not definition_may_change(segment):
         raise Conflict("A live segment's definition cannot change; pause it first.")
     if changed:
         values["version"] = segment["version"] + 1
     return SEGMENTS.modify(conn, segment, values, now)
 
 
+def actions(segment: Mapping[str, Any]) -> tuple[str, ...]:
+    """The lifecycle steps a segment takes as it stands: a draft or paused one starts, a live one pauses,
+    any one builds, and one that is not live may be deleted (unless an export uses it: `delete` says so).
+    The console shows only these."""
+    live = segment["status"] == "live"
+    startable = segment["status"] in ("draft", "paused")
+    return tuple(
+        step for step, ok in (("start", startable), ("pause", live), ("build", True), ("delete", not live)) if ok
+    )
+
+
+def definition_may_change(segment: Mapping[str, Any]) -> bool:
+    """A live segment keeps its definition: its builds must all answer the same question."""
+    return bool(segment["status"] != "live")
+
+
 def delete(conn: Connection, tenant: Tenant, ref: str) -> None:
     segment = require(conn, tenant, ref)
-    if segment["status"] == "live":
+    if "delete" not in actions(segment):
         raise Conflict("A live segment cannot be deleted; pause it first.")
     users = segment_store.used_by(conn, tenant.id, ref)
     if users:
@@ -102,7 +118,7 @@ def delete(conn: Connection, tenant: Tenant, ref: str) -> None:
 
 def start(conn: Connection, tenant: Tenant, ref: str, now: datetime) -> Record:
     segment = require(conn, tenant, ref)
-    if segment["status"] not in ("draft", "paused"):
+    if "start" not in actions(segment):
         raise Conflict(f"A {segment['status']} segment cannot be started.")
     segment = SEGMENTS.modify(conn, segment, {"status": "live", "nextBuildAt": next_build(conn, tenant, now)}, now)
     request_build(conn, tenant, ref, "start", now)
@@ -111,7 +127,7 @@ def start(conn: Connection, tenant: Tenant, ref: str, now: datetime) -> Record:
 
 def pause(conn: Connection, tenant: Tenant, ref: str, now: datetime) -> Record:
     segment = require(conn, tenant, ref)
-    if segment["status"] != "live":
+    if "pause" not in actions(segment):
         raise Conflict(f"A {segment['status']} segment cannot be paused.")
     return SEGMENTS.modify(conn, segment, {"status": "paused", "nextBuildAt": None}, now)
 
