@@ -160,6 +160,14 @@ def test_segments_in_the_console(console, client, database):
     assert console.post("/ui/segments/new", data={**unnamed, "action": "save"}).status_code == 400
     listing = console.get("/ui/segments").text
     assert "Irish" in listing and "+1 / −0" in listing
+    # what the builder asks as it edits: an estimate, and the values in the data
+    estimate = console.post("/ui/segments/estimate", data={"csrf": console.csrf, "definition": good["definition"]})
+    assert estimate.json() == {"size": 1, "totalGuests": 1, "percentOfGuests": 100.0}
+    wrong = console.post("/ui/segments/estimate", data={"csrf": console.csrf, "definition": bad["definition"]})
+    assert wrong.status_code == 400 and "definition.match.op" in wrong.json()["errors"][0]
+    assert console.post("/ui/segments/estimate", data={"definition": good["definition"]}).status_code == 403
+    assert console.get("/ui/segments/values", params={"attr": "guest.country"}).json()["values"] == ["ie"]  # strings compare in lower case
+    assert console.get("/ui/segments/values", params={"attr": "guest.nope"}).status_code == 404
     console.post(f"{segment_page}/start", data={"csrf": console.csrf}, follow_redirects=False)
     live = console.get(segment_page).text
     assert f'action="{segment_page}/pause"' in live and f'action="{segment_page}/start"' not in live
@@ -183,7 +191,8 @@ def test_exports_and_batches_in_the_console(console, client, database):
     assert 'id="guest-country" name="guest.country" checked' in refused.text  # the input is kept
     assert 'value="friday" selected' in refused.text
     saved = console.post("/ui/exports/new", data={**form, "scheduleTime": "06:30"}, follow_redirects=False)
-    assert saved.headers["location"] == "/ui/exports/irish_daily"
+    assert saved.headers["location"] == "/ui/exports/irish_daily?saved=1"
+    assert 'id="notice">Saved.<' in console.get(saved.headers["location"]).text
     stored = client.get("/opencdp/v1/exports/irish_daily").json()
     assert stored["output"] == {"guest": ["firstName", "country"], "identifiers": [], "extensions": [],
                                 "orders": {"limit": 2, "fields": ["referenceId", "price"], "itemFields": [],

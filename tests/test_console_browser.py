@@ -7,8 +7,10 @@ Screenshots of every page visited land in `test-output/screenshots/` for review.
 from __future__ import annotations
 
 import gzip
+import re
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -227,3 +229,124 @@ def test_the_pages_have_no_serious_accessibility_violations_at_1280_and_768_px(s
         shot(page, server, f"13-home-{width}")
     page.set_viewport_size({"width": 1280, "height": 900})
     assert not found, "\n".join(f"{where}: {what}" for where, what in found.items())
+
+
+def _buyer(client: httpx.Client, country: str, orders: int, item_type: str, tag: str) -> None:
+    """A customer of `country` with `orders` PURCHASED orders of 150 EUR in the last weeks, each holding one
+    item of `item_type`."""
+    email = f"{tag}-{uuid.uuid4().hex[:6]}@example.com"
+    for number in range(orders):
+        body = {"referenceId": f"{tag}-{number}-{uuid.uuid4().hex[:6]}", "currencyCode": "EUR", "price": 150,
+                "status": "PURCHASED", "channel": "WEB",
+                "orderedAt": (datetime.now(UTC) - timedelta(days=10 + number)).strftime("%Y-%m-%dT%H:%M:%SZ")}  # fmt: skip
+        order = client.post("/v2.1/orders", json=body).json()
+        client.post(f"/v2.1/orders/{order['ref']}/contacts", json={"firstName": tag, "lastName": "Buyer", "emails": [email]}).raise_for_status()
+        item = {"type": item_type, "name": "Thing", "price": 150, "currencyCode": "EUR", "quantity": 1}
+        client.post(f"/v2.1/orders/{order['ref']}/orderItems", json=item).raise_for_status()
+    guest = client.get("/v2.1/guests", params={"email": email}).json()["items"][0]
+    client.patch(f"/v2.1/guests/{guest['ref']}", json={"country": country}).raise_for_status()
+
+
+BUILT = {"guestTypes": ["customer"], "match": {"all": [
+    {"attr": "guest.country", "op": "in", "value": ["IE", "GB"]},
+    {"entity": "order", "window": {"lastDays": 365}, "op": "gte", "value": 2, "where": {"all": [
+        {"attr": "order.status", "op": "equals", "value": "PURCHASED"},
+        {"attr": "order.price", "op": "gt", "value": 100},
+        {"attr": "order.currencyCode", "op": "equals", "value": "EUR"}]}},
+    {"entity": "orderItem", "where": {"attr": "orderItem.type", "op": "equals", "value": "SHOE"}}]}}  # fmt: skip
+
+
+def test_a_marketer_builds_a_segment_without_typing_json(server, browser_page):
+    """Customers in IE or GB with at least 2 purchased orders over 100 EUR in the last 365 days who bought an
+    item of type SHOE, built with the builder's controls alone: the JSON it writes is that definition, the
+    saved segment's size equals the same definition's sent as JSON, and the saved segment reads back into
+    the same controls."""
+    page = browser_page
+    with api(server) as client:
+        _buyer(client, "IE", 2, "SHOE", "match")
+        _buyer(client, "GB", 1, "SHOE", "once")
+        _buyer(client, "FR", 2, "SHOE", "france")
+        _buyer(client, "GB", 2, "BOOK", "books")
+        by_json = client.post("/opencdp/v1/segments/preview", json={"definition": BUILT})
+        assert by_json.status_code == 200, by_json.text
+    page.goto("/ui/segments/new")
+    page.fill("#name", "IE/GB shoe buyers")
+    page.uncheck(".b-guest-type[value=visitor]")
+    page.uncheck(".b-guest-type[value=traveller]")
+    page.click("#builder .b-add-rule")
+    page.select_option("#builder .b-attr", "guest.country")
+    page.select_option("#builder .b-op", "in")
+    page.fill("#builder .b-value", "IE, GB")
+    page.press("#builder .b-value", "Tab")
+    page.click("#builder > .b-slot > .b-add .b-add-entity")  # the guest-level adder: the rule and an entity, under all
+    orders = page.locator("#builder .b-entity").first
+    orders.locator(".b-window-kind").select_option("lastDays")
+    orders.locator(".b-window-days").fill("365")
+    orders.locator(".b-window-days").press("Tab")
+    orders.locator(".b-measure-value").fill("2")
+    orders.locator(".b-measure-value").press("Tab")
+    for attr, op, value in (("order.status", "equals", "PURCHASED"), ("order.price", "gt", "100"),
+                            ("order.currencyCode", "equals", "EUR")):  # fmt: skip
+        orders = page.locator("#builder .b-entity").first
+        orders.locator(".b-add-rule").last.click()
+        rule = page.locator("#builder .b-entity").first.locator(".b-rule").last
+        rule.locator(".b-attr").select_option(attr)
+        rule = page.locator("#builder .b-entity").first.locator(".b-rule").last
+        rule.locator(".b-op").select_option(op)
+        rule = page.locator("#builder .b-entity").first.locator(".b-rule").last
+        field = rule.locator(".b-value")
+        if field.evaluate("e => e.tagName") == "SELECT":
+            field.select_option(value)
+        else:
+            field.fill(value)
+            field.press("Tab")
+    page.locator("#builder > .b-group > .b-add .b-add-entity").click()
+    items = page.locator("#builder .b-entity").last
+    items.locator(".b-entity-kind").select_option("orderItem")
+    page.locator("#builder .b-entity").last.locator(".b-add-rule").click()
+    rule = page.locator("#builder .b-entity").last.locator(".b-rule")
+    rule.locator(".b-attr").select_option("orderItem.type")
+    rule = page.locator("#builder .b-entity").last.locator(".b-rule")
+    rule.locator(".b-value").fill("SHOE")
+    rule.locator(".b-value").press("Tab")
+    assert orjson.loads(page.input_value("#definition")) == BUILT
+    expect(page.locator("#estimate")).to_contain_text(f"About {by_json.json()['size']} of")
+    shot(page, server, "14-builder")
+    page.click("button[value=save]")
+    expect(page.locator("#notice")).to_contain_text("Saved: version 1")
+    assert orjson.loads(page.input_value("#definition")) == BUILT  # the saved definition, read back
+    expect(page.locator("#builder .b-guest-type[value=visitor]")).not_to_be_checked()
+    expect(page.locator("#builder .b-entity").first.locator(".b-window-days")).to_have_value("365")
+    expect(page.locator("#builder .b-entity").last.locator(".b-value")).to_have_value("SHOE")
+    page.click("button[value=size]")
+    expect(page.locator("#notice")).to_contain_text(f"{by_json.json()['size']} of")
+    assert by_json.json()["size"] == 1
+
+
+def test_a_guest_with_three_orders_over_two_years_is_summed_up_on_a_time_axis(server, browser_page):
+    page = browser_page
+    email = f"three-{uuid.uuid4().hex[:6]}@example.com"
+    with api(server) as client:
+        for reference, at, price, currency in (("TY-1", "2024-02-01T10:00:00Z", 100, "EUR"),
+                                               ("TY-2", "2025-06-15T10:00:00Z", 50.5, "EUR"),
+                                               ("TY-3", "2026-01-20T10:00:00Z", 30, "GBP")):  # fmt: skip
+            body = {"referenceId": reference, "orderedAt": at, "currencyCode": currency, "price": price,
+                    "status": "PURCHASED", "channel": "WEB"}  # fmt: skip
+            order = client.post("/v2.1/orders", json=body).json()
+            contact = {"firstName": "Three", "lastName": "Orders", "emails": [email]}
+            client.post(f"/v2.1/orders/{order['ref']}/contacts", json=contact).raise_for_status()
+        guest = client.get("/v2.1/guests", params={"email": email}).json()["items"][0]
+    page.goto(f"/ui/guests/{guest['ref']}/orders")
+    expect(page.locator("#seen")).to_have_text("2024-02-01 10:00:00 / 2026-01-20 10:00:00")
+    expect(page.locator("#order-count")).to_have_text("3")
+    expect(page.locator(".spend[data-currency=EUR]")).to_contain_text("150.50 EUR · 2 orders, average 75.25")
+    expect(page.locator(".spend[data-currency=GBP]")).to_contain_text("30.00 GBP · 1 order")
+    eur = page.locator("svg[aria-label^='Order value over time, EUR']")
+    year = eur.locator("text.x-label", has_text=re.compile(r"^2025$"))
+    expect(year).to_have_count(1)
+    expect(eur.locator("text.x-label").first).to_have_text("2025")
+    expect(eur.locator("text.y-label").first).to_have_text("100.00 EUR")
+    dots = [float(x) for x in eur.locator("circle").evaluate_all("nodes => nodes.map(n => n.getAttribute('cx'))")]
+    tick = float(year.get_attribute("x") or 0)
+    assert dots[0] < tick < dots[1]
+    shot(page, server, "15-guest-three-orders")

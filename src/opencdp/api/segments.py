@@ -187,10 +187,11 @@ def _definition_of(body: dict[str, Any]) -> Any:
 @router.get("/segments/attributes", summary="The attribute catalogue", responses=openapi.responses(OBJECT))
 async def attributes(tenant: CurrentTenant, db: Db) -> Response:
     catalogue = await db.reading(lambda conn: segments.catalogue(conn, tenant))
-    return ok({"items": [_attribute(attr) for attr in catalogue.listing()]})
+    return ok({"items": [attribute_json(attr) for attr in catalogue.listing()]})
 
 
-def _attribute(attr: Attribute) -> dict[str, Any]:
+def attribute_json(attr: Attribute) -> dict[str, Any]:
+    """An attribute as the catalogue lists it, to API clients and to the console's segment builder."""
     shown: dict[str, Any] = {
         "attr": attr.name,
         "entity": attr.entity,

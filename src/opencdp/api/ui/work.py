@@ -9,11 +9,13 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
+from markupsafe import Markup
 from sqlalchemy import Connection
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from opencdp.api.deps import base_url, path_ref
 from opencdp.api.exports import policy_of
+from opencdp.api.segments import attribute_json
 from opencdp.api.ui.guests import PAGE, offset_of
 from opencdp.api.ui.security import Form, Session
 from opencdp.api.ui.templates import count, page, time_chart
@@ -32,9 +34,7 @@ from opencdp.store.rows import Record
 
 router = APIRouter(include_in_schema=False)
 RECENT_BATCHES = timedelta(days=30)
-NEW_DEFINITION = (
-    '{\n  "guestTypes": ["customer"],\n  "match": {"attr": "guest.country", "op": "equals", "value": "IE"}\n}'
-)
+NEW_DEFINITION = "{}"  # every guest: the builder starts from nothing, and so does the JSON
 
 
 def _reasons(error: ApiError) -> list[str]:
@@ -128,8 +128,36 @@ async def _segment_page(
     size_chart = time_chart([(b["asOf"], Decimal(b["size"])) for b in done], "guests", count)
     steps = segments.actions(segment) if segment else ()
     locked = bool(segment) and not segments.definition_may_change(segment)
+    listed = orjson.dumps([attribute_json(attr) for attr in found["catalogue"]]).decode()
+    catalogue_json = Markup(listed.replace("<", "\\u003c"))  # safe inside <script>: no "</script>" can close it
     return page(request, "segment.html", status, form=form, errors=errors, notice=notice, size_chart=size_chart,
-                steps=steps, locked=locked, **found)  # fmt: skip
+                steps=steps, locked=locked, catalogue_json=catalogue_json, **found)  # fmt: skip
+
+
+@router.post("/ui/segments/estimate")
+async def segment_estimate(request: Request, session: Session, form: Form) -> Response:
+    """The builder's estimate as it edits: the size of a definition not saved, or why it is not valid yet."""
+    tenant = session.tenant
+    try:
+        definition = _json_field("definition", form.get("definition", ""))
+
+        def measure(conn: Connection) -> dict[str, Any]:
+            return builds.preview(conn, tenant, segments.check_definition(conn, tenant, definition), utcnow())
+
+        found = await request.app.state.db.reading_long(measure)
+    except ApiError as error:
+        return JSONResponse({"errors": _reasons(error)}, status_code=400)
+    return JSONResponse({name: found[name] for name in ("size", "totalGuests", "percentOfGuests")})
+
+
+@router.get("/ui/segments/values")
+async def segment_values(request: Request, session: Session, attr: str = "") -> Response:
+    """The builder's value picker: the attribute's most common values in the tenant's data."""
+    try:
+        found = await request.app.state.db.reading_long(lambda conn: segments.distribution(conn, session.tenant, attr))
+    except ApiError as error:
+        return JSONResponse({"errors": _reasons(error)}, status_code=error.status)
+    return JSONResponse({"attr": attr, "values": [value for value, _guests in found if isinstance(value, str)]})
 
 
 @router.get("/ui/segments/new")
@@ -337,7 +365,8 @@ async def export_new(request: Request, session: Session) -> Response:
 
 @router.get("/ui/exports/{ident}")
 async def export_detail(request: Request, session: Session, ident: str) -> Response:
-    return await _export_page(request, session, ident)
+    notice = "Saved." if request.query_params.get("saved") == "1" else None
+    return await _export_page(request, session, ident, notice=notice)
 
 
 def _json_field(name: str, text: str) -> Any:
@@ -376,7 +405,7 @@ async def _export_save(request: Request, session: ConsoleSession, ident: str | N
             )
     except ApiError as error:
         return await _export_page(request, session, ident, kept, _refusal(error), _reasons(error))
-    return RedirectResponse(f"/ui/exports/{saved['friendlyId']}", status_code=303)
+    return RedirectResponse(f"/ui/exports/{saved['friendlyId']}?saved=1", status_code=303)
 
 
 @router.post("/ui/exports/{ident}/{action}")
