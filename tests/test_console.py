@@ -200,6 +200,10 @@ def test_exports_and_batches_in_the_console(console, client, database):
     assert stored["schedule"] == {"type": "weekly", "day": "friday", "time": "06:30"}
     shown = console.get("/ui/exports/irish_daily").text
     assert "Every Friday at 06:30 UTC, once started: next Friday" in shown
+    cron = console.post("/ui/exports/new", data={**form, "friendlyId": "irish_daily", "scheduleType": "cron",
+                                                 "scheduleExpression": "0 7 1 * *"})  # fmt: skip
+    assert cron.status_code == 409  # the friendlyId is taken: the form comes back, the schedule said in words
+    assert "At 07:00 on the first day of every month UTC, once started" in cron.text
     assert 'action="/ui/exports/' in shown and "/start" in shown and "/pause" not in shown
     assert (
         console.post("/ui/exports/irish_daily/run", data={"csrf": console.csrf}, follow_redirects=False).status_code

@@ -9,7 +9,7 @@ import gzip
 import hashlib
 import hmac
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -392,3 +392,25 @@ def test_scheduled_runs_fire_once_per_slot_and_a_new_type_restarts_the_delta(cli
     assert client.put("/opencdp/v1/exports/weekly_one", json=body).status_code == 200
     fresh = run(client, database, settings, "weekly_one")
     assert fresh["successAdd"] == 2  # the baseline went with the type change
+
+
+def test_a_cron_schedule_runs_at_its_slots_and_reads_in_plain_words(client, irish):
+    """OpenCDP's own schedule type beside the spec's three: a 5-field cron expression in UTC."""
+    from opencdp.core.exports.definitions import describe_schedule
+
+    weekdays = {"type": "cron", "expression": "30 6 * * 1-5"}
+    made = define(client, irish["segment"], friendlyId="weekdays", schedule=weekdays)
+    assert made["schedule"] == weekdays
+    started = client.post("/opencdp/v1/exports/weekdays/start").json()
+    next_run = datetime.fromisoformat(started["nextRunAt"].replace("Z", "+00:00"))
+    assert (next_run.hour, next_run.minute) == (6, 30) and next_run.weekday() < 5
+    monday = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
+    assert describe_schedule(weekdays, monday) == (
+        "At 06:30 on Monday through Friday UTC, once started: next Monday 2026-12-07 06:30, then 2026-12-08 06:30."
+    )
+    for wrong, why in ((weekdays | {"expression": "every day"}, "must be a 5-field cron expression"),
+                       (weekdays | {"expression": "61 6 * * *"}, "Bad minute"),
+                       (weekdays | {"time": "06:30"}, "not allowed for a cron schedule"),
+                       ({"type": "daily", "time": "06:30", "expression": "* * * * *"}, "not allowed for a daily schedule")):  # fmt: skip
+        refused = client.post("/opencdp/v1/exports", json={"name": "x", "segmentRef": irish["segment"], "schedule": wrong})
+        assert refused.status_code == 400 and why in refused.json()["developerMessage"], refused.text

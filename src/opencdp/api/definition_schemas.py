@@ -139,9 +139,10 @@ EXPORT_BODY = {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "type": {"type": "string", "enum": ["instant", "daily", "weekly"]},
+                "type": {"type": "string", "enum": ["instant", "daily", "weekly", "cron"]},
                 "time": _TIME_OF_DAY,
                 "day": {"type": "string", "enum": list(DAYS)},
+                "expression": {"type": "string", "description": "type cron only: 5 fields, UTC (OpenCDP's own)"},
             },
         },
         "maxRecordsPerFile": {"type": "integer", "minimum": 1, "maximum": MAX_FILE_RECORDS},

@@ -11,14 +11,29 @@ from opencdp.core.errors import ApiError
 DEFAULT_SEGMENT_SCHEDULE = "0 0 * * *"
 
 
-def check_cron(expression: object, field: str) -> str:
+def cron_problem(expression: object) -> str | None:
+    """Why `expression` is not a 5-field cron expression, or None when it is one."""
     if not isinstance(expression, str) or len(expression.split()) != 5:
-        raise ApiError(f"{field}: must be a 5-field cron expression", f"Attribute {field} is invalid (cron).")
+        return "must be a 5-field cron expression"
     try:
         CronSim(expression, datetime(2000, 1, 1))
     except CronSimError as error:
-        raise ApiError(f"{field}: {error}", f"Attribute {field} is invalid ({error}).") from None
+        return str(error)
+    return None
+
+
+def check_cron(expression: object, field: str) -> str:
+    problem = cron_problem(expression)
+    if problem is not None:
+        why = "cron" if problem.startswith("must be") else problem
+        raise ApiError(f"{field}: {problem}", f"Attribute {field} is invalid ({why}).")
+    assert isinstance(expression, str)
     return expression
+
+
+def explain(expression: str) -> str:
+    """A checked cron expression in plain words ("At 06:30 on Monday through Friday")."""
+    return str(CronSim(expression, datetime(2000, 1, 1)).explain())
 
 
 def next_slot(expression: str, after: datetime) -> datetime:

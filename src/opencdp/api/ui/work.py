@@ -252,6 +252,7 @@ FIELD_CHOICES = {"guest": definitions.GUEST_FIELDS, "order": definitions.ORDER_F
 NEW_EXPORT: dict[str, Any] = {
     "name": "", "friendlyId": "", "segmentRef": "", "type": "full", "format": "csv", "delimiter": ",",
     "header": True, "quoteAll": False, "scheduleType": "instant", "scheduleDay": "monday", "scheduleTime": "06:00",
+    "scheduleExpression": "0 6 * * 1-5",
     "maxRecordsPerFile": "500000", "webhookUrl": "", "guest": ["email", "firstName", "lastName"], "identifiers": "",
     "extensions": "", "orderLimit": "3", "orderFields": ["referenceId", "orderedAt", "price", "currencyCode"],
     "itemFields": [], "orderExtensions": False,
@@ -269,6 +270,7 @@ def _export_form(found: Record | None) -> dict[str, Any]:
         "type": found["type"], "format": found["format"], "delimiter": found["csv"]["delimiter"],
         "header": found["csv"]["header"], "quoteAll": found["csv"]["quoteAll"], "scheduleType": schedule["type"],
         "scheduleDay": schedule.get("day", "monday"), "scheduleTime": schedule.get("time", "06:00"),
+        "scheduleExpression": schedule.get("expression", "0 6 * * 1-5"),
         "maxRecordsPerFile": str(found["maxRecordsPerFile"]), "webhookUrl": (found.get("webhook") or {}).get("url", ""),
         "guest": list(output.get("guest") or ()), "identifiers": ", ".join(output.get("identifiers") or ()),
         "extensions": ", ".join(output.get("extensions") or ()), "orderLimit": str(orders.get("limit", 0)),
@@ -305,7 +307,9 @@ def _export_body(shown: dict[str, Any]) -> dict[str, Any]:
         output["orders"] = {"limit": int(limit) if limit.isdigit() else limit, "fields": shown["orderFields"],
                             "itemFields": shown["itemFields"], "extensions": shown["orderExtensions"]}  # fmt: skip
     schedule: dict[str, Any] = {"type": shown["scheduleType"]}
-    if schedule["type"] != "instant":
+    if schedule["type"] == "cron":
+        schedule["expression"] = shown["scheduleExpression"]
+    elif schedule["type"] != "instant":
         schedule["time"] = shown["scheduleTime"]
     if schedule["type"] == "weekly":
         schedule["day"] = shown["scheduleDay"]
