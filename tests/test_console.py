@@ -329,6 +329,8 @@ def test_the_home_page_shows_totals_days_batches_segments_and_the_stream(console
     assert 'id="total-guests">4<' in home and 'id="total-customers">3<' in home and 'id="total-orders">3<' in home
     assert "120.50 EUR" in home and "7.00 GBP" in home
     assert 'aria-label="New guests per day: 90 values in guests from' in home
+    assert 'aria-label="New guests per day who are customers now: 90 values in customers' in home
+    assert home.split('aria-label="New guests per day who are customers now')[1].split('"')[0].endswith("the largest 3")
     assert 'aria-label="Revenue per day, EUR: 90 values in EUR' in home and "the largest 120.50" in home
     assert 'aria-label="Revenue per day, GBP: 90 values in GBP' in home
     assert home.count('<a href="/ui/batches/') == 3 and "success" in home

@@ -174,6 +174,7 @@ class Overview:
     orders: int
     revenue: list[tuple[str, int, Decimal]]  # currency, orders, total
     new_guests: list[tuple[datetime, Decimal]]
+    new_customers: list[tuple[datetime, Decimal]]  # of the day's new guests, those that are customers now
     orders_per_day: list[tuple[datetime, Decimal]]
     revenue_per_day: dict[str, list[tuple[datetime, Decimal]]]
 
@@ -187,6 +188,7 @@ def overview(conn: Connection, tenant: Tenant, now: datetime, days: int = 90) ->
         return [(day, values.get(f"{day:%Y-%m-%d}", Decimal(0))) for day in calendar]
 
     totals = console_store.tenant_totals(conn, tenant.id)
+    new_guests = console_store.new_guests_by_day(conn, tenant.id, since)
     placed = console_store.orders_by_day(conn, tenant.id, since)
     per_day: dict[str, Decimal] = {}
     revenue: dict[str, dict[str, Decimal]] = {}
@@ -201,7 +203,8 @@ def overview(conn: Connection, tenant: Tenant, now: datetime, days: int = 90) ->
             (currency, count, _cents(total))
             for currency, count, total in console_store.revenue_by_currency(conn, tenant.id)
         ],
-        series({day: Decimal(count) for day, count in console_store.new_guests_by_day(conn, tenant.id, since)}),
+        series({day: Decimal(count) for day, count, _customers in new_guests}),
+        series({day: Decimal(customers) for day, _count, customers in new_guests}),
         series(per_day),
         {currency: series(values) for currency, values in sorted(revenue.items())},
     )

@@ -120,16 +120,17 @@ def revenue_by_currency(conn: Connection, tenant_id: int) -> list[tuple[str, int
     return [(currency, count, total) for currency, count, total in conn.execute(stmt)]
 
 
-def new_guests_by_day(conn: Connection, tenant_id: int, since: datetime) -> list[tuple[str, int]]:
-    """Guests created per day since `since` (merged ones included: they were new that day)."""
+def new_guests_by_day(conn: Connection, tenant_id: int, since: datetime) -> list[tuple[str, int, int]]:
+    """Guests created per day since `since` (merged ones included: they were new that day), and of them
+    those that are customers now."""
     day = _day(conn, guests.c.created_at)
     stmt = (
-        select(day, func.count())
+        select(day, func.count(), func.count().filter(guests.c.guest_type == "customer"))
         .where(guests.c.tenant_id == tenant_id, guests.c.created_at >= since)
         .group_by(day)
         .order_by(day)
     )
-    return [(str(when), count) for when, count in conn.execute(stmt)]
+    return [(str(when), count, customers) for when, count, customers in conn.execute(stmt)]
 
 
 def orders_by_day(conn: Connection, tenant_id: int, since: datetime) -> list[tuple[str, str, int, Any]]:

@@ -50,6 +50,7 @@ async def home_page(request: Request, session: Session) -> Response:
     overview: console.Overview = found["overview"]
     charts = [
         ("New guests per day", time_chart(overview.new_guests, "guests", count)),
+        ("New guests per day who are customers now", time_chart(overview.new_customers, "customers", count)),
         ("Orders per day", time_chart(overview.orders_per_day, "orders", count)),
         *((f"Revenue per day, {currency}", time_chart(series, currency))
           for currency, series in overview.revenue_per_day.items()),
