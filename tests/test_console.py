@@ -165,9 +165,13 @@ def test_segments_in_the_console(console, client, database):
     assert estimate.json() == {"size": 1, "totalGuests": 1, "percentOfGuests": 100.0}
     wrong = console.post("/ui/segments/estimate", data={"csrf": console.csrf, "definition": bad["definition"]})
     assert wrong.status_code == 400 and "definition.match.op" in wrong.json()["errors"][0]
+    assert {"status", "code", "message", "developerMessage", "moreInfoUrl"} <= set(wrong.json())
+    garbled = console.post("/ui/segments/estimate", data={"csrf": console.csrf, "definition": "{not json"})
+    assert garbled.status_code == 400 and garbled.json()["code"] == 400
     assert console.post("/ui/segments/estimate", data={"definition": good["definition"]}).status_code == 403
     assert console.get("/ui/segments/values", params={"attr": "guest.country"}).json()["values"] == ["ie"]  # strings compare in lower case
-    assert console.get("/ui/segments/values", params={"attr": "guest.nope"}).status_code == 404
+    unknown = console.get("/ui/segments/values", params={"attr": "guest.nope"})
+    assert unknown.status_code == 404 and unknown.json()["message"] == "The specified resource does not exist."
     console.post(f"{segment_page}/start", data={"csrf": console.csrf}, follow_redirects=False)
     live = console.get(segment_page).text
     assert f'action="{segment_page}/pause"' in live and f'action="{segment_page}/start"' not in live

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from opencdp.api.deps import base_url, path_ref
 from opencdp.api.exports import policy_of
+from opencdp.api.responses import error_body
 from opencdp.api.segments import attribute_json
 from opencdp.api.ui.guests import PAGE, offset_of
 from opencdp.api.ui.security import Form, Session
@@ -134,6 +135,13 @@ async def _segment_page(
                 steps=steps, locked=locked, catalogue_json=catalogue_json, **found)  # fmt: skip
 
 
+def _json_refusal(request: Request, error: ApiError) -> Response:
+    """The builder's calls are refused in the API's error shape, with each reason listed for its display."""
+    more_info = request.app.state.settings.more_info_url
+    body = error_body(error.status, error.status, error.message, error.developer_message, more_info)
+    return JSONResponse({**body, "errors": _reasons(error)}, status_code=error.status)
+
+
 @router.post("/ui/segments/estimate")
 async def segment_estimate(request: Request, session: Session, form: Form) -> Response:
     """The builder's estimate as it edits: the size of a definition not saved, or why it is not valid yet."""
@@ -146,7 +154,7 @@ async def segment_estimate(request: Request, session: Session, form: Form) -> Re
 
         found = await request.app.state.db.reading_long(measure)
     except ApiError as error:
-        return JSONResponse({"errors": _reasons(error)}, status_code=400)
+        return _json_refusal(request, error)
     return JSONResponse({name: found[name] for name in ("size", "totalGuests", "percentOfGuests")})
 
 
@@ -156,7 +164,7 @@ async def segment_values(request: Request, session: Session, attr: str = "") -> 
     try:
         found = await request.app.state.db.reading_long(lambda conn: segments.distribution(conn, session.tenant, attr))
     except ApiError as error:
-        return JSONResponse({"errors": _reasons(error)}, status_code=error.status)
+        return _json_refusal(request, error)
     return JSONResponse({"attr": attr, "values": [value for value, _guests in found if isinstance(value, str)]})
 
 

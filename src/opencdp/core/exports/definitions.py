@@ -276,21 +276,17 @@ def describe_schedule(schedule: Mapping[str, Any], now: datetime) -> str:
     UTC: next on Monday 2026-12-14 at 06:00, then 2026-12-21"). A scheduled export runs at these slots
     once started; until then, and for `instant`, it runs only when asked. A schedule the checks refuse
     (a time such as 25:00) is described as nothing: saving it says why."""
-    if schedule["type"] == "cron":
-        if cron_problem(schedule.get("expression")) is not None:
-            return ""
-        when = explain(schedule["expression"])
-    elif schedule["type"] != "instant" and not (
-        TIME.match(schedule.get("time") or "") and (schedule["type"] == "daily" or schedule.get("day") in DAYS)
-    ):
+    check = _Checker()
+    schedule = _schedule(check, dict(schedule))  # the same checks a saved definition passes
+    if check.errors:
         return ""
     cron = schedule_cron(schedule)
     if cron is None:
         return "Only when asked (Run now, or POST .../run)."
-    if schedule["type"] == "daily":
-        when = "Every day"
-    elif schedule["type"] == "weekly":
+    if schedule["type"] == "weekly":
         when = f"Every {schedule['day'].capitalize()}"
+    else:
+        when = explain(cron) if schedule["type"] == "cron" else "Every day"
     first = next_slot(cron, now)
     then = next_slot(cron, first)
     at = "" if schedule["type"] == "cron" else f" at {schedule['time']}"
