@@ -5,13 +5,15 @@ The Guest REST API builds on these; contacts and consumers already need them to 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection
 
+from opencdp.core import holders
 from opencdp.core.errors import NotFound
+from opencdp.core.holders import Held
 from opencdp.core.models import PERSON_FIELDS
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import new_ref, parse_timestamp
@@ -59,19 +61,9 @@ def live_refs(conn: Connection, tenant: Tenant, refs: Iterable[str]) -> dict[str
     return {ref: into or ref for ref, into in found.items() if not into or into in survivors}
 
 
-def held_by_other(conn: Connection, tenant: Tenant, guest_ref: str | None, provider: str, identifier: str) -> bool:
-    holders = guest_store.holders(conn, tenant.id, provider, normalize_id(provider, identifier))
-    return any(holder != guest_ref for holder in holders)
-
-
-# Whether a (provider, normalised id) key is held by a live guest other than the one being written. The
-# database answers it for one record; the batch import answers it from the keys of a whole chunk.
-Held = Callable[[str, str], bool]
-
-
 def create(conn: Connection, tenant: Tenant, guest_type: str, person: Mapping[str, Any], now: datetime) -> str:
     """A new guest from person fields, taking only the identifiers and addresses no live guest holds."""
-    record = new_guest(tenant, guest_type, person, lambda p, k: held_by_other(conn, tenant, None, p, k), now)
+    record = new_guest(tenant, guest_type, person, holders.held_besides(holders.stored(conn, tenant.id), None), now)
     GUESTS.insert(conn, record)
     guest_store.insert_keys(conn, tenant.id, record["ref"], keys_of(record))
     return str(record["ref"])
@@ -103,7 +95,9 @@ def enrich(
     `stored`: the guest as the caller has just read it in this transaction."""
     guest = stored if stored is not None and stored["ref"] == guest_ref else GUESTS.get(conn, tenant.id, guest_ref)
     assert guest is not None, "identity resolution only returns live guests"
-    changes = enrichment(guest, person, lambda p, k: held_by_other(conn, tenant, guest_ref, p, k), customer=customer)
+    changes = enrichment(
+        guest, person, holders.held_besides(holders.stored(conn, tenant.id), guest_ref), customer=customer
+    )
     if changes:
         GUESTS.update(conn, tenant.id, guest_ref, {**changes, "modifiedAt": now})
         guest_store.replace_keys(conn, tenant.id, guest_ref, keys_of({**guest, **changes}))

@@ -7,28 +7,73 @@ regard to case, expired identifiers never matching, the earliest-created holder 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from opencdp.core import guests
+from opencdp.core import guests, holders
 from opencdp.core.extensions import extension_ref
+from opencdp.core.holders import Holdings
 from opencdp.core.tenants import Tenant, identity_rules
 from opencdp.core.values import parse_timestamp
 from opencdp.store import extensions as extension_store
 from opencdp.store import guests as guest_store
 from opencdp.store import stream as stream_store
 from opencdp.store.database import lock_all
-from opencdp.store.guests import GUESTS
+from opencdp.store.guests import GUESTS, Holding
 from opencdp.store.rows import Record
 
 CONTACT = "contact"
 CONSUMER = "consumer"
 
+Key = tuple[str, str]  # (provider, normalised id)
+Match = tuple[str, Key]  # the guest a person resolves to, and the key that proved it
 
-def candidates(person: Mapping[str, Any], now: datetime) -> list[tuple[str, str]]:
+
+class Guests(Protocol):
+    """Where identity resolution asks who holds a key and makes or enriches the guest it decides on: the
+    database, one record at a time (`StoredGuests`), or a batch's working set (`IdentityBook`)."""
+
+    @property
+    def rules(self) -> Sequence[str]: ...
+
+    @property
+    def now(self) -> datetime: ...
+
+    def holdings(self, provider: str, key: str) -> Sequence[Holding]: ...
+
+    def enrich(self, guest_ref: str, person: Mapping[str, Any], *, customer: bool) -> None: ...
+
+    def create(self, guest_type: str, person: Mapping[str, Any]) -> str: ...
+
+    def change(self, guest_ref: str, changes: Mapping[str, Any]) -> None: ...
+
+
+class StoredGuests:
+    """`Guests` over the database, in the caller's transaction."""
+
+    def __init__(self, conn: Connection, tenant: Tenant, now: datetime) -> None:
+        self.conn, self.tenant, self.now = conn, tenant, now
+        self.rules: Sequence[str] = identity_rules(conn, tenant)
+
+    def holdings(self, provider: str, key: str) -> Sequence[Holding]:
+        return guest_store.holdings(self.conn, self.tenant.id, provider, key)
+
+    def enrich(self, guest_ref: str, person: Mapping[str, Any], *, customer: bool) -> None:
+        guests.enrich(self.conn, self.tenant, guest_ref, person, self.now, customer=customer)
+
+    def create(self, guest_type: str, person: Mapping[str, Any]) -> str:
+        return guests.create(self.conn, self.tenant, guest_type, person, self.now)
+
+    def change(self, guest_ref: str, changes: Mapping[str, Any]) -> None:
+        guest = GUESTS.get(self.conn, self.tenant.id, guest_ref)
+        assert guest is not None, "identity resolution only returns live guests"
+        GUESTS.modify(self.conn, guest, changes, self.now)
+
+
+def candidates(person: Mapping[str, Any], now: datetime) -> list[Key]:
     """Unexpired identifiers in body order, then each address in `emails` as an email identifier."""
     found = []
     for identifier in person.get("identifiers") or ():
@@ -39,39 +84,70 @@ def candidates(person: Mapping[str, Any], now: datetime) -> list[tuple[str, str]
     return found
 
 
-def resolve(conn: Connection, tenant: Tenant, person: Mapping[str, Any], now: datetime) -> str | None:
-    """The live guest the tenant's identity rules say this person is, or None.
-
-    Every candidate key is locked first (in a fixed order, so two writers cannot deadlock), which makes
-    "look up, then create or claim" atomic per identifier on PostgreSQL as it already is on SQLite.
-    """
-    rules = identity_rules(conn, tenant)
-    keyed = rule_keys(rules, person, now)
-    lock_keys(conn, tenant, keyed)
-    return first_holder(
-        rules, keyed, lambda provider, key: guest_store.find_holder(conn, tenant.id, provider, key, now)
-    )
-
-
-def rule_keys(rules: Sequence[str], person: Mapping[str, Any], now: datetime) -> list[tuple[str, str]]:
+def rule_keys(rules: Sequence[str], person: Mapping[str, Any], now: datetime) -> list[Key]:
     """The person's unexpired (provider, normalised id) keys that some identity rule looks at."""
     return [(p, guests.normalize_id(p, i)) for p, i in candidates(person, now) if p in rules]
 
 
-def first_holder(
-    rules: Sequence[str], keyed: Sequence[tuple[str, str]], holder: Callable[[str, str], str | None]
-) -> str | None:
-    """Rules in priority order, each key of the rule's provider in body order: the first key held wins."""
+def first_match(
+    rules: Sequence[str], keyed: Sequence[Key], holdings: Holdings, now: datetime, *, besides: str | None = None
+) -> Match | None:
+    """The identity rules: rules in priority order, each key of the rule's provider in body order; the first
+    key that resolves to a guest (`holders.earliest_live`, never `besides`) decides."""
     for rule in rules:
         for provider, key in keyed:
             if provider == rule:
-                found = holder(provider, key)
+                found = holders.earliest_live(holdings(provider, key), now, besides=besides)
                 if found is not None:
-                    return found
+                    return found, (provider, key)
     return None
 
 
-def lock_keys(conn: Connection, tenant: Tenant, keys: Iterable[tuple[str, str]]) -> None:
+def holder(book: Guests, person: Mapping[str, Any]) -> str | None:
+    """The live guest the tenant's identity rules say this person is, or None."""
+    match = first_match(book.rules, rule_keys(book.rules, person, book.now), book.holdings, book.now)
+    return match[0] if match else None
+
+
+def link(
+    book: Guests, person: Mapping[str, Any], role: str, hit: str | None, contact: Mapping[str, Any] | None = None
+) -> str:
+    """The guest a contact or consumer links to, given who it resolved to (`hit`, or no one): the guest it
+    resolved to, enriched; a consumer who is the order's contact, the contact's guest; else a new guest."""
+    if hit is not None:
+        book.enrich(hit, person, customer=role == CONTACT)
+        return hit
+    if consumer_of_contact(role, person, contact):
+        assert contact is not None
+        return str(contact["guestRef"])
+    return book.create(guest_type(role), person)
+
+
+def upsert(book: Guests, hit: str | None, person: Mapping[str, Any]) -> str:
+    """What a guest upsert does with the guest it resolved to (`hit`, or no one): each field sent replaces
+    the stored one, and identifiers and addresses are added as enrichment adds them (never taken from
+    another guest); with no one, the person is a new customer."""
+    if hit is None:
+        return book.create("customer", person)
+    changes = {name: value for name, value in person.items() if name not in ("identifiers", "emails")}
+    if changes:
+        book.change(hit, changes)
+    book.enrich(hit, {name: person.get(name) for name in ("identifiers", "emails")}, customer=True)
+    return hit
+
+
+def resolve(conn: Connection, tenant: Tenant, person: Mapping[str, Any], now: datetime) -> str | None:
+    """`holder` over the database, its keys locked first.
+
+    Every candidate key is locked first (in a fixed order, so two writers cannot deadlock), which makes
+    "look up, then create or claim" atomic per identifier on PostgreSQL as it already is on SQLite.
+    """
+    book = StoredGuests(conn, tenant, now)
+    lock_keys(conn, tenant, rule_keys(book.rules, person, now))
+    return holder(book, person)
+
+
+def lock_keys(conn: Connection, tenant: Tenant, keys: Iterable[Key]) -> None:
     """Lock identifier keys in one statement and a fixed order (the batch import's too), so that two
     writers claiming the same ones cannot deadlock."""
     lock_all(conn, (f"identity:{tenant.id}:{provider}:{key}" for provider, key in keys))
@@ -86,28 +162,9 @@ def link_person(
     *,
     contact: Mapping[str, Any] | None = None,
 ) -> str:
-    """The guest a contact or consumer links to, enriched or created as the rules say."""
-    return link_resolved(conn, tenant, person, role, now, resolve(conn, tenant, person, now), contact=contact)
-
-
-def link_resolved(
-    conn: Connection,
-    tenant: Tenant,
-    person: Mapping[str, Any],
-    role: str,
-    now: datetime,
-    hit: str | None,
-    *,
-    contact: Mapping[str, Any] | None = None,
-) -> str:
-    """`link_person` for a person its caller has already resolved (to `hit`, or to no one)."""
-    if hit is not None:
-        guests.enrich(conn, tenant, hit, person, now, customer=role == CONTACT)
-        return hit
-    if consumer_of_contact(role, person, contact):
-        assert contact is not None
-        return str(contact["guestRef"])
-    return guests.create(conn, tenant, guest_type(role), person, now)
+    """`link` over the database: the guest a contact or consumer links to, enriched or created."""
+    hit = resolve(conn, tenant, person, now)
+    return link(StoredGuests(conn, tenant, now), person, role, hit, contact)
 
 
 def consumer_of_contact(role: str, person: Mapping[str, Any], contact: Mapping[str, Any] | None) -> bool:

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection
 
-from opencdp.core import guests, identity
+from opencdp.core import guests, holders, identity
 from opencdp.core.errors import ApiError, InvalidField, InvalidParameter
 from opencdp.core.fields import Mode, parse_ref, validate
 from opencdp.core.models import GUEST
@@ -94,11 +94,11 @@ def _claim(
     rules = identity_rules(conn, tenant)
     target: tuple[str, tuple[str, str]] | None = None
     for provider, key, expiry in sorted(added, key=lambda k: rules.index(k[0]) if k[0] in rules else len(rules)):
-        holders = [h for h in guest_store.holders(conn, tenant.id, provider, key) if h != guest["ref"]]
-        if not holders:
+        held = guest_store.holdings(conn, tenant.id, provider, key)
+        if not holders.taken(held, guest["ref"]):
             continue
         live = expiry is None or expiry > now
-        holder = guest_store.find_holder(conn, tenant.id, provider, key, now, besides=guest["ref"])
+        holder = holders.earliest_live(held, now, besides=guest["ref"])
         if provider not in rules or not live or holder is None:
             raise _held(updated, provider, key, "held by another guest")
         if _known_customer_of(guest, provider, key):

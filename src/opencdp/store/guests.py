@@ -21,25 +21,16 @@ def digest(provider: str, key: str) -> str:
     return hashlib.sha256(f"{provider}\x1f{key}".encode()).hexdigest()
 
 
-_LIVE_HOLDERS = (
-    select(guests.c.ref)
+Holding = tuple[str, datetime, datetime | None]  # (a live guest's ref, when it was created, its key's expiry)
+
+_HOLDINGS = (
+    select(guests.c.ref, guests.c.created_at, guest_keys.c.expires_at)
     .join(guest_keys, guest_keys.c.guest_ref == guests.c.ref)
     .where(
         guest_keys.c.tenant_id == bindparam("tenant_id"),
         guest_keys.c.key == bindparam("key"),
         guests.c.merged_into.is_(None),
     )
-)
-_FIRST_HOLDER = (
-    _LIVE_HOLDERS.where(
-        or_(
-            guest_keys.c.expires_at.is_(None),
-            guest_keys.c.expires_at > bindparam("now", type_=guest_keys.c.expires_at.type),
-        )
-    )
-    .where(guests.c.ref != bindparam("besides"))
-    .order_by(guests.c.created_at, guests.c.ref)
-    .limit(1)
 )
 
 
@@ -52,17 +43,11 @@ def merged_into(conn: Connection, tenant_id: int, refs: Iterable[str]) -> dict[s
     return {ref: into for ref, into in conn.execute(stmt)}
 
 
-def find_holder(
-    conn: Connection, tenant_id: int, provider: str, key: str, now: datetime, *, besides: str | None = None
-) -> str | None:
-    """The earliest-created live guest (other than `besides`) holding an unexpired key."""
-    params = {"tenant_id": tenant_id, "key": digest(provider, key), "now": now, "besides": besides or ""}
-    return conn.execute(_FIRST_HOLDER, params).scalar()
-
-
-def holders(conn: Connection, tenant_id: int, provider: str, key: str) -> list[str]:
-    """Every live guest holding the key, expired or not: an identifier is never handed to a second guest."""
-    return list(conn.execute(_LIVE_HOLDERS, {"tenant_id": tenant_id, "key": digest(provider, key)}).scalars())
+def holdings(conn: Connection, tenant_id: int, provider: str, key: str) -> list[Holding]:
+    """Every live guest holding the key, expired or not, with what the identity rules weigh
+    (`core.holders`): when the guest was created and when its key expires."""
+    rows = conn.execute(_HOLDINGS, {"tenant_id": tenant_id, "key": digest(provider, key)})
+    return [(ref, created, expires) for ref, created, expires in rows]
 
 
 def holders_of_keys(conn: Connection, tenant_id: int, digests: Iterable[str]) -> list[tuple[str, str, datetime | None]]:

@@ -105,9 +105,7 @@ def item_refs(conn: Connection, tenant_id: int, order_refs: Sequence[str]) -> li
     return list(conn.execute(stmt).scalars())
 
 
-def find_item_by_reference(
-    conn: Connection, tenant_id: int, order_ref: str, reference_id: str
-) -> OrderItem | None:
+def find_item_by_reference(conn: Connection, tenant_id: int, order_ref: str, reference_id: str) -> OrderItem | None:
     found = records(
         conn,
         select(order_items)
@@ -120,7 +118,6 @@ def find_item_by_reference(
         .limit(1),
     )
     return cast(OrderItem, found[0]) if found else None
-
 
 
 def prices_of_guest(conn: Connection, tenant_id: int, guest_ref: str) -> list[tuple[str, Decimal, datetime]]:

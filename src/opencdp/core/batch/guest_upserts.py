@@ -3,7 +3,7 @@
 A CRM's feed is a file of guest upserts. For a run of them the chunk asks each question once (applied
 before? who holds these identifiers, and which guests are they? which extension groups do those guests
 have? which type does each extension key hold?), decides every record in file order by the same rules as
-`records.guest_upsert` (`records.guest_fields`, `records.guest_groups`, `identity.first_holder`,
+`records.guest_upsert` (`records.guest_fields`, `records.guest_groups`, `identity.holder` and `upsert`,
 `guests.new_guest` and `enrichment`, `extensions.check_beside` and `first_clash`), and writes each table
 in one statement. A record refused by a rule leaves nothing behind, as its savepoint would.
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from opencdp.core import extensions
+from opencdp.core import extensions, identity
 from opencdp.core.batch import records
 from opencdp.core.batch.identities import IdentityBook
 from opencdp.core.batch.key_types import KeyTypes
@@ -113,11 +113,7 @@ class _Run:
                 records.validation(path, partial(self._check, name, pairs, dict(sorted(beside.items())), fresh))
                 beside[name] = sent[name] = pairs
         self.types.keep(fresh)
-        if hit is None:
-            guest_ref = self.book.create("customer", fields)
-        else:
-            guest_ref = hit
-            self.book.overwrite(hit, fields)
+        guest_ref = identity.upsert(self.book, hit, fields)
         for name, pairs in sent.items():
             self._put(guest_ref, name, pairs)
 

@@ -1,7 +1,8 @@
 """Identity resolution for a chunk of batch records, answered from keys read once for the whole chunk.
 
-The rules are those of `core.identity` and `core.guests` (the same pure functions decide); only the
-questions "who holds this key" and "what does this guest hold" are answered from memory: the live
+The rules are those of `core.identity`, `core.holders` and `core.guests` (the same functions decide: the
+book is an `identity.Guests`, as the database is); only the questions "who holds this key" and "what does
+this guest hold" are answered from memory: the live
 holders of every key the chunk's people carry are read in one query, their guests in another, and each
 guest the chunk creates or enriches updates that memory before the next record asks. The guests and keys
 are written at the end, each table in one statement.
@@ -15,10 +16,11 @@ from typing import Any, cast
 
 from sqlalchemy import Connection
 
-from opencdp.core import guests, identity
+from opencdp.core import guests, holders, identity
+from opencdp.core.holders import Held
 from opencdp.core.tenants import Tenant, identity_rules
 from opencdp.store import guests as guest_store
-from opencdp.store.guests import GUESTS
+from opencdp.store.guests import GUESTS, Holding
 from opencdp.store.records import Guest
 
 KeyPair = tuple[str, str]  # (provider, normalised id)
@@ -53,18 +55,16 @@ class IdentityBook:
 
     def link(self, person: Mapping[str, Any], role: str, contact: Mapping[str, Any] | None = None) -> str:
         """`identity.link_person`, answered from memory."""
-        hit = self.holder(person)
-        if hit is not None:
-            self._enrich(hit, person, customer=role == identity.CONTACT)
-            return hit
-        if identity.consumer_of_contact(role, person, contact):
-            assert contact is not None
-            return str(contact["guestRef"])
-        return self.create(identity.guest_type(role), person)
+        return identity.link(self, person, role, self.holder(person), contact)
 
     def holder(self, person: Mapping[str, Any]) -> str | None:
         """`identity.resolve`, answered from memory."""
-        return identity.first_holder(self.rules, identity.rule_keys(self.rules, person, self.now), self._first_holder)
+        return identity.holder(self, person)
+
+    def holdings(self, provider: str, key: str) -> list[Holding]:
+        """`store.guests.holdings`, answered from memory: the live guests holding the key, expired or not."""
+        held = self._holders.get((provider, key), {})
+        return [(ref, self._guests[ref]["createdAt"], expiry) for ref, expiry in held.items()]
 
     def create(self, guest_type: str, person: Mapping[str, Any]) -> str:
         """`guests.create`, in memory."""
@@ -74,19 +74,12 @@ class IdentityBook:
         self._hold(record)
         return str(record["ref"])
 
-    def overwrite(self, guest_ref: str, person: Mapping[str, Any]) -> None:
-        """What a guest upsert does to the guest it found (`records.guest_upsert`): each field sent replaces
-        the stored one, and identifiers and addresses are added as enrichment adds them."""
-        changes = {name: value for name, value in person.items() if name not in ("identifiers", "emails")}
-        if changes:
-            self._change(guest_ref, {**changes, "modifiedAt": self.now})
-        self._enrich(guest_ref, {name: person.get(name) for name in ("identifiers", "emails")}, customer=True)
-
     def stored(self) -> list[str]:
         """The stored guests the run's people can reach (read when the book was opened)."""
         return [ref for ref in self._guests if ref not in self._created]
 
-    def _enrich(self, guest_ref: str, person: Mapping[str, Any], *, customer: bool) -> None:
+    def enrich(self, guest_ref: str, person: Mapping[str, Any], *, customer: bool) -> None:
+        """`guests.enrich`, in memory."""
         changes = guests.enrichment(self._guests[guest_ref], person, self._held_besides(guest_ref), customer=customer)
         if changes:
             self._change(guest_ref, {**changes, "modifiedAt": self.now})
@@ -99,20 +92,12 @@ class IdentityBook:
         keys = {ref: guests.keys_of(self._guests[ref]) for ref in sorted(touched)}
         guest_store.replace_keys_of(conn, self.tenant.id, keys, fresh=self._created)
 
-    def _first_holder(self, provider: str, key: str) -> str | None:
-        """`guest_store.guests.find_holder`: the earliest-created live guest holding the key unexpired."""
-        live = [
-            ref for ref, expiry in self._holders.get((provider, key), {}).items() if expiry is None or expiry > self.now
-        ]
-        if not live:
-            return None
-        return min(live, key=lambda ref: (self._guests[ref]["createdAt"], ref))
+    def _held_besides(self, guest_ref: str | None) -> Held:
+        return holders.held_besides(self.holdings, guest_ref)
 
-    def _held_besides(self, guest_ref: str | None) -> guests.Held:
-        def held(provider: str, key: str) -> bool:
-            return any(ref != guest_ref for ref in self._holders.get((provider, key), {}))
-
-        return held
+    def change(self, guest_ref: str, changes: Mapping[str, Any]) -> None:
+        """`GUESTS.modify`, in memory."""
+        self._change(guest_ref, {**changes, "modifiedAt": self.now})
 
     def _change(self, guest_ref: str, changes: Mapping[str, Any]) -> None:
         self._guests[guest_ref] = cast(Guest, {**self._guests[guest_ref], **changes})

@@ -13,7 +13,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection
 
-from opencdp.core import extensions, guests, identity, orders, people, profiles
+from opencdp.core import extensions, guests, holders, identity, orders, people, profiles
 from opencdp.core.errors import ApiError, InvalidField, MissingField, UnsupportedField
 from opencdp.core.fields import TIMESTAMP_FORMAT, Mode, Model, validate
 from opencdp.core.models import BATCH_ITEM, BATCH_ORDER, CONSUMER, GUEST, PERSON_FIELDS
@@ -24,7 +24,7 @@ from opencdp.store import guests as guest_store
 from opencdp.store import orders as order_store
 from opencdp.store import people as people_store
 from opencdp.store import stream as stream_store
-from opencdp.store.guests import GUESTS
+from opencdp.store.guests import GUESTS, Holding
 from opencdp.store.orders import ITEMS, ORDERS
 from opencdp.store.people import PEOPLE
 from opencdp.store.records import Order, OrderItem, Person
@@ -297,7 +297,7 @@ def _replace_contact(
     if hit is None and kept:
         guest_ref = kept
     else:
-        guest_ref = identity.link_resolved(conn, tenant, contact, identity.CONTACT, now, hit)
+        guest_ref = identity.link(identity.StoredGuests(conn, tenant, now), contact, identity.CONTACT, hit)
     if previous is not None:
         PEOPLE.delete(conn, tenant.id, previous["ref"])
     people.insert_person(conn, tenant, order["ref"], identity.CONTACT, contact, guest_ref, now)
@@ -336,7 +336,8 @@ def _replace_consumers(
         if hit is None and kept:
             guest_ref = kept
         else:
-            guest_ref = identity.link_resolved(conn, tenant, consumer, identity.CONSUMER, now, hit, contact=contact)
+            book = identity.StoredGuests(conn, tenant, now)
+            guest_ref = identity.link(book, consumer, identity.CONSUMER, hit, contact)
         record = people.insert_person(
             conn, tenant, order["ref"], identity.CONSUMER, consumer, guest_ref, nth_instant(now, index)
         )
@@ -451,11 +452,7 @@ def guest_upsert(conn: Connection, tenant: Tenant, value: Mapping[str, Any], now
     fields, groups = guest_fields(value)
     identifying(identity_rules(conn, tenant), fields, now)
     hit = identity.resolve(conn, tenant, fields, now)
-    if hit is None:
-        guest_ref = guests.create(conn, tenant, "customer", fields, now)
-    else:
-        guest_ref = hit
-        _overwrite(conn, tenant, hit, fields, now)
+    guest_ref = identity.upsert(identity.StoredGuests(conn, tenant, now), hit, fields)
     if groups is not None:
         owner = extensions.Owner("guest", guest_ref, "Guest")
         for path, name, pairs in guest_groups(groups):
@@ -474,16 +471,6 @@ def _put_group(
         extensions.write(conn, tenant, owner, name, pairs, Mode.PUT, now, current=current)
 
 
-def _overwrite(conn: Connection, tenant: Tenant, guest_ref: str, fields: Mapping[str, Any], now: datetime) -> None:
-    """Each field sent replaces the stored one; identifiers and addresses are added, never taken from another."""
-    guest = GUESTS.get(conn, tenant.id, guest_ref)
-    assert guest is not None
-    changes = {k: v for k, v in fields.items() if k not in ("identifiers", "emails")}
-    if changes:
-        GUESTS.modify(conn, guest, changes, now)
-    guests.enrich(conn, tenant, guest_ref, {k: fields.get(k) for k in ("identifiers", "emails")}, now, customer=True)
-
-
 def _holders(conn: Connection, tenant: Tenant, value: Mapping[str, Any], missing: str) -> list[str]:
     data = _object(value, "value")
     keys = [(i.get("provider"), i.get("id")) for i in data.get("identifiers") or [] if isinstance(i, dict)]
@@ -492,13 +479,11 @@ def _holders(conn: Connection, tenant: Tenant, value: Mapping[str, Any], missing
     texts = [(p, k) for p, k in keys if isinstance(p, str) and isinstance(k, str)]
     if not texts:
         raise ApiError(missing)
-    found: list[str] = []
+    found: dict[str, Holding] = {}
     for provider, key in texts:
-        for holder in guest_store.holders(conn, tenant.id, provider, guests.normalize_id(provider, key)):
-            if holder not in found:
-                found.append(holder)
-    rows = [GUESTS.get(conn, tenant.id, ref) for ref in found]
-    return [row["ref"] for row in sorted((r for r in rows if r), key=lambda r: (r["createdAt"], r["ref"]))]
+        for holding in guest_store.holdings(conn, tenant.id, provider, guests.normalize_id(provider, key)):
+            found.setdefault(holding[0], holding)
+    return holders.by_age(found.values())
 
 
 def _has_open_session(conn: Connection, tenant: Tenant, guest_ref: str) -> bool:

@@ -20,9 +20,8 @@ from opencdp.core.fields import Mode, validate
 from opencdp.core.models import CONTACT as CONTACT_MODEL
 from opencdp.core.models import ORDER, ORDER_ITEM
 from opencdp.core.stream import parsing
-from opencdp.core.tenants import Tenant, identity_rules
+from opencdp.core.tenants import Tenant
 from opencdp.core.values import format_timestamp, nth_instant, parse_timestamp
-from opencdp.store import guests as guest_store
 from opencdp.store import people as people_store
 from opencdp.store.orders import ORDERS
 from opencdp.store.records import Order
@@ -189,24 +188,19 @@ def _item(line: Mapping[str, Any], order: Order, event: Mapping[str, Any]) -> di
 
 def contact_guest(conn: Connection, tenant: Tenant, contact: Mapping[str, Any], current_ref: str, now: datetime) -> str:
     """§4.5 step 4: the guest an event-built contact belongs to, merging a visitor into its match."""
-    rules = identity_rules(conn, tenant)
-    keyed = [(p, guests.normalize_id(p, i)) for p, i in identity.candidates(contact, now) if p in rules]
+    book = identity.StoredGuests(conn, tenant, now)
+    keyed = identity.rule_keys(book.rules, contact, now)
     identity.lock_keys(conn, tenant, keyed)
     current = guests.require(conn, tenant, current_ref)
-    match = identity.resolve(conn, tenant, contact, now)
+    match = identity.first_match(book.rules, keyed, book.holdings, now)
     if match is not None:
-        if current["guestType"] == "visitor" and current["ref"] != match:
-            provider, key = next(
-                (p, k) for p, k in keyed if guest_store.find_holder(conn, tenant.id, p, k, now) == match
-            )
-            identity.merge(
-                conn, tenant, match, current["ref"], (provider, key), "CHECKOUT event", now, copy_profile=False
-            )
-        guest_ref = match
+        if current["guestType"] == "visitor" and current["ref"] != match[0]:
+            identity.merge(conn, tenant, match[0], current["ref"], match[1], "CHECKOUT event", now, copy_profile=False)
+        guest_ref = match[0]
     elif current["guestType"] == "visitor" or not keyed:
         guest_ref = current["ref"]
     else:
-        guest_ref = guests.create(conn, tenant, "customer", contact, now)
+        guest_ref = book.create("customer", contact)
     guests.enrich(conn, tenant, guest_ref, contact, now, customer=True, stored=current)  # re-read after a merge
     return guest_ref
 

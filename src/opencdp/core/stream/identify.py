@@ -8,10 +8,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from opencdp.core import guests, identity
+from opencdp.core import guests, holders, identity
 from opencdp.core.stream import sessions
 from opencdp.core.tenants import Tenant, identity_rules
-from opencdp.core.values import parse_timestamp
 from opencdp.store import guests as guest_store
 from opencdp.store import stream as stream_store
 from opencdp.store.database import lock
@@ -54,18 +53,11 @@ def identify(
 
 def _holder(
     conn: Connection, tenant: Tenant, current_ref: str, person: Mapping[str, Any], now: datetime
-) -> tuple[str, tuple[str, str]] | None:
+) -> identity.Match | None:
+    """Another guest an event's identifiers resolve to (its addresses are not looked at), with the key."""
     rules = identity_rules(conn, tenant)
-    for rule in rules:
-        for identifier in person.get("identifiers") or ():
-            expiry = parse_timestamp(identifier.get("expiryDate"))
-            if identifier["provider"] != rule or (expiry is not None and expiry <= now):
-                continue
-            key = guests.normalize_id(rule, identifier["id"])
-            found = guest_store.find_holder(conn, tenant.id, rule, key, now, besides=current_ref)
-            if found is not None:
-                return found, (rule, key)
-    return None
+    keyed = identity.rule_keys(rules, {"identifiers": person.get("identifiers")}, now)
+    return identity.first_match(rules, keyed, holders.stored(conn, tenant.id), now, besides=current_ref)
 
 
 def _take(conn: Connection, tenant: Tenant, guest_ref: str, person: Mapping[str, Any], now: datetime) -> None:
@@ -74,6 +66,7 @@ def _take(conn: Connection, tenant: Tenant, guest_ref: str, person: Mapping[str,
     guest = GUESTS.get(conn, tenant.id, guest_ref)
     assert guest is not None
     stored = list(guest.get("identifiers") or [])
+    held = holders.held_besides(holders.stored(conn, tenant.id), guest_ref)
     rules = identity_rules(conn, tenant)
     customer = guest["guestType"] == "customer"
     for identifier in person.get("identifiers") or ():
@@ -82,7 +75,7 @@ def _take(conn: Connection, tenant: Tenant, guest_ref: str, person: Mapping[str,
         if same is not None:
             same.pop("expiryDate", None)
             same.update({k: v for k, v in identifier.items() if k == "expiryDate"})
-        elif not guests.held_by_other(conn, tenant, guest_ref, *pair):
+        elif not held(*pair):
             stored.append(dict(identifier))
         else:
             continue
@@ -113,7 +106,8 @@ def overwrite_profile(
     if person.get("emails"):
         emails = list(guest.get("emails") or [])
         fresh = [e for e in person["emails"] if e.lower() not in {x.lower() for x in emails}]
-        unheld = [e for e in fresh if not guests.held_by_other(conn, tenant, guest_ref, guests.EMAIL, e)]
+        held = holders.held_besides(holders.stored(conn, tenant.id), guest_ref)
+        unheld = [e for e in fresh if not held(guests.EMAIL, guests.normalize_id(guests.EMAIL, e))]
         if unheld:
             changes["emails"] = emails + unheld
     if changes:
