@@ -181,7 +181,7 @@ def applied_alone(monkeypatch: Any) -> list[Any]:
     """The records the record-by-record path applies from now on (the processor's `apply_record` calls)."""
     alone: list[Any] = []
     original = processor.apply_record
-    monkeypatch.setattr(processor, "apply_record", lambda *args: alone.append(args) or original(*args))
+    monkeypatch.setattr(processor, "apply_record", lambda *a, **kw: alone.append(a) or original(*a, **kw))
     return alone
 
 

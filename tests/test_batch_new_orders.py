@@ -199,3 +199,48 @@ def test_deletes_decided_together_end_as_deletes_applied_alone(database, monkeyp
         assert any(message.startswith(refusal) for message in messages)
     assert len(last["orders"]) == 37 - messages.count("")
     assert len(decided) >= messages.count("") - 1, "only the repeated delete may go alone"
+
+
+def _replacement(n: int) -> dict[str, Any]:
+    """An insert of a stored order's referenceId and orderedAt that changes it in one of several ways. (An
+    insert refused on its own checks, or sending no contact, that matches a stored order goes alone: matching
+    changes what it is checked against.)"""
+    value = order(f"RP-{n}", price=10 + n)
+    item = value["orderItems"][0]
+    shape = n % 6
+    if shape == 0:  # its item kept and rewritten, a new one beside it, the order's extension changed
+        value["orderItems"] = [{**item, "name": "2nd ed."}, {**item, "referenceId": f"RP-{n}-2", "extensions": [{"size": 2}]}]
+        value["extensions"] = [{"name": "ext", "giftWrap": True}]
+    elif shape == 1:  # its item dropped for another; no extension sent (the stored one stays)
+        value["orderItems"] = [{**item, "referenceId": f"RP-{n}-9"}]
+        value.pop("extensions")
+    elif shape == 2:  # consumers named by item, the earlier one dropped
+        value["consumers"] = [{"firstName": "Tom", "lastName": "Varga", "orderItems": [{"referenceId": f"RP-{n}-1"}]}]
+    elif shape == 3:  # a contact no rule places: it keeps the stored contact's guest
+        value["contact"] = {"firstName": "Ann", "identifiers": [{"provider": "LOYALTY", "id": f"L-{n}"}]}
+    elif shape == 4:  # a new customer, and an extension of the other type: refused, nothing changes
+        value["contact"] = {"email": f"other-{n}@example.com"}
+        value["extensions"] = [{"name": "ext", "giftWrap": "yes"}]
+    else:  # an item extension of the other type than shape 0 gave its key: refused, nothing changes
+        value["consumers"] = [{"firstName": "A", "lastName": "B"}]
+        value["orderItems"] = [{**item, "extensions": [{"size": "L"}]}]
+    return value
+
+
+def test_inserts_that_replace_stored_orders_take_the_set_based_path(database, monkeypatch, caplog):
+    """A file that re-sends stored orders as inserts (each replaces its order whole) is decided together
+    and ends as the same file applied record by record."""
+    firsts = [record("order", "insert", order(f"RP-{n}", consumers=[{"firstName": "Ann", "lastName": "B"}]))
+              for n in range(24)]  # fmt: skip
+    seconds = [record("order", "insert", _replacement(n)) for n in range(24)]
+    tenant = new_tenant(database, "replace")
+    assert {o.code for _, o in apply(database, tenant, [orjson.dumps(r) for r in firsts], 1000)} == {"200"}
+    alone = applied_alone(monkeypatch)
+    results = apply(database, tenant, [orjson.dumps(r) for r in seconds], 1000)
+    assert alone == [] and "one by one" not in caplog.text
+    codes = [o.code for _, o in results]
+    assert codes.count("400") == 8 and codes.count("200") == 16
+    monkeypatch.undo()
+    outcomes, last = both_ways(database, monkeypatch, caplog, "replacements", [orjson.dumps(r) for r in firsts + seconds])
+    assert [o.code for _, o in outcomes[24:]] == codes
+    assert len(last["orders"]) == 24 and last["consumer items"]

@@ -42,6 +42,8 @@ class Guests(Protocol):
     @property
     def now(self) -> datetime: ...
 
+    def lock(self, keys: Sequence[Key]) -> None: ...
+
     def holdings(self, provider: str, key: str) -> Sequence[Holding]: ...
 
     def enrich(self, guest_ref: str, person: Mapping[str, Any], *, customer: bool) -> None: ...
@@ -57,6 +59,9 @@ class StoredGuests:
     def __init__(self, conn: Connection, tenant: Tenant, now: datetime) -> None:
         self.conn, self.tenant, self.now = conn, tenant, now
         self.rules: Sequence[str] = identity_rules(conn, tenant)
+
+    def lock(self, keys: Sequence[Key]) -> None:
+        lock_keys(self.conn, self.tenant, keys)
 
     def holdings(self, provider: str, key: str) -> Sequence[Holding]:
         return guest_store.holdings(self.conn, self.tenant.id, provider, key)
@@ -104,8 +109,14 @@ def first_match(
 
 
 def holder(book: Guests, person: Mapping[str, Any]) -> str | None:
-    """The live guest the tenant's identity rules say this person is, or None."""
-    match = first_match(book.rules, rule_keys(book.rules, person, book.now), book.holdings, book.now)
+    """The live guest the tenant's identity rules say this person is, or None.
+
+    The person's keys are locked first (in a fixed order, so two writers cannot deadlock), which makes
+    "look up, then create or claim" atomic per identifier on PostgreSQL as it already is on SQLite.
+    """
+    keyed = rule_keys(book.rules, person, book.now)
+    book.lock(keyed)
+    match = first_match(book.rules, keyed, book.holdings, book.now)
     return match[0] if match else None
 
 
@@ -137,14 +148,8 @@ def upsert(book: Guests, hit: str | None, person: Mapping[str, Any]) -> str:
 
 
 def resolve(conn: Connection, tenant: Tenant, person: Mapping[str, Any], now: datetime) -> str | None:
-    """`holder` over the database, its keys locked first.
-
-    Every candidate key is locked first (in a fixed order, so two writers cannot deadlock), which makes
-    "look up, then create or claim" atomic per identifier on PostgreSQL as it already is on SQLite.
-    """
-    book = StoredGuests(conn, tenant, now)
-    lock_keys(conn, tenant, rule_keys(book.rules, person, now))
-    return holder(book, person)
+    """`holder` over the database."""
+    return holder(StoredGuests(conn, tenant, now), person)
 
 
 def lock_keys(conn: Connection, tenant: Tenant, keys: Iterable[Key]) -> None:

@@ -95,6 +95,22 @@ def items_of_order(conn: Connection, tenant_id: int, order_ref: str) -> list[Ord
     return [cast(OrderItem, to_record(row)) for row in rows]
 
 
+def items_of_orders(conn: Connection, tenant_id: int, order_refs: Iterable[str]) -> dict[str, list[OrderItem]]:
+    """`items_of_order` for many orders in one statement: a batch chunk reads those of every stored order it
+    replaces at once."""
+    wanted = sorted(set(order_refs))
+    found: dict[str, list[OrderItem]] = {ref: [] for ref in wanted}
+    if wanted:
+        stmt = (
+            select(order_items)
+            .where(order_items.c.tenant_id == tenant_id, order_items.c.order_ref.in_(wanted))
+            .order_by(order_items.c.created_at, order_items.c.ref)
+        )
+        for row in records(conn, stmt):
+            found[row["orderRef"]].append(cast(OrderItem, row))
+    return found
+
+
 def item_refs(conn: Connection, tenant_id: int, order_refs: Sequence[str]) -> list[str]:
     """The refs of the items of these orders."""
     if not order_refs:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import cast
 
 from sqlalchemy import Connection, bindparam, delete, insert, select
@@ -52,6 +52,22 @@ def of_role(conn: Connection, tenant_id: int, order_ref: str, role: str) -> list
     for each stored order it changes."""
     rows = conn.execute(_OF_ROLE, {"tenant_id": tenant_id, "order_ref": order_ref, "role": role}).mappings()
     return [cast(Person, to_record(row)) for row in rows]
+
+
+def of_orders(conn: Connection, tenant_id: int, order_refs: Iterable[str]) -> dict[str, list[Person]]:
+    """The contacts and consumers of many orders in one statement, oldest first within each order."""
+    wanted = sorted(set(order_refs))
+    found: dict[str, list[Person]] = {ref: [] for ref in wanted}
+    if wanted:
+        stmt = (
+            select(order_people)
+            .where(order_people.c.tenant_id == tenant_id, order_people.c.order_ref.in_(wanted))
+            .order_by(order_people.c.created_at, order_people.c.ref)
+        )
+        for row in conn.execute(stmt).mappings():
+            person = cast(Person, to_record(row))
+            found[person["orderRef"]].append(person)
+    return found
 
 
 def first_of_role(

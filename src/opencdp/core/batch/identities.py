@@ -10,7 +10,7 @@ are written at the end, each table in one statement.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -60,6 +60,9 @@ class IdentityBook:
     def holder(self, person: Mapping[str, Any]) -> str | None:
         """`identity.resolve`, answered from memory."""
         return identity.holder(self, person)
+
+    def lock(self, keys: Sequence[identity.Key]) -> None:
+        """Nothing to do: every key the chunk's people carry was locked when the book was opened."""
 
     def holdings(self, provider: str, key: str) -> list[Holding]:
         """`store.guests.holdings`, answered from memory: the live guests holding the key, expired or not."""

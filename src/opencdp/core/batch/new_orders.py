@@ -5,9 +5,10 @@ each question once for all of them (applied before? an order to match? who holds
 type does each extension key hold?), decides every record in file order by the same rules as the
 record-by-record path (`core.batch.records`, `core.identity`, `core.guests`, `core.extensions`), and
 writes each table in one statement. An upsert that only changes the header fields of the stored order it
-matches (a status feed), and a delete, are decided there too. Any other record that matches a stored
-order, or one that repeats a referenceId of the run, is applied alone, by the record-by-record path,
-once the records before it are written.
+matches (a status feed), an insert that replaces the stored order it matches (a file sent again, or
+corrected), and a delete, are decided there too. Any other record that matches a stored order, or one
+that repeats a referenceId of the run, is applied alone, by the record-by-record path, once the records
+before it are written.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from opencdp.core.errors import ApiError
 from opencdp.core.tenants import Tenant
 from opencdp.core.values import nth_instant
 from opencdp.store import batches as batch_store
+from opencdp.store import extensions as extension_store
 from opencdp.store import orders as order_store
 from opencdp.store import people as people_store
 from opencdp.store.database import lock_all, planned_each_time
@@ -126,7 +128,7 @@ def _routes(entries: list[Entry], stored: Mapping[str, list[Record]]) -> Iterato
 
     Alone: a record whose referenceId an earlier record of the run may have used (the orders of the run
     are not looked up), and one that matches a stored order, unless it only changes that order's header
-    fields or deletes it. A record applied before, or refused on its first check, changes nothing; a refused record
+    fields, replaces it whole (`_replaces`) or deletes it. A record applied before, or refused on its first check, changes nothing; a refused record
     that would match goes alone too, as matching changes what it is checked against.
     """
     used: set[str] = set()
@@ -140,10 +142,16 @@ def _routes(entries: list[Entry], stored: Mapping[str, list[Record]]) -> Iterato
             used.add(reference)
             continue
         match = orders.closest(stored.get(reference, ()), entry.key["orderedAt"])
-        by_itself = reference in used or (match is not None and entry.changes is None)
+        by_itself = reference in used or (match is not None and entry.changes is None and not _replaces(entry))
         if by_itself or match is not None or entry.outcome is None:
             used.add(reference)
         yield by_itself, None if by_itself or match is None else str(match["ref"])
+
+
+def _replaces(entry: Entry) -> bool:
+    """An insert that passed every check as a new order, which makes it a whole replacement of the stored
+    order it matches, checked the same way (matching only lifts the need for a contact)."""
+    return entry.envelope.mode == "insert" and entry.outcome is None and entry.parsed is not None
 
 
 def _together(
@@ -158,7 +166,10 @@ def _together(
     if not entries:
         return []
     new = [entry.parsed for entry, match in entries if match is None and entry.outcome is None and entry.parsed]
-    chunk = _Chunk(conn, tenant, now, new)
+    by_ref = {order["ref"]: order for candidates in stored.values() for order in candidates}
+    replaced = {match: cast(Order, by_ref[match]) for entry, match in entries if match is not None and _replaces(entry)}
+    replacing = [entry.parsed for entry, match in entries if match in replaced and entry.parsed]
+    chunk = _Chunk(conn, tenant, now, new + replacing, list(replaced.values()))
     outcomes = []
     for entry, match in entries:
         if entry.envelope.mode == DELETE and entry.outcome is None:
@@ -172,8 +183,16 @@ def _together(
             outcomes.append((entry.number, entry.envelope.outcome()))
             continue
         if match is not None:
-            assert entry.changes is not None
-            chunk.change(match, entry.changes)
+            try:
+                if match in replaced:
+                    assert entry.parsed is not None
+                    chunk.replace(replaced[match], entry.parsed)
+                else:
+                    assert entry.changes is not None
+                    chunk.change(match, entry.changes)
+            except ApiError as error:
+                outcomes.append((entry.number, entry.envelope.failure(error)))
+                continue
             chunk.register(entry.envelope)
             outcomes.append((entry.number, entry.envelope.outcome()))
             continue
@@ -202,13 +221,28 @@ class _Rows:
     registry: list[tuple[str, str]] = field(default_factory=list)
     changed_orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     deleted_orders: list[str] = field(default_factory=list)
+    changed_items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deleted_items: list[str] = field(default_factory=list)
+    changed_extensions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deleted_people: list[str] = field(default_factory=list)
 
 
 class _Chunk:
     """The records of a run decided in memory, and their rows, written at the end."""
 
-    def __init__(self, conn: Connection, tenant: Tenant, now: datetime, parsed: list[records.OrderValues]) -> None:
+    def __init__(
+        self, conn: Connection, tenant: Tenant, now: datetime, parsed: list[records.OrderValues], replaced: list[Order]
+    ) -> None:
+        """`parsed`: the run's new orders and replacements; `replaced`: the stored orders those replace, whose
+        items, people and extensions are read here, once."""
         self.conn, self.tenant, self.now = conn, tenant, now
+        refs = [order["ref"] for order in replaced]
+        self.stored_items = order_store.items_of_orders(conn, tenant.id, refs)
+        self.stored_people = people_store.of_orders(conn, tenant.id, refs)
+        owners = refs + [item["ref"] for items in self.stored_items.values() for item in items]
+        self.stored_extensions = {
+            (group["ownerRef"], group["name"]): group for group in extension_store.of_owners(conn, tenant.id, owners)
+        }
         persons = [p.contact for p in parsed if p.contact] + [c for p in parsed for c in p.consumers or ()]
         self.book = IdentityBook(conn, tenant, persons, now)
         wanted: dict[str, set[str]] = {"order": set(), "orderItem": set()}
@@ -243,6 +277,83 @@ class _Chunk:
         if values.extension is not None:
             self._extension(extensions.Owner("order", order["ref"], "Order"), values.extension)
 
+    def replace(self, order: Order, values: records.OrderValues) -> None:
+        """One insert that replaces a stored order whole, decided as `records.order_record` decides it: the
+        header set, items named by referenceId kept and rewritten, the others dropped, new ones added, and the
+        contact, consumers and extensions sent replacing the stored ones. Nothing is kept if it fails."""
+        header = orders.header_changes(values.header, None)
+        order = cast(Order, {**order, **header})
+        stored = {item["referenceId"]: item for item in self.stored_items[order["ref"]]}
+        fresh: dict[str, dict[str, str]] = {}
+        kept: dict[str, dict[str, Any]] = {}
+        added: list[OrderItem] = []
+        item_refs: dict[str, str] = {}
+        placed: list[str] = []  # the ref each item sent ends up with, in the order sent
+        for position, (item_values, extension) in enumerate(values.items):
+            previous = stored.get(item_values["referenceId"])
+            if previous is None:
+                item = orders.item_records(self.tenant, order, [item_values], nth_instant(self.now, position))[0]
+                added.append(item)
+            else:
+                item = previous
+                kept[item["ref"]] = records.item_changes(order, item_values, replace=True)
+            item_refs[item_values["referenceId"]] = item["ref"]
+            placed.append(item["ref"])
+            if extension is not None and (clash := self.types.clash("orderItem", extension, fresh)):
+                raise records.type_error("orderItem", clash)
+        chosen = [
+            records.consumed_items(index, consumer.get("itemReferences"), item_refs)
+            for index, consumer in enumerate(values.consumers or ())
+        ]
+        if values.extension is not None and (clash := self.types.clash("order", values.extension, fresh)):
+            raise records.type_error("order", clash)
+        self.types.keep(fresh)
+        self.change(order["ref"], header)
+        self.rows.items += added
+        for ref, changes in kept.items():
+            self.rows.changed_items[ref] = {**changes, "modifiedAt": self.now}
+        sent = set(placed)
+        self.rows.deleted_items += [item["ref"] for item in stored.values() if item["ref"] not in sent]
+        for (_values, extension), ref in zip(values.items, placed, strict=True):
+            if extension is not None:
+                self._put_extension(extensions.Owner("orderItem", ref, "Order item"), extension)
+        self._replace_people(order, values, chosen)
+        if values.extension is not None:
+            self._put_extension(extensions.Owner("order", order["ref"], "Order"), values.extension)
+
+    def _put_extension(self, owner: extensions.Owner, pairs: Mapping[str, Any]) -> None:
+        """The owner's `ext` group replaced by the pairs sent, or created."""
+        current = self.stored_extensions.get((owner.ref, "ext"))
+        if current is None:
+            self.stored_extensions[(owner.ref, "ext")] = self._extension(owner, pairs)
+        else:
+            self.rows.changed_extensions[current["ref"]] = {"data": pairs, "modifiedAt": self.now}
+
+    def _replace_people(self, order: Order, values: records.OrderValues, chosen: list[list[str]]) -> None:
+        """The contact and consumers a replacement sends take the place of the stored ones; what it does not
+        send is kept."""
+        people_of = self.stored_people[order["ref"]]
+        contact = next((p for p in people_of if p["role"] == identity.CONTACT), None)
+        if values.contact is not None:
+            guest_ref = records.contact_guest(self.book, values.contact, contact)
+            if contact is not None:
+                self.rows.deleted_people.append(contact["ref"])
+            contact = people.person_record(
+                self.tenant, order["ref"], identity.CONTACT, values.contact, guest_ref, self.now
+            )
+            self.rows.people.append(contact)
+        if values.consumers is None:
+            return
+        previous = [p for p in people_of if p["role"] == identity.CONSUMER]
+        self.rows.deleted_people += [p["ref"] for p in previous]
+        for index, consumer in enumerate(values.consumers):
+            fields = {name: value for name, value in consumer.items() if name != "itemReferences"}
+            guest_ref = records.consumer_guest(self.book, fields, previous, contact)
+            at = nth_instant(self.now, index)
+            record = people.person_record(self.tenant, order["ref"], identity.CONSUMER, fields, guest_ref, at)
+            self.rows.people.append(record)
+            self.rows.consumer_items.append((record["ref"], chosen[index]))
+
     def _people(self, order: Order, values: records.OrderValues, chosen: list[list[str]]) -> None:
         assert values.contact is not None, "a new order has a contact"
         contact_guest = self.book.link(values.contact, identity.CONTACT)
@@ -258,8 +369,10 @@ class _Chunk:
             self.rows.people.append(record)
             self.rows.consumer_items.append((record["ref"], chosen[index]))
 
-    def _extension(self, owner: extensions.Owner, pairs: Mapping[str, Any]) -> None:
-        self.rows.extensions.append(extensions.extension_record(self.tenant, owner, "ext", pairs, self.now))
+    def _extension(self, owner: extensions.Owner, pairs: Mapping[str, Any]) -> Record:
+        record = extensions.extension_record(self.tenant, owner, "ext", pairs, self.now)
+        self.rows.extensions.append(record)
+        return record
 
     def register(self, envelope: Envelope) -> None:
         self.rows.registry.append((envelope.ref, envelope.digest))
@@ -274,12 +387,17 @@ class _Chunk:
     def write(self) -> None:
         conn, rows = self.conn, self.rows
         orders.delete_orders(conn, self.tenant, rows.deleted_orders)
+        extension_store.delete_of_owners(conn, self.tenant.id, rows.deleted_items)
+        ITEMS.delete_many(conn, self.tenant.id, rows.deleted_items)
+        PEOPLE.delete_many(conn, self.tenant.id, rows.deleted_people)
         self.book.write(conn)
         self.types.write(conn)
         ORDERS.insert_many(conn, rows.orders)
         ORDERS.update_many(conn, self.tenant.id, rows.changed_orders)
         ITEMS.insert_many(conn, rows.items)
+        ITEMS.update_many(conn, self.tenant.id, rows.changed_items)
         EXTENSIONS.insert_many(conn, rows.extensions)
+        EXTENSIONS.update_many(conn, self.tenant.id, rows.changed_extensions)
         PEOPLE.insert_many(conn, rows.people)
         people_store.insert_consumer_items(conn, rows.consumer_items)
         batch_store.register_all(conn, self.tenant.id, rows.registry, self.now)

@@ -244,10 +244,7 @@ def _write_items(
                 raise attribute_error(f"value.orderItems[{position}].{missing}", "is required")
             item = orders.insert_item(conn, tenant, order, values, nth_instant(now, position))
         else:
-            cleared = {name: None for name in _ITEM_FIELDS} if replace else {}
-            changes = {k: v for k, v in {**cleared, **values}.items() if k in _ITEM_FIELDS}
-            changes["orderedAt"] = changes.get("orderedAt") or order["orderedAt"]
-            item = ITEMS.modify(conn, kept, changes, now)
+            item = ITEMS.modify(conn, kept, item_changes(order, values, replace=replace), now)
         refs[values["referenceId"]] = item["ref"]
         if extension is not None:
             owner = extensions.Owner("orderItem", item["ref"], "Order item")
@@ -291,16 +288,40 @@ def _items_of(conn: Connection, tenant: Tenant, order_ref: str) -> list[OrderIte
 def _replace_contact(
     conn: Connection, tenant: Tenant, order: Order, contact: dict[str, Any], previous: Person | None, now: datetime
 ) -> None:
-    """A contact no rule places keeps the guest its predecessor had, so re-applying makes no new guests."""
-    hit = identity.resolve(conn, tenant, contact, now)
-    kept = previous["guestRef"] if previous is not None else None
-    if hit is None and kept:
-        guest_ref = kept
-    else:
-        guest_ref = identity.link(identity.StoredGuests(conn, tenant, now), contact, identity.CONTACT, hit)
+    guest_ref = contact_guest(identity.StoredGuests(conn, tenant, now), contact, previous)
     if previous is not None:
         PEOPLE.delete(conn, tenant.id, previous["ref"])
     people.insert_person(conn, tenant, order["ref"], identity.CONTACT, contact, guest_ref, now)
+
+
+def contact_guest(book: identity.Guests, contact: Mapping[str, Any], previous: Person | None) -> str:
+    """The guest the contact that replaces `previous` links to. A contact no rule places keeps the guest its
+    predecessor had, so re-applying a file makes no new guests."""
+    hit = identity.holder(book, contact)
+    if hit is None and previous is not None and previous["guestRef"]:
+        return previous["guestRef"]
+    return identity.link(book, contact, identity.CONTACT, hit)
+
+
+def consumer_guest(
+    book: identity.Guests, consumer: Mapping[str, Any], previous: Sequence[Person], contact: Person | None
+) -> str:
+    """The guest a consumer that replaces the order's `previous` ones links to: one no rule places keeps the
+    guest of the previous consumer of the same name."""
+    hit = identity.holder(book, consumer)
+    same = next((p for p in previous if identity.same_name(p, consumer)), None)
+    if hit is None and same is not None and same["guestRef"]:
+        return same["guestRef"]
+    return identity.link(book, consumer, identity.CONSUMER, hit, contact)
+
+
+def item_changes(order: Order, values: Mapping[str, Any], *, replace: bool) -> dict[str, Any]:
+    """What a record sets on a stored item of its order that it names by referenceId: the fields sent, and
+    with `replace` (an insert) every other field cleared; an item without orderedAt takes the order's."""
+    cleared = {name: None for name in _ITEM_FIELDS} if replace else {}
+    changes = {k: v for k, v in {**cleared, **values}.items() if k in _ITEM_FIELDS}
+    changes["orderedAt"] = changes.get("orderedAt") or order["orderedAt"]
+    return changes
 
 
 def consumed_items(index: int, references: list[str] | None, item_refs: Mapping[str, str]) -> list[str]:
@@ -330,14 +351,7 @@ def _replace_consumers(
         PEOPLE.delete(conn, tenant.id, old["ref"])
     for index, consumer in enumerate(consumers):
         chosen = consumed_items(index, consumer.pop("itemReferences", None), all_items)
-        hit = identity.resolve(conn, tenant, consumer, now)
-        same = next((p for p in previous if identity.same_name(p, consumer)), None)
-        kept = same["guestRef"] if same is not None else None
-        if hit is None and kept:
-            guest_ref = kept
-        else:
-            book = identity.StoredGuests(conn, tenant, now)
-            guest_ref = identity.link(book, consumer, identity.CONSUMER, hit, contact)
+        guest_ref = consumer_guest(identity.StoredGuests(conn, tenant, now), consumer, previous, contact)
         record = people.insert_person(
             conn, tenant, order["ref"], identity.CONSUMER, consumer, guest_ref, nth_instant(now, index)
         )
