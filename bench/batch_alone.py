@@ -1,7 +1,8 @@
-"""Benchmark: the records a batch applies one by one (upserts and replacements of stored orders, deletes),
-beside those a chunk applies together (new orders, guest upserts). Each kind is a file of its own,
-applied 1,000 lines per transaction by `processor.apply_lines`, as the processor does (without the
-helper process, which only moves the checks of lines to another core).
+"""Benchmark: each kind of batch record by itself: new orders, changes to stored orders (a status feed,
+a file of inserts that replace them, upserts that add items and a contact), deletes, guest upserts, and a
+file sent again. Each kind is a file of its own, applied 1,000 lines per transaction by
+`processor.apply_lines`, as the processor does (without the helper process, which only moves the checks
+of lines to another core).
 
     .venv/bin/python bench/batch_alone.py --count 3000
     .venv/bin/python bench/batch_alone.py --count 3000 --database-url postgresql://postgres@127.0.0.1:5432/bench_a
@@ -40,6 +41,15 @@ def order(reference: str, price: float) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def added(reference: str) -> dict[str, Any]:
+    """An upsert of a stored order that sends a second item (its first one patched) and a new contact."""
+    item = {**order(reference, 5.0)["orderItems"][0], "referenceId": f"{reference}-2"}
+    return {
+        "referenceId": reference, "orderedAt": "2025-03-07T16:15:11.000Z", "contact": {"email": f"{reference}@new.example"},
+        "orderItems": [{"referenceId": f"{reference}-1", "quantity": 2}, item],
+    }  # fmt: skip
+
+
 def guest(index: int, tier: str) -> bytes:
     value = {"email": f"g{index}@example.com", "lastName": f"L{index}-{tier}", "extensions": [{"tier": tier}]}
     return line("guest", "upsert", value)
@@ -67,10 +77,12 @@ def main() -> None:
                 for i in range(n)
             ],
             "inserts replacing stored orders": [line("order", "insert", order(f"B-{i}", 20.0)) for i in range(n)],
+            "upserts adding items and a contact": [line("order", "upsert", added(f"B-{i}")) for i in range(n)],
             "deletes of stored orders": [line("order", "delete", {"referenceId": f"B-{i}"}) for i in range(n)],
             "guest upserts (new guests)": [guest(i, "gold") for i in range(n)],
             "guest upserts (stored guests)": [guest(i, "silver") for i in range(n)],
         }
+        files["the new orders' file sent again"] = files["new orders (together)"]  # every record applied before
         print(f"{n:,} records of each kind; {db.engine.dialect.name}")
         for kind, lines in files.items():
             start = time.perf_counter()

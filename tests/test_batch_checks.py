@@ -136,3 +136,18 @@ def test_a_batch_of_many_chunks_ends_the_same_with_or_without_the_helper(client,
             select(func.count()).where(orders.c.tenant_id == client.tenant.id, orders.c.reference_id.like(f"{prefix}%"))
         ).scalar_one()
     assert stored == good
+
+
+def test_a_helper_that_died_is_stopped_without_an_error():
+    """A chunk sent to a helper that has died stays in the pipe's buffer; closing the pipe must not raise
+    (a processor killed mid-file would otherwise report a broken pipe instead of what stopped it)."""
+    checker = ChunkChecker(helper=True, limit=1_048_576)
+    assert checker._send([(0, b"{}")])
+    assert checker.sending is not None and checker.process is not None
+    checker.sending.join()
+    checker.process.kill()
+    checker.process.wait()
+    checker._send([(1, b"{}")])
+    checker.sending.join()
+    checker._stop()
+    assert checker.process is None

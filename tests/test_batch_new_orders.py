@@ -202,9 +202,7 @@ def test_deletes_decided_together_end_as_deletes_applied_alone(database, monkeyp
 
 
 def _replacement(n: int) -> dict[str, Any]:
-    """An insert of a stored order's referenceId and orderedAt that changes it in one of several ways. (An
-    insert refused on its own checks, or sending no contact, that matches a stored order goes alone: matching
-    changes what it is checked against.)"""
+    """An insert of a stored order's referenceId and orderedAt that changes it in one of several ways."""
     value = order(f"RP-{n}", price=10 + n)
     item = value["orderItems"][0]
     shape = n % 6
@@ -214,7 +212,8 @@ def _replacement(n: int) -> dict[str, Any]:
     elif shape == 1:  # its item dropped for another; no extension sent (the stored one stays)
         value["orderItems"] = [{**item, "referenceId": f"RP-{n}-9"}]
         value.pop("extensions")
-    elif shape == 2:  # consumers named by item, the earlier one dropped
+    elif shape == 2:  # no contact (the stored one stays), consumers named by item (the earlier one dropped)
+        value.pop("contact")
         value["consumers"] = [{"firstName": "Tom", "lastName": "Varga", "orderItems": [{"referenceId": f"RP-{n}-1"}]}]
     elif shape == 3:  # a contact no rule places: it keeps the stored contact's guest
         value["contact"] = {"firstName": "Ann", "identifiers": [{"provider": "LOYALTY", "id": f"L-{n}"}]}
@@ -227,20 +226,43 @@ def _replacement(n: int) -> dict[str, Any]:
     return value
 
 
-def test_inserts_that_replace_stored_orders_take_the_set_based_path(database, monkeypatch, caplog):
-    """A file that re-sends stored orders as inserts (each replaces its order whole) is decided together
-    and ends as the same file applied record by record."""
+def _upsert(n: int) -> dict[str, Any]:
+    """An upsert of a stored order that sends items, people or extensions: it changes only what it sends."""
+    value: dict[str, Any] = {"referenceId": f"RP-{n}", "orderedAt": "2025-03-08T10:00:00.000Z"}
+    shape = n % 6
+    if shape == 0:  # its item patched, a complete new one beside it, the order's extension replaced
+        value["orderItems"] = [{"referenceId": f"RP-{n}-1", "name": "2nd ed."},
+                               {**order("x")["orderItems"][0], "referenceId": f"RP-{n}-2", "extensions": [{"size": 2}]}]  # fmt: skip
+        value["extensions"] = [{"name": "ext", "giftWrap": True}]
+    elif shape == 1:  # a new item that is not complete: refused, nothing changes
+        value["orderItems"] = [{"referenceId": f"RP-{n}-7", "name": "No type"}]
+    elif shape == 2:  # consumers only: they use the stored items
+        value["consumers"] = [{"firstName": "Tom", "lastName": "Varga"}]
+    elif shape == 3:  # a contact no rule places, and a price
+        value.update(price=1.5, contact={"firstName": "Ann", "identifiers": [{"provider": "LOYALTY", "id": f"L-{n}"}]})
+    elif shape == 4:  # an extension of the other type: refused
+        value["extensions"] = [{"name": "ext", "giftWrap": "yes"}]
+    else:  # an item extension of the other type than shape 0 gave its key: refused
+        value["orderItems"] = [{"referenceId": f"RP-{n}-1", "extensions": [{"size": "L"}]}]
+    return value
+
+
+@pytest.mark.parametrize(("mode", "refused"), [("insert", 8), ("upsert", 12)])
+def test_records_that_change_stored_orders_take_the_set_based_path(database, monkeypatch, caplog, mode, refused):
+    """A file that re-sends stored orders as inserts (each replaces its order whole), or as upserts that
+    send items, people or extensions, is decided together and ends as the same file applied record by
+    record."""
     firsts = [record("order", "insert", order(f"RP-{n}", consumers=[{"firstName": "Ann", "lastName": "B"}]))
               for n in range(24)]  # fmt: skip
-    seconds = [record("order", "insert", _replacement(n)) for n in range(24)]
+    seconds = [record("order", mode, (_replacement if mode == "insert" else _upsert)(n)) for n in range(24)]
     tenant = new_tenant(database, "replace")
     assert {o.code for _, o in apply(database, tenant, [orjson.dumps(r) for r in firsts], 1000)} == {"200"}
     alone = applied_alone(monkeypatch)
     results = apply(database, tenant, [orjson.dumps(r) for r in seconds], 1000)
     assert alone == [] and "one by one" not in caplog.text
     codes = [o.code for _, o in results]
-    assert codes.count("400") == 8 and codes.count("200") == 16
+    assert codes.count("400") == refused and codes.count("200") == 24 - refused
     monkeypatch.undo()
-    outcomes, last = both_ways(database, monkeypatch, caplog, "replacements", [orjson.dumps(r) for r in firsts + seconds])
+    outcomes, last = both_ways(database, monkeypatch, caplog, "changes", [orjson.dumps(r) for r in firsts + seconds])
     assert [o.code for _, o in outcomes[24:]] == codes
     assert len(last["orders"]) == 24 and last["consumer items"]

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from types import TracebackType
 from typing import IO, Any, BinaryIO
 
@@ -147,7 +147,8 @@ class ChunkChecker:
             self.sending.join()
         for pipe in (process.stdin, process.stdout):
             if pipe is not None:
-                pipe.close()
+                with suppress(OSError):  # a helper gone: what was still buffered for it is moot
+                    pipe.close()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -4,11 +4,10 @@ Most records of an import create orders that do not exist yet. For a run of such
 each question once for all of them (applied before? an order to match? who holds these identifiers? what
 type does each extension key hold?), decides every record in file order by the same rules as the
 record-by-record path (`core.batch.records`, `core.identity`, `core.guests`, `core.extensions`), and
-writes each table in one statement. An upsert that only changes the header fields of the stored order it
-matches (a status feed), an insert that replaces the stored order it matches (a file sent again, or
-corrected), and a delete, are decided there too. Any other record that matches a stored order, or one
-that repeats a referenceId of the run, is applied alone, by the record-by-record path, once the records
-before it are written.
+writes each table in one statement. Records that change the stored order they match (an upsert of its
+status, an insert that replaces it whole when a file is sent again, an upsert that adds items or people)
+and deletes are decided there too. A record that repeats a referenceId of the run is applied alone, by the
+record-by-record path, once the records before it are written.
 """
 
 from __future__ import annotations
@@ -127,9 +126,7 @@ def _routes(entries: list[Entry], stored: Mapping[str, list[Record]]) -> Iterato
     """Which records the record-by-record path applies, and the stored order each other one changes.
 
     Alone: a record whose referenceId an earlier record of the run may have used (the orders of the run
-    are not looked up), and one that matches a stored order, unless it only changes that order's header
-    fields, replaces it whole (`_replaces`) or deletes it. A record applied before, or refused on its first check, changes nothing; a refused record
-    that would match goes alone too, as matching changes what it is checked against.
+    are not looked up). A record applied before, or refused on its first check, changes nothing.
     """
     used: set[str] = set()
     for entry in entries:
@@ -142,16 +139,33 @@ def _routes(entries: list[Entry], stored: Mapping[str, list[Record]]) -> Iterato
             used.add(reference)
             continue
         match = orders.closest(stored.get(reference, ()), entry.key["orderedAt"])
-        by_itself = reference in used or (match is not None and entry.changes is None and not _replaces(entry))
+        by_itself = reference in used
         if by_itself or match is not None or entry.outcome is None:
             used.add(reference)
         yield by_itself, None if by_itself or match is None else str(match["ref"])
 
 
-def _replaces(entry: Entry) -> bool:
-    """An insert that passed every check as a new order, which makes it a whole replacement of the stored
-    order it matches, checked the same way (matching only lifts the need for a contact)."""
-    return entry.envelope.mode == "insert" and entry.outcome is None and entry.parsed is not None
+@dataclass
+class _Update:
+    """An insert or upsert that changes the stored order it matches, checked as a match is checked."""
+
+    order: Order
+    values: records.OrderValues
+    sent: Mapping[str, Any] | None  # an upsert's value as sent: it changes only what it sends; an insert: None
+
+
+def _update_of(entry: Entry, order: Order) -> _Update | ApiError:
+    """What a record that matches `order` writes on it, or why it is refused. Matching changes what a record
+    is checked against (an upsert's fields and items as a patch; a contact no longer required), so it is
+    checked again, unless it is an insert that passed as a new order: then nothing differs."""
+    patch = entry.envelope.mode == "upsert"
+    value = entry.envelope.value
+    try:
+        values = entry.parsed if entry.parsed is not None and not patch else None
+        values = values or records.parse_order(value, entry.envelope.mode, matched=True, key=entry.key)
+    except ApiError as error:
+        return error
+    return _Update(order, values, value if patch else None)
 
 
 def _together(
@@ -161,15 +175,19 @@ def _together(
     entries: list[tuple[Entry, str | None]],
     stored: Mapping[str, list[Record]],
 ) -> list[tuple[int, Outcome]]:
-    """New orders, header changes and deletes of stored orders, decided in memory in file order, then
+    """New orders, changes to stored orders and deletes of them, decided in memory in file order, then
     written a table at a time."""
     if not entries:
         return []
     new = [entry.parsed for entry, match in entries if match is None and entry.outcome is None and entry.parsed]
-    by_ref = {order["ref"]: order for candidates in stored.values() for order in candidates}
-    replaced = {match: cast(Order, by_ref[match]) for entry, match in entries if match is not None and _replaces(entry)}
-    replacing = [entry.parsed for entry, match in entries if match in replaced and entry.parsed]
-    chunk = _Chunk(conn, tenant, now, new + replacing, list(replaced.values()))
+    by_ref = {order["ref"]: cast(Order, order) for candidates in stored.values() for order in candidates}
+    updates = {
+        entry.number: _update_of(entry, by_ref[match])
+        for entry, match in entries
+        if match is not None and entry.changes is None
+    }
+    changing = [update for update in updates.values() if isinstance(update, _Update)]
+    chunk = _Chunk(conn, tenant, now, new + [u.values for u in changing], [u.order for u in changing])
     outcomes = []
     for entry, match in entries:
         if entry.envelope.mode == DELETE and entry.outcome is None:
@@ -183,13 +201,15 @@ def _together(
             outcomes.append((entry.number, entry.envelope.outcome()))
             continue
         if match is not None:
+            update = updates.get(entry.number)
             try:
-                if match in replaced:
-                    assert entry.parsed is not None
-                    chunk.replace(replaced[match], entry.parsed)
-                else:
+                if isinstance(update, ApiError):
+                    raise update
+                if update is None:
                     assert entry.changes is not None
                     chunk.change(match, entry.changes)
+                else:
+                    chunk.update(update)
             except ApiError as error:
                 outcomes.append((entry.number, entry.envelope.failure(error)))
                 continue
@@ -277,13 +297,17 @@ class _Chunk:
         if values.extension is not None:
             self._extension(extensions.Owner("order", order["ref"], "Order"), values.extension)
 
-    def replace(self, order: Order, values: records.OrderValues) -> None:
-        """One insert that replaces a stored order whole, decided as `records.order_record` decides it: the
-        header set, items named by referenceId kept and rewritten, the others dropped, new ones added, and the
-        contact, consumers and extensions sent replacing the stored ones. Nothing is kept if it fails."""
-        header = orders.header_changes(values.header, None)
-        order = cast(Order, {**order, **header})
-        stored = {item["referenceId"]: item for item in self.stored_items[order["ref"]]}
+    def update(self, update: _Update) -> None:
+        """One record that changes the stored order it matches, decided as `records.order_record` decides
+        it: the header set (an upsert: the fields it sends); items named by referenceId kept and rewritten
+        (an insert: every field; an upsert: those sent), others added if complete, and an insert's unnamed
+        ones dropped; the contact, consumers and extensions sent replacing the stored ones.
+        Nothing is kept if it fails."""
+        values, patch = update.values, update.sent is not None
+        header = orders.header_changes(values.header, update.sent)
+        order = cast(Order, {**update.order, **header})
+        stored_items = self.stored_items[order["ref"]]
+        stored = {item["referenceId"]: item for item in stored_items}
         fresh: dict[str, dict[str, str]] = {}
         kept: dict[str, dict[str, Any]] = {}
         added: list[OrderItem] = []
@@ -292,17 +316,21 @@ class _Chunk:
         for position, (item_values, extension) in enumerate(values.items):
             previous = stored.get(item_values["referenceId"])
             if previous is None:
+                records.complete_item(position, item_values)
                 item = orders.item_records(self.tenant, order, [item_values], nth_instant(self.now, position))[0]
                 added.append(item)
             else:
                 item = previous
-                kept[item["ref"]] = records.item_changes(order, item_values, replace=True)
+                kept[item["ref"]] = records.item_changes(order, item_values, replace=not patch)
             item_refs[item_values["referenceId"]] = item["ref"]
             placed.append(item["ref"])
             if extension is not None and (clash := self.types.clash("orderItem", extension, fresh)):
                 raise records.type_error("orderItem", clash)
+        consumable = item_refs
+        if patch and not item_refs:  # an upsert that sends no items: its consumers use the stored ones
+            consumable = {item["referenceId"] or item["ref"]: item["ref"] for item in stored_items}
         chosen = [
-            records.consumed_items(index, consumer.get("itemReferences"), item_refs)
+            records.consumed_items(index, consumer.get("itemReferences"), consumable)
             for index, consumer in enumerate(values.consumers or ())
         ]
         if values.extension is not None and (clash := self.types.clash("order", values.extension, fresh)):
@@ -312,8 +340,9 @@ class _Chunk:
         self.rows.items += added
         for ref, changes in kept.items():
             self.rows.changed_items[ref] = {**changes, "modifiedAt": self.now}
-        sent = set(placed)
-        self.rows.deleted_items += [item["ref"] for item in stored.values() if item["ref"] not in sent]
+        if not patch:
+            sent = set(placed)
+            self.rows.deleted_items += [item["ref"] for item in stored_items if item["ref"] not in sent]
         for (_values, extension), ref in zip(values.items, placed, strict=True):
             if extension is not None:
                 self._put_extension(extensions.Owner("orderItem", ref, "Order item"), extension)

@@ -239,9 +239,7 @@ def _write_items(
     for position, (values, extension) in enumerate(items):
         kept = existing.get(values["referenceId"])
         if kept is None:
-            missing = next((f.name for f in BATCH_ITEM.fields if f.required and values.get(f.name) is None), None)
-            if missing is not None:  # an upsert may add an item, but only a complete one
-                raise attribute_error(f"value.orderItems[{position}].{missing}", "is required")
+            complete_item(position, values)
             item = orders.insert_item(conn, tenant, order, values, nth_instant(now, position))
         else:
             item = ITEMS.modify(conn, kept, item_changes(order, values, replace=replace), now)
@@ -313,6 +311,13 @@ def consumer_guest(
     if hit is None and same is not None and same["guestRef"]:
         return same["guestRef"]
     return identity.link(book, consumer, identity.CONSUMER, hit, contact)
+
+
+def complete_item(position: int, values: Mapping[str, Any]) -> None:
+    """An upsert may add an item to a stored order, but only a complete one."""
+    missing = next((f.name for f in BATCH_ITEM.fields if f.required and values.get(f.name) is None), None)
+    if missing is not None:
+        raise attribute_error(f"value.orderItems[{position}].{missing}", "is required")
 
 
 def item_changes(order: Order, values: Mapping[str, Any], *, replace: bool) -> dict[str, Any]:
