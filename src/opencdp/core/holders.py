@@ -40,9 +40,11 @@ def by_age(holdings: Iterable[Holding]) -> list[str]:
 def earliest_live(holdings: Iterable[Holding], now: datetime, *, besides: str | None = None) -> str | None:
     """The guest a key resolves to: the earliest-created holder (other than `besides`) whose key has not
     expired, or None."""
-    live = [holding for holding in holdings if holding[0] != besides and (holding[2] is None or holding[2] > now)]
-    first = by_age(live)
-    return first[0] if first else None
+    first: tuple[datetime, str] | None = None
+    for ref, created, expiry in holdings:
+        if ref != besides and (expiry is None or expiry > now) and (first is None or (created, ref) < first):
+            first = (created, ref)
+    return first[1] if first else None
 
 
 def taken(holdings: Iterable[Holding], guest_ref: str | None) -> bool:

@@ -46,10 +46,11 @@ class IdentityBook:
         refs = sorted({guest_ref for _digest, guest_ref, _expiry in held})
         rows = GUESTS.get_many(conn, tenant.id, refs)
         self._guests: dict[str, Guest] = {row["ref"]: row for row in rows if not row["mergedInto"]}
-        self._holders: dict[KeyPair, dict[str, datetime | None]] = {}
+        self._holders: dict[KeyPair, dict[str, Holding]] = {}  # each key's holdings, by guest
         for digest, guest_ref, expiry in held:
             if guest_ref in self._guests:
-                self._holders.setdefault(pairs[digest], {})[guest_ref] = expiry
+                holding = (guest_ref, self._guests[guest_ref]["createdAt"], expiry)
+                self._holders.setdefault(pairs[digest], {})[guest_ref] = holding
         self._created: set[str] = set()
         self._changes: dict[str, dict[str, Any]] = {}
 
@@ -66,8 +67,8 @@ class IdentityBook:
 
     def holdings(self, provider: str, key: str) -> list[Holding]:
         """`store.guests.holdings`, answered from memory: the live guests holding the key, expired or not."""
-        held = self._holders.get((provider, key), {})
-        return [(ref, self._guests[ref]["createdAt"], expiry) for ref, expiry in held.items()]
+        held = self._holders.get((provider, key))
+        return list(held.values()) if held else []
 
     def create(self, guest_type: str, person: Mapping[str, Any]) -> str:
         """`guests.create`, in memory."""
@@ -109,4 +110,4 @@ class IdentityBook:
 
     def _hold(self, guest: Guest) -> None:
         for provider, key, expiry in guests.keys_of(guest):
-            self._holders.setdefault((provider, key), {})[guest["ref"]] = expiry
+            self._holders.setdefault((provider, key), {})[guest["ref"]] = (guest["ref"], guest["createdAt"], expiry)
