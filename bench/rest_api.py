@@ -23,6 +23,7 @@ import uuid
 from pathlib import Path
 
 import psycopg
+from cpu_meter import CpuMeter
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
@@ -81,7 +82,9 @@ def run(args: argparse.Namespace, database_url: str, data: Path) -> float:
     auth = "Basic " + base64.b64encode(f"{KEY}:{TOKEN}".encode()).decode()
     with running_server(env, data, args=("--workers", str(args.workers))) as base:
         floor = wrk(base, args.clients, max(5, args.seconds // 4), "constant.lua", "/healthz")
+        meter = CpuMeter(base.pid)
         flow = wrk(base, args.clients, args.seconds, "rest_flow.lua", "/", auth)
+        cpu = meter.spent()
     counted = count_rows(database_url)
 
     def line(name: str, result: dict[str, float]) -> str:
@@ -95,6 +98,9 @@ def run(args: argparse.Namespace, database_url: str, data: Path) -> float:
     print(f"{'  order creates':<34} {flow['creates'] / flow['seconds']:>8,.0f} orders/s")
     print(f"{'  all writes':<34} {writes:>8,.0f} req/s   ({share:.2f} of the floor)")
     print(f"{'  reads back (expand=true)':<34} {flow['reads'] / flow['seconds']:>8,.0f} req/s")
+    requests = flow["requests"]
+    per_request = ", ".join(f"{side} {1000 * seconds / requests:.2f} ms" for side, seconds in cpu.items())
+    print(f"CPU per request: {per_request}")
     print(f"failed requests: {int(flow['failures'] + flow['errors'])}")
     expected = {
         "orders": flow["creates"],
