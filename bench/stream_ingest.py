@@ -26,6 +26,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from cpu_meter import CpuMeter
 from sqlalchemy import func, select
 
 from opencdp.core.values import utcnow
@@ -69,9 +70,11 @@ def main() -> None:
                     browsers.append(json.load(answer)["ref"])
             floor = wrk(base, args.clients, max(5, args.seconds // 4), "constant.lua", "/healthz")
             db = Database(database_url)
+            meter = CpuMeter(base.pid)
             with LagSampler(db) as lag:
                 mix = wrk(base, args.clients, args.seconds, "stream_mix.lua", "/", KEY, *browsers)
             drained, failed = drain(db)
+            cpu = meter.spent()  # accepting and applying every event of the load
             with db.read() as conn:
                 stored = conn.execute(select(func.count()).select_from(events)).scalar_one()
                 made = conn.execute(select(func.count()).select_from(orders)).scalar_one()
@@ -88,6 +91,8 @@ def main() -> None:
           f"max {max(lag.samples, default=0.0):.3f} s")  # fmt: skip
     print(f"journal applied {drained:.1f} s after the load stopped; entries that failed to apply: {failed}")
     print(f"events lost: {max(0, mix['accepted'] - stored - failed)}")
+    per_event = ", ".join(f"{side} {1000 * seconds / max(1, mix['accepted']):.2f} ms" for side, seconds in cpu.items())
+    print(f"CPU per event accepted and applied: {per_event}")
 
 
 class LagSampler:
