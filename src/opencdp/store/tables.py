@@ -155,7 +155,6 @@ orders = Table(
     Column("card_type", Text),
     *_stamps(),
     Index(None, "tenant_id", "reference_id"),
-    Index(None, "tenant_id", "created_at"),
 )
 
 order_items = Table(
