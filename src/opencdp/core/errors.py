@@ -50,10 +50,12 @@ class InvalidParameter(ApiError):
 
 
 class ExtensionRuleError(ApiError):
-    """The data-extension rules of rest-api.md §5.7 answer a generic message and say why underneath."""
+    """The data-extension rules of rest-api.md §5.7 answer a generic message and say why underneath. The
+    batch log says it with a path instead: `reason`, and the `attribute` of the group it is about, if one."""
 
-    def __init__(self, developer_message: str) -> None:
+    def __init__(self, developer_message: str, reason: str, attribute: str | None = None) -> None:
         super().__init__("Validation error", developer_message)
+        self.reason, self.attribute = reason, attribute
 
 
 class NotFound(ApiError):

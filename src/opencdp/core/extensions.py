@@ -50,7 +50,7 @@ class IncorrectType(ExtensionRuleError):
     """A value of another type than the one its key was first stored with."""
 
     def __init__(self, key: str) -> None:
-        super().__init__(f"Attribute {key} is invalid (Incorrect data type).")
+        super().__init__(f"Attribute {key} is invalid (Incorrect data type).", "Incorrect data type", key)
         self.key = key
 
 
@@ -235,12 +235,18 @@ def check_beside(name: str, data: Mapping[str, Any], others: Mapping[str, Mappin
     """The rules of a group's pairs beside the owner's other groups (by name, in name order): a guest's
     key lives in one of its groups only. Orders and items have one group, so `others` is empty."""
     if len(data) > MAX_PAIRS:
-        raise ExtensionRuleError(f"Data extension {name} may hold at most {MAX_PAIRS} attributes.")
+        raise ExtensionRuleError(
+            f"Data extension {name} may hold at most {MAX_PAIRS} attributes.", f"at most {MAX_PAIRS} attributes"
+        )
     for other, pairs in others.items():
         if other != name:
             clash = next((key for key in data if key in pairs), None)
             if clash is not None:
-                raise ExtensionRuleError(f"Attribute {clash} already exists in data extension {other}.")
+                raise ExtensionRuleError(
+                    f"Attribute {clash} already exists in data extension {other}.",
+                    f"already exists in data extension {other}",
+                    clash,
+                )
 
 
 def check_types(conn: Connection | Memory, tenant: Tenant, owner_kind: str, pairs: Mapping[str, Any]) -> None:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Connection
 
 from opencdp.core import extensions, guests, holders, identity, orders, people, profiles
-from opencdp.core.errors import ApiError, InvalidField, MissingField, UnsupportedField
+from opencdp.core.errors import ApiError, ExtensionRuleError, InvalidField, MissingField, UnsupportedField
 from opencdp.core.fields import TIMESTAMP_FORMAT, Mode, Model, validate
 from opencdp.core.models import BATCH_ITEM, BATCH_ORDER, CONSUMER, GUEST, PERSON_FIELDS
 from opencdp.core.tenants import Tenant, identity_rules
@@ -45,6 +45,9 @@ def validation(path: str, check: Callable[[], T]) -> T:
         raise attribute_error(f"{path}.{error.field}", "is not supported") from None
     except InvalidField as error:
         raise attribute_error(f"{path}.{error.field}", f"is invalid ({error.reason})") from None
+    except ExtensionRuleError as error:
+        where = path if error.attribute is None else f"{path}.{error.attribute}"
+        raise attribute_error(where, f"is invalid ({error.reason})") from None
 
 
 def attribute_error(path: str, what: str) -> ApiError:
