@@ -60,5 +60,5 @@ def test_the_database_and_a_batch_working_set_resolve_every_person_alike(databas
         book = IdentityBook(conn, tenant, [person for person, _ in people.values()], NOW)
         for name, (person, expected) in people.items():
             assert identity.holder(stored, person) == expected, name
-            assert book.holder(person) == expected, name
+            assert identity.holder(book, person) == expected, name
         assert third not in {identity.holder(stored, person) for person, _ in people.values()}

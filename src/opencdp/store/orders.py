@@ -10,7 +10,7 @@ from typing import cast
 from sqlalchemy import Connection, bindparam, select
 
 from opencdp.store.records import Order, OrderItem
-from opencdp.store.rows import Record, Rows, SortTerm, page, records, to_record
+from opencdp.store.rows import Record, Rows, SortTerm, page, records, rows_of_orders, to_record
 from opencdp.store.tables import order_items, order_people, orders
 
 ORDERS: Rows[Order] = Rows(orders)  # Orders' headers.
@@ -96,19 +96,8 @@ def items_of_order(conn: Connection, tenant_id: int, order_ref: str) -> list[Ord
 
 
 def items_of_orders(conn: Connection, tenant_id: int, order_refs: Iterable[str]) -> dict[str, list[OrderItem]]:
-    """`items_of_order` for many orders in one statement: a batch chunk reads those of every stored order it
-    replaces at once."""
-    wanted = sorted(set(order_refs))
-    found: dict[str, list[OrderItem]] = {ref: [] for ref in wanted}
-    if wanted:
-        stmt = (
-            select(order_items)
-            .where(order_items.c.tenant_id == tenant_id, order_items.c.order_ref.in_(wanted))
-            .order_by(order_items.c.created_at, order_items.c.ref)
-        )
-        for row in records(conn, stmt):
-            found[row["orderRef"]].append(cast(OrderItem, row))
-    return found
+    """`items_of_order` for many orders in one statement."""
+    return cast("dict[str, list[OrderItem]]", rows_of_orders(conn, order_items, tenant_id, order_refs))
 
 
 def item_refs(conn: Connection, tenant_id: int, order_refs: Sequence[str]) -> list[str]:

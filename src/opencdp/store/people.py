@@ -8,7 +8,7 @@ from typing import cast
 from sqlalchemy import Connection, bindparam, delete, insert, select
 
 from opencdp.store.records import Person
-from opencdp.store.rows import Record, Rows, SortTerm, insert_rows, page, to_record
+from opencdp.store.rows import Record, Rows, SortTerm, insert_rows, page, rows_of_orders, to_record
 from opencdp.store.tables import consumer_items, order_items, order_people
 
 PEOPLE: Rows[Person] = Rows(order_people)  # An order's contact and consumers.
@@ -56,18 +56,7 @@ def of_role(conn: Connection, tenant_id: int, order_ref: str, role: str) -> list
 
 def of_orders(conn: Connection, tenant_id: int, order_refs: Iterable[str]) -> dict[str, list[Person]]:
     """The contacts and consumers of many orders in one statement, oldest first within each order."""
-    wanted = sorted(set(order_refs))
-    found: dict[str, list[Person]] = {ref: [] for ref in wanted}
-    if wanted:
-        stmt = (
-            select(order_people)
-            .where(order_people.c.tenant_id == tenant_id, order_people.c.order_ref.in_(wanted))
-            .order_by(order_people.c.created_at, order_people.c.ref)
-        )
-        for row in conn.execute(stmt).mappings():
-            person = cast(Person, to_record(row))
-            found[person["orderRef"]].append(person)
-    return found
+    return cast("dict[str, list[Person]]", rows_of_orders(conn, order_people, tenant_id, order_refs))
 
 
 def first_of_role(

@@ -104,7 +104,7 @@ class _Run:
         fields = entry.fields
         assert fields is not None
         records.identifying(self.book.rules, fields, self.now)
-        hit = self.book.holder(fields)
+        hit = identity.holder(self.book, fields)
         beside = {name: group["data"] for name, group in self.groups.get(hit or "", {}).items()}
         fresh: dict[str, dict[str, str]] = {}
         sent: dict[str, dict[str, Any]] = {}

@@ -54,14 +54,6 @@ class IdentityBook:
         self._created: set[str] = set()
         self._changes: dict[str, dict[str, Any]] = {}
 
-    def link(self, person: Mapping[str, Any], role: str, contact: Mapping[str, Any] | None = None) -> str:
-        """`identity.link_person`, answered from memory."""
-        return identity.link(self, person, role, self.holder(person), contact)
-
-    def holder(self, person: Mapping[str, Any]) -> str | None:
-        """`identity.resolve`, answered from memory."""
-        return identity.holder(self, person)
-
     def lock(self, keys: Sequence[identity.Key]) -> None:
         """Nothing to do: every key the chunk's people carry was locked when the book was opened."""
 

@@ -281,13 +281,7 @@ class _Chunk:
             if extension is not None and (clash := self.types.clash("orderItem", extension, fresh)):
                 raise records.type_error("orderItem", clash)
         item_refs = {cast(str, item["referenceId"]): item["ref"] for item in items}  # a batch item has one
-        chosen = [
-            records.consumed_items(index, consumer.get("itemReferences"), item_refs)
-            for index, consumer in enumerate(values.consumers or ())
-        ]
-        if values.extension is not None and (clash := self.types.clash("order", values.extension, fresh)):
-            raise records.type_error("order", clash)
-        self.types.keep(fresh)
+        chosen = self._consumed_and_typed(values, item_refs, fresh)
         self.rows.orders.append(order)
         self.rows.items += items
         for item, (_item, extension) in zip(items, values.items, strict=True):
@@ -329,13 +323,7 @@ class _Chunk:
         consumable = item_refs
         if patch and not item_refs:  # an upsert that sends no items: its consumers use the stored ones
             consumable = {item["referenceId"] or item["ref"]: item["ref"] for item in stored_items}
-        chosen = [
-            records.consumed_items(index, consumer.get("itemReferences"), consumable)
-            for index, consumer in enumerate(values.consumers or ())
-        ]
-        if values.extension is not None and (clash := self.types.clash("order", values.extension, fresh)):
-            raise records.type_error("order", clash)
-        self.types.keep(fresh)
+        chosen = self._consumed_and_typed(values, consumable, fresh)
         self.change(order["ref"], header)
         self.rows.items += added
         for ref, changes in kept.items():
@@ -346,9 +334,23 @@ class _Chunk:
         for (_values, extension), ref in zip(values.items, placed, strict=True):
             if extension is not None:
                 self._put_extension(extensions.Owner("orderItem", ref, "Order item"), extension)
-        self._replace_people(order, values, chosen)
+        self._people(order, values, chosen)
         if values.extension is not None:
             self._put_extension(extensions.Owner("order", order["ref"], "Order"), values.extension)
+
+    def _consumed_and_typed(
+        self, values: records.OrderValues, item_refs: Mapping[str, str], fresh: dict[str, dict[str, str]]
+    ) -> list[list[str]]:
+        """The checks that follow a record's items: the items each consumer consumes, and the order
+        extension's types. Passed, the types the record gives new keys are kept."""
+        chosen = [
+            records.consumed_items(index, consumer.get("itemReferences"), item_refs)
+            for index, consumer in enumerate(values.consumers or ())
+        ]
+        if values.extension is not None and (clash := self.types.clash("order", values.extension, fresh)):
+            raise records.type_error("order", clash)
+        self.types.keep(fresh)
+        return chosen
 
     def _put_extension(self, owner: extensions.Owner, pairs: Mapping[str, Any]) -> None:
         """The owner's `ext` group replaced by the pairs sent, or created."""
@@ -358,10 +360,10 @@ class _Chunk:
         else:
             self.rows.changed_extensions[current["ref"]] = {"data": pairs, "modifiedAt": self.now}
 
-    def _replace_people(self, order: Order, values: records.OrderValues, chosen: list[list[str]]) -> None:
-        """The contact and consumers a replacement sends take the place of the stored ones; what it does not
-        send is kept."""
-        people_of = self.stored_people[order["ref"]]
+    def _people(self, order: Order, values: records.OrderValues, chosen: list[list[str]]) -> None:
+        """The contact and consumers a record sends, linked to their guests, taking the place of the ones
+        stored for its order (a new order has none); what it does not send is kept."""
+        people_of = self.stored_people.get(order["ref"], [])
         contact = next((p for p in people_of if p["role"] == identity.CONTACT), None)
         if values.contact is not None:
             guest_ref = records.contact_guest(self.book, values.contact, contact)
@@ -378,21 +380,6 @@ class _Chunk:
         for index, consumer in enumerate(values.consumers):
             fields = {name: value for name, value in consumer.items() if name != "itemReferences"}
             guest_ref = records.consumer_guest(self.book, fields, previous, contact)
-            at = nth_instant(self.now, index)
-            record = people.person_record(self.tenant, order["ref"], identity.CONSUMER, fields, guest_ref, at)
-            self.rows.people.append(record)
-            self.rows.consumer_items.append((record["ref"], chosen[index]))
-
-    def _people(self, order: Order, values: records.OrderValues, chosen: list[list[str]]) -> None:
-        assert values.contact is not None, "a new order has a contact"
-        contact_guest = self.book.link(values.contact, identity.CONTACT)
-        contact = people.person_record(
-            self.tenant, order["ref"], identity.CONTACT, values.contact, contact_guest, self.now
-        )
-        self.rows.people.append(contact)
-        for index, consumer in enumerate(values.consumers or ()):
-            fields = {name: value for name, value in consumer.items() if name != "itemReferences"}
-            guest_ref = self.book.link(fields, identity.CONSUMER, contact)
             at = nth_instant(self.now, index)
             record = people.person_record(self.tenant, order["ref"], identity.CONSUMER, fields, guest_ref, at)
             self.rows.people.append(record)
