@@ -302,6 +302,10 @@ def test_transport_errors(client, anonymous):
     huge = anonymous.post("/v1.2/events", content=b" " * (257 * 1024), headers={"content-type": "text/plain"})
     assert huge.status_code == 413
     assert anonymous.delete("/v1.2/events").status_code == 405
+    # served by plain routes: a GET route must not answer HEAD (a HEAD making a browser would be a write)
+    assert anonymous.head("/v1.2/browser/create.json", params={"client_key": key}).status_code == 405
+    shown = anonymous.get("/v1.2/browser/nope/show.json", params={"client_key": key})
+    assert shown.status_code == 404 and shown.json()["client_key"] == key
     preflight = anonymous.options("/v1.2/events", headers={"origin": "https://shop.example"})
     assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-origin"] == "https://shop.example"

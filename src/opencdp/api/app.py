@@ -64,7 +64,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.db = db
     app.state.stream_brake = StreamBrake(db, settings.stream_max_lag_seconds, settings.stream_read_wait_seconds)
     errors.install(app)
-    # The Stream API first: routes are matched in order, and its event route is the busiest by far.
+    # The Stream API first: routes are matched in order, and its event route is the busiest by far. Its
+    # plain routes serve it; its documented ones (on its router) describe it in the OpenAPI schema.
+    app.router.routes[:0] = stream.SERVED
     for module in (stream, orders, people, extensions, guests, opencdp, stream_journal, segments, exports, batch):
         app.include_router(module.router)
     for module in (signin, ui_home, ui_guests, work):
