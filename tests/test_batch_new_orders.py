@@ -266,3 +266,29 @@ def test_records_that_change_stored_orders_take_the_set_based_path(database, mon
     outcomes, last = both_ways(database, monkeypatch, caplog, "changes", [orjson.dumps(r) for r in firsts + seconds])
     assert [o.code for _, o in outcomes[24:]] == codes
     assert len(last["orders"]) == 24 and last["consumer items"]
+
+
+@pytest.mark.parametrize("together", [True, False])
+def test_an_insert_replacing_an_order_drops_every_item_it_does_not_name(database, monkeypatch, together):
+    """Items REST made carry no referenceId; an insert that replaces their order leaves none of them, on
+    either path (the record-by-record one used to drop only the last)."""
+    from opencdp.core import orders as core_orders
+    from opencdp.core.values import utcnow
+    from opencdp.store.tables import order_items
+
+    tenant = new_tenant(database, "drop")
+    value = order("DR-1")
+    with database.write() as conn:
+        stored, _ = core_orders.create_order(conn, tenant, {k: v for k, v in value.items() if k in (
+            "referenceId", "orderedAt", "currencyCode", "price")}, utcnow())  # fmt: skip
+        for _ in range(2):
+            core_orders.insert_item(conn, tenant, stored, {"type": "BOOK", "name": "REST", "price": 1,
+                                                           "currencyCode": "EUR", "quantity": 1}, utcnow())  # fmt: skip
+    if not together:
+        monkeypatch.setattr(new_orders, "check", lambda number, envelope, line_value: None)
+    assert [o.code for _, o in apply(database, tenant, [orjson.dumps(record("order", "insert", value))], 1000)] == [
+        "200"
+    ]
+    with database.read() as conn:
+        names = conn.execute(select(order_items.c.name).where(order_items.c.tenant_id == tenant.id)).scalars().all()
+    assert names == ["SICP"]

@@ -159,10 +159,11 @@ def _update_of(entry: Entry, order: Order) -> _Update | ApiError:
     is checked against (an upsert's fields and items as a patch; a contact no longer required), so it is
     checked again, unless it is an insert that passed as a new order: then nothing differs."""
     patch = entry.envelope.mode == "upsert"
-    value = entry.envelope.value
+    if entry.parsed is not None and not patch:
+        return _Update(order, entry.parsed, None)
+    value = entry.envelope.value  # the line, read again
     try:
-        values = entry.parsed if entry.parsed is not None and not patch else None
-        values = values or records.parse_order(value, entry.envelope.mode, matched=True, key=entry.key)
+        values = records.parse_order(value, entry.envelope.mode, matched=True, key=entry.key)
     except ApiError as error:
         return error
     return _Update(order, values, value if patch else None)
@@ -309,28 +310,26 @@ class _Chunk:
         placed: list[str] = []  # the ref each item sent ends up with, in the order sent
         for position, (item_values, extension) in enumerate(values.items):
             previous = stored.get(item_values["referenceId"])
-            if previous is None:
-                records.complete_item(position, item_values)
-                item = orders.item_records(self.tenant, order, [item_values], nth_instant(self.now, position))[0]
+            item, changes = records.placed_item(
+                self.tenant, order, position, item_values, previous, replace=not patch, now=self.now
+            )
+            if changes is None:
                 added.append(item)
             else:
-                item = previous
-                kept[item["ref"]] = records.item_changes(order, item_values, replace=not patch)
+                kept[item["ref"]] = changes
             item_refs[item_values["referenceId"]] = item["ref"]
             placed.append(item["ref"])
             if extension is not None and (clash := self.types.clash("orderItem", extension, fresh)):
                 raise records.type_error("orderItem", clash)
-        consumable = item_refs
-        if patch and not item_refs:  # an upsert that sends no items: its consumers use the stored ones
-            consumable = {item["referenceId"] or item["ref"]: item["ref"] for item in stored_items}
+        # sending no items, an upsert leaves the order its stored ones; an insert leaves it none
+        consumable = records.consumable_items(item_refs, stored_items if patch else [])
         chosen = self._consumed_and_typed(values, consumable, fresh)
         self.change(order["ref"], header)
         self.rows.items += added
         for ref, changes in kept.items():
             self.rows.changed_items[ref] = {**changes, "modifiedAt": self.now}
         if not patch:
-            sent = set(placed)
-            self.rows.deleted_items += [item["ref"] for item in stored_items if item["ref"] not in sent]
+            self.rows.deleted_items += records.dropped_items(stored_items, placed)
         for (_values, extension), ref in zip(values.items, placed, strict=True):
             if extension is not None:
                 self._put_extension(extensions.Owner("orderItem", ref, "Order item"), extension)

@@ -5,7 +5,7 @@ Every failure is an ApiError whose status becomes the record's code and whose me
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -237,24 +237,24 @@ def _write_items(
         return _insert_items(conn, tenant, order, items, now)
     if not items and not replace:  # an upsert that sends no items changes none
         return {}
-    existing = {row["referenceId"]: row for row in _items_of(conn, tenant, order["ref"])}
+    stored = _items_of(conn, tenant, order["ref"])
+    existing = {row["referenceId"]: row for row in stored}
     refs: dict[str, str] = {}
     for position, (values, extension) in enumerate(items):
         kept = existing.get(values["referenceId"])
-        if kept is None:
-            complete_item(position, values)
-            item = orders.insert_item(conn, tenant, order, values, nth_instant(now, position))
+        item, changes = placed_item(tenant, order, position, values, kept, replace=replace, now=now)
+        if changes is None:
+            ITEMS.insert(conn, item)
         else:
-            item = ITEMS.modify(conn, kept, item_changes(order, values, replace=replace), now)
+            item = ITEMS.modify(conn, item, changes, now)
         refs[values["referenceId"]] = item["ref"]
         if extension is not None:
             owner = extensions.Owner("orderItem", item["ref"], "Order item")
             _replace_extension(conn, tenant, owner, extension, now, fresh=kept is None)
     if replace:
-        for reference, row in existing.items():
-            if reference not in refs:
-                extension_store.delete_of_owners(conn, tenant.id, [row["ref"]])
-                ITEMS.delete(conn, tenant.id, row["ref"])
+        dropped = dropped_items(stored, refs.values())
+        extension_store.delete_of_owners(conn, tenant.id, dropped)
+        ITEMS.delete_many(conn, tenant.id, dropped)
     return refs
 
 
@@ -316,6 +316,37 @@ def consumer_guest(
     return identity.link(book, consumer, identity.CONSUMER, hit, contact)
 
 
+def placed_item(
+    tenant: Tenant,
+    order: Order,
+    position: int,
+    values: Mapping[str, Any],
+    stored: OrderItem | None,
+    *,
+    replace: bool,
+    now: datetime,
+) -> tuple[OrderItem, dict[str, Any] | None]:
+    """An item a record names by referenceId on a stored order: the stored item with what the record
+    changes on it, or, when none is stored, a new item (which must be complete) and no changes."""
+    if stored is None:
+        complete_item(position, values)
+        return orders.item_records(tenant, order, [values], nth_instant(now, position))[0], None
+    return stored, item_changes(order, values, replace=replace)
+
+
+def dropped_items(stored: Iterable[OrderItem], placed: Iterable[str]) -> list[str]:
+    """An insert replaces its order whole: every stored item the record does not name goes (with its
+    extension), including items REST made without a referenceId."""
+    named = set(placed)
+    return [item["ref"] for item in stored if item["ref"] not in named]
+
+
+def consumable_items(item_refs: Mapping[str, str], held: Iterable[OrderItem]) -> dict[str, str]:
+    """What a record's consumers may name: the items it sends, by referenceId; when it sends none, every
+    item the order holds after it (`held`; an item REST made has no referenceId and goes by its ref)."""
+    return dict(item_refs) or {item["referenceId"] or item["ref"]: item["ref"] for item in held}
+
+
 def complete_item(position: int, values: Mapping[str, Any]) -> None:
     """An upsert may add an item to a stored order, but only a complete one."""
     missing = next((f.name for f in BATCH_ITEM.fields if f.required and values.get(f.name) is None), None)
@@ -352,9 +383,7 @@ def _replace_consumers(
     now: datetime,
 ) -> None:
     contact = people_store.first_of_role(conn, tenant.id, order["ref"], identity.CONTACT)
-    # an item stored without a referenceId (one REST made) is consumed by all, and named by none
-    stored = _items_of(conn, tenant, order["ref"])
-    all_items = item_refs or {row["referenceId"] or row["ref"]: row["ref"] for row in stored}
+    all_items = consumable_items(item_refs, _items_of(conn, tenant, order["ref"]))
     for old in previous:
         PEOPLE.delete(conn, tenant.id, old["ref"])
     for index, consumer in enumerate(consumers):

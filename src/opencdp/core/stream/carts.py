@@ -190,7 +190,7 @@ def contact_guest(conn: Connection, tenant: Tenant, contact: Mapping[str, Any], 
     """§4.5 step 4: the guest an event-built contact belongs to, merging a visitor into its match."""
     book = identity.StoredGuests(conn, tenant, now)
     keyed = identity.rule_keys(book.rules, contact, now)
-    identity.lock_keys(conn, tenant, keyed)
+    book.lock(keyed)
     current = guests.require(conn, tenant, current_ref)
     match = identity.first_match(book.rules, keyed, book.holdings, now)
     if match is not None:
