@@ -5,6 +5,8 @@ process whose peak memory is reported, beside that of the helper process checkin
 measured in the same run on a fresh database: every row the import wrote (guests and their keys,
 orders, items, extensions, contacts, consumers, key types, the registry), read back and bulk-inserted
 by the database's fastest plain path (executemany on SQLite, COPY on PostgreSQL) in one transaction, without validation, matching or identity.
+Beside it the lean reference floor (`bench/lean_floor.py`): the same file read, its rows built in Python with
+time-ordered keys and written into a lean schema (on PostgreSQL, the floor database's `lean` schema).
 
     .venv/bin/python bench/batch_import.py --count 20000
     .venv/bin/python bench/batch_import.py --count 20000 --write-every 0.2     # an API-like write beside it
@@ -24,6 +26,7 @@ import time
 from pathlib import Path
 
 import orjson
+from lean_floor import lean_floor
 
 from opencdp.demo import write_orders
 
@@ -161,9 +164,11 @@ def main() -> None:
             sys.exit(child.stderr)
         result = json.loads(child.stdout.strip().splitlines()[-1])
         floor_seconds = floor(url, args.floor_url or f"sqlite:///{folder / 'floor.db'}")
+        lean_seconds = lean_floor(file, args.floor_url or f"sqlite:///{folder / 'lean.db'}")
     store = url.split(":", 1)[0]
     print(f"{args.count:,} orders, 3 items each, with extensions; {len(data) / 1e6:.1f} MB gzipped; {store}")
     print(f"floor: the same rows bulk-inserted {result['records'] / floor_seconds:>10,.0f} records/s")
+    print(f"lean reference floor (rows built)  {result['records'] / lean_seconds:>10,.0f} records/s")
     print(f"batch import (Processor)           {result['records'] / result['seconds']:>10,.0f} records/s   "
           f"peak memory {result['peak_mb']:.0f} MB (+ {result['helper_mb']:.0f} MB checking lines)   "
           f"failed {result['failed']}")  # fmt: skip

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import anyio.to_thread
 import orjson
 import psycopg
+from psycopg.types.string import TextLoader
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
@@ -130,6 +131,15 @@ IDLE_PING_SECONDS = 5.0
 _CHECKED_IN = "opencdp_checked_in"
 
 
+def _refs_as_text(engine: Engine) -> None:
+    """PostgreSQL keeps refs as `uuid`; every reader, SQLAlchemy's or a raw cursor's, gets them back as the
+    text the rest of the code and the wire use, without building a `UUID` object per value first."""
+
+    @event.listens_for(engine, "connect")
+    def load_text(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.adapters.register_loader("uuid", TextLoader)
+
+
 def _ping_when_idle(engine: Engine) -> None:
     """Ask a pooled PostgreSQL connection whether it still works only when it has lain idle a while, not
     at every checkout as `pool_pre_ping` does: under load that ping was a round trip (and a share of both
@@ -194,6 +204,7 @@ class Database:
 
         if not self.is_sqlite:
             _ping_when_idle(self.engine)
+            _refs_as_text(self.engine)
         self._writer_lock = _WriterLock(lock_path)
         self._pending: dict[asyncio.AbstractEventLoop, list[tuple[Work[Any], asyncio.Future[Any]]]] = {}
         self._appends: dict[tuple[asyncio.AbstractEventLoop, Any], list[tuple[Any, asyncio.Future[None]]]] = {}

@@ -214,7 +214,9 @@ def chunk(conn: Connection, refs: Select[Any], after: str, size: int) -> list[st
 
 
 def save_baseline(conn: Connection, execution_ref: str, build_id: int) -> None:
-    rows = select(literal(execution_ref), segment_members.c.guest_ref).where(segment_members.c.build_id == build_id)
+    rows = select(literal(execution_ref, export_members.c.execution_ref.type), segment_members.c.guest_ref).where(
+        segment_members.c.build_id == build_id
+    )
     conn.execute(insert(export_members).from_select(["execution_ref", "guest_ref"], rows))
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from opencdp.store.types import Json, Money, UTCDateTime
+from opencdp.store.types import Json, Money, Ref, UTCDateTime
 
 metadata = MetaData(
     naming_convention={
@@ -30,7 +30,7 @@ metadata = MetaData(
     }
 )
 
-REF = String(36)
+REF = Ref()
 
 
 def _tenant() -> Column[int]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Numeric, String
+from sqlalchemy import JSON, DateTime, Dialect, Numeric, String, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -50,5 +51,31 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+
+class Ref(TypeDecorator[str]):
+    """A ref: PostgreSQL's 16-byte `uuid`, 36 characters of text on SQLite; a lowercase UUID string either way.
+
+    A ref is compared with whatever a client sent (a path, a browser id, a batch ref). SQLite compares
+    text, so a string that is not a stored ref's exact lowercase form matches nothing; PostgreSQL would
+    instead reject a malformed string with an error, or match an upper-case one. Such a string is bound
+    on PostgreSQL as the nil UUID, which the server never mints: it matches nothing on both databases.
+    """
+
+    impl = String(36)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(Uuid(as_uuid=False))
+        return dialect.type_descriptor(String(36))
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "postgresql" or _CANONICAL_UUID(value):
+            return value
+        return NIL_REF
+
+
+NIL_REF = "00000000-0000-0000-0000-000000000000"
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").fullmatch
 
 Json = JSON().with_variant(JSONB(), "postgresql")
