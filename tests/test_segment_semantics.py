@@ -193,6 +193,24 @@ def test_known_answers(known: World, match: dict[str, Any], expected: set[str]) 
     assert known.names(match) == expected
 
 
+def test_rules_on_refs_compare_their_text_on_both_databases(known: World) -> None:
+    """Refs are PostgreSQL `uuid` columns: a rule on one still compares its text, exactly (no case folding)."""
+    ann = next(guest["ref"] for guest in known.data.guests if guest["firstName"] == "Ann")
+    order = next(person["orderRef"] for person in known.data.people if person["guestRef"] == ann)
+    assert known.names({"attr": "guest.ref", "op": "equals", "value": ann}) == {"Ann"}
+    assert known.names({"attr": "guest.ref", "op": "in", "value": [ann, "not-a-ref"]}) == {"Ann"}
+    assert known.names({"attr": "guest.ref", "op": "equals", "value": ann.upper()}) == set()
+    assert known.names({"attr": "guest.ref", "op": "startsWith", "value": ann[:23]}) == {"Ann"}
+    assert known.names({"attr": "guest.ref", "op": "notEquals", "value": ann}) == {"Bob", "Cy"}
+    assert known.names({"attr": "guest.ref", "op": "isNotEmpty"}) == {"Ann", "Bob", "Cy"}
+    assert known.names({"entity": "order", "where": {"attr": "order.ref", "op": "endsWith", "value": order[-12:]}}) == {
+        "Ann"
+    }
+    assert known.names({"entity": "order", "where": {"attr": "order.ref", "op": "contains", "value": order[9:18]}}) == {
+        "Ann"
+    }
+
+
 def test_guest_types_and_retired_guests(known: World) -> None:
     assert known.names({"attr": "guest.country", "op": "isNotEmpty"}, guestTypes=["visitor"]) == {"Bob"}
     assert {g["firstName"] for g in known.data.guests if g["ref"] in known.sql({})} == {"Ann", "Bob", "Cy"}
