@@ -34,11 +34,11 @@ def _processes() -> dict[int, tuple[str, int, float]]:
 
 
 class CpuMeter:
-    """CPU seconds of the server (a process and its descendants), PostgreSQL's processes, and the load
+    """CPU seconds of the server (its processes and their descendants), PostgreSQL's processes, and the load
     generator (the children of this process that ended meanwhile: wrk runs to completion)."""
 
-    def __init__(self, server_pid: int) -> None:
-        self.server_pid = server_pid
+    def __init__(self, *server_pids: int) -> None:
+        self.server_pids = set(server_pids)
         self._start = self._read()
 
     def _read(self) -> Counter[str]:
@@ -46,9 +46,9 @@ class CpuMeter:
         spent: Counter[str] = Counter()
         for pid, (name, _parent, seconds) in processes.items():
             ancestor = pid
-            while ancestor not in (0, 1, self.server_pid) and ancestor in processes:
+            while ancestor not in (0, 1) and ancestor not in self.server_pids and ancestor in processes:
                 ancestor = processes[ancestor][1]
-            if ancestor == self.server_pid:
+            if ancestor in self.server_pids:
                 spent["server"] += seconds
             elif name == "postgres":
                 spent["postgres"] += seconds

@@ -3,19 +3,25 @@
 M browsers are created first (create.json); then `wrk` (Debian package `wrk`) sends their journeys
 (views, adds, a contact, a confirmation, a checkout) over C connections. Printed beside the figure: the
 floor, the same server answering a constant JSON body (`GET /healthz`) to the same connections in the
-same run. Events are applied by the server's journal applier after their 201. During the load the bench
+same run, and the CPU each side spent per request of it. Events are applied by the server's journal
+applier after their 201 or, with `--appliers N`, by N `opencdp worker` processes beside a server that
+applies nothing itself (OPENCDP_STREAM_APPLIER=none), counted as the server's CPU. During the load the bench
 samples the applier's lag ten times a second (how long the oldest event still waiting has waited) and
 prints its p99; afterwards it waits for the journal to empty, says how long that took, then counts the
 events table: every 201 must be a stored event (or an entry kept in the journal because applying it
 failed).
 
     .venv/bin/python bench/stream_ingest.py --browsers 200 --clients 32 --seconds 20
+    .venv/bin/python bench/stream_ingest.py --browsers 200 --clients 32 --seconds 20 --workers 1 --appliers 1
+    .venv/bin/python bench/stream_ingest.py --browsers 200 --clients 32 --seconds 20 --ingest-only
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -24,12 +30,14 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from cpu_meter import CpuMeter
 from sqlalchemy import func, select
 
 from opencdp.core.values import utcnow
+from opencdp.jobs import apply_stream_journal
 from opencdp.store.database import Database
 from opencdp.store.tables import events, orders, stream_journal
 from opencdp.testing import running_server
@@ -54,6 +62,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--appliers", type=int, default=0, help="applier processes beside the server (0: its own)")
+    parser.add_argument("--stream-applier", choices=["process", "thread"], default="process",
+                        help="OPENCDP_STREAM_APPLIER of the server (with --appliers or --ingest-only: none)")
+    parser.add_argument("--ingest-only", action="store_true",
+                        help="nothing applies during the load (no applier, no brake); the bench applies the journal "
+                             "after it, and the CPU per event is that of accepting alone")  # fmt: skip
     parser.add_argument("--database-url", default="", help="an empty database; default: a fresh SQLite file")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -63,18 +77,34 @@ def main() -> None:
         env = {"OPENCDP_DATABASE_URL": database_url, "OPENCDP_CLIENT_KEY": KEY, "OPENCDP_LOG_LEVEL": "warning"}
         print(f"{args.browsers} browsers, {args.clients} connections, {args.seconds} s, {args.workers} server workers, "
               f"{database_url.split(':', 1)[0]}")  # fmt: skip
-        with running_server(env, Path(data), args=("--workers", str(args.workers))) as base:
+        env["OPENCDP_STREAM_APPLIER"] = args.stream_applier
+        if args.appliers:
+            env["OPENCDP_STREAM_APPLIER"] = "none"
+        if args.ingest_only:
+            env["OPENCDP_STREAM_APPLIER"] = "none"
+            env["OPENCDP_STREAM_MAX_LAG_SECONDS"] = "0"
+            env["OPENCDP_SWEEP_SECONDS"] = "0"
+        with (
+            running_server(env, Path(data), args=("--workers", str(args.workers))) as base,
+            appliers(env, args.appliers) as applier_pids,
+        ):
             browsers = []
             for _ in range(args.browsers):
                 with urllib.request.urlopen(f"{base}/v1.2/browser/create.json?client_key={KEY}") as answer:
                     browsers.append(json.load(answer)["ref"])
+            floor_meter = CpuMeter(base.pid, *applier_pids)
             floor = wrk(base, args.clients, max(5, args.seconds // 4), "constant.lua", "/healthz")
+            floor_cpu = floor_meter.spent()
             db = Database(database_url)
-            meter = CpuMeter(base.pid)
+            meter = CpuMeter(base.pid, *applier_pids)
             with LagSampler(db) as lag:
                 mix = wrk(base, args.clients, args.seconds, "stream_mix.lua", "/", KEY, *browsers)
-            drained, failed = drain(db)
-            cpu = meter.spent()  # accepting and applying every event of the load
+            if args.ingest_only:
+                cpu = meter.spent()  # accepting alone
+                drained, failed = drain(db, apply=True)
+            else:
+                drained, failed = drain(db)
+                cpu = meter.spent()  # accepting and applying every event of the load
             with db.read() as conn:
                 stored = conn.execute(select(func.count()).select_from(events)).scalar_one()
                 made = conn.execute(select(func.count()).select_from(orders)).scalar_one()
@@ -92,7 +122,24 @@ def main() -> None:
     print(f"journal applied {drained:.1f} s after the load stopped; entries that failed to apply: {failed}")
     print(f"events lost: {max(0, mix['accepted'] - stored - failed)}")
     per_event = ", ".join(f"{side} {1000 * seconds / max(1, mix['accepted']):.2f} ms" for side, seconds in cpu.items())
-    print(f"CPU per event accepted and applied: {per_event}")
+    print(f"CPU per event {'accepted' if args.ingest_only else 'accepted and applied'}: {per_event}")
+    per_request = ", ".join(f"{side} {1000 * seconds / max(1, floor['requests']):.2f} ms"
+                            for side, seconds in floor_cpu.items())  # fmt: skip
+    print(f"CPU per request of the floor: {per_request}")
+
+
+@contextlib.contextmanager
+def appliers(env: dict[str, str], count: int) -> Iterator[list[int]]:
+    """`count` processes of `opencdp worker` beside the server, applying the journal it leaves to them."""
+    opencdp = str(Path(sys.executable).with_name("opencdp"))
+    processes = [subprocess.Popen([opencdp, "worker", "--every", "60"], env={**os.environ, **env})
+                 for _ in range(count)]  # fmt: skip
+    try:
+        yield [process.pid for process in processes]
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait()
 
 
 class LagSampler:
@@ -126,9 +173,12 @@ class LagSampler:
         self._thread.join()
 
 
-def drain(db: Database, limit: float = 300.0) -> tuple[float, int]:
-    """Wait for the server's applier to empty the journal: how long it took, and how many entries failed."""
+def drain(db: Database, limit: float = 300.0, apply: bool = False) -> tuple[float, int]:
+    """Wait for the server's applier to empty the journal (or, with `apply`, empty it here): how long it
+    took, and how many entries failed."""
     started = time.monotonic()
+    while apply and apply_stream_journal(db):
+        pass
     while True:
         with db.read() as conn:
             waiting = conn.execute(select(func.count()).where(stream_journal.c.failure.is_(None))).scalar_one()

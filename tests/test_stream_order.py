@@ -1,5 +1,5 @@
-"""Several machines: two API processes and two `opencdp worker` appliers on one PostgreSQL database. A
-browser's numbered events, sent alternately to the two processes, each after the previous one's 201,
+"""Several machines: two API processes and two `opencdp worker` appliers on one PostgreSQL database (the
+API processes apply nothing themselves: OPENCDP_STREAM_APPLIER=none). A browser's numbered events, sent alternately to the two processes, each after the previous one's 201,
 are applied in the order they were sent."""
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ OPENCDP = str(Path(sys.executable).with_name("opencdp"))
 @pytest.mark.parametrize("environment", ["postgresql"], indirect=True)
 def test_events_sent_alternately_to_two_processes_apply_in_order(environment, tmp_path):
     env = {**environment, "OPENCDP_LOG_LEVEL": "error"}
+    api_env = {**env, "OPENCDP_STREAM_APPLIER": "none"}  # the workers alone apply
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
     workers = [subprocess.Popen([OPENCDP, "worker", "--every", "0.02"], env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL) for _ in range(2)]  # fmt: skip
     try:
-        with running_server(env, tmp_path / "a") as first, running_server(env, tmp_path / "b") as second:
+        with running_server(api_env, tmp_path / "a") as first, running_server(api_env, tmp_path / "b") as second:
             created = httpx.get(f"{first}/v1.2/browser/create.json?client_key={SERVER_KEY}").json()
             browser, guest = created["ref"], created["customer_ref"]
             for number in range(1, 41):

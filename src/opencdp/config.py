@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # X-Forwarded-Proto are believed; empty: none, the client is the peer of the connection.
     trusted_proxies: str = ""
     stream_read_wait_seconds: float = Field(default=10.0, ge=0)
+    # Who applies accepted Stream events: "process", one child process of `opencdp serve` (a core of its
+    # own, not the request handlers' GIL); "thread", a thread of each server process; "none", workers only.
+    stream_applier: Literal["process", "thread", "none"] = "process"
     # a tenant's new Stream events wait while its oldest event still to apply has waited longer (0: never)
     stream_max_lag_seconds: float = Field(default=0.5, ge=0)
     # Where batch uploads, batch logs and export files live: a directory (default: files/ in the data

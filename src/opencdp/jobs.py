@@ -5,6 +5,8 @@ runs them on other machines, any number of them against one PostgreSQL database.
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -19,6 +21,9 @@ from opencdp.core.segments.builds import Builder, queue_scheduled
 from opencdp.core.stream import journal
 from opencdp.core.values import utcnow
 from opencdp.store.database import Database
+
+log = logging.getLogger("opencdp.stream")
+JOURNAL_IDLE_SECONDS = 0.02  # how often an idle applier looks for Stream events to apply
 
 
 def processor_for(settings: Settings, db: Database) -> Processor:
@@ -50,6 +55,44 @@ def apply_stream_journal(db: Database) -> int:
     return taken
 
 
+class StreamApplier:
+    """Applies the Stream journal on a thread of its own, looking every 20 ms while there is nothing to
+    apply, so events are applied moments after their 201 and reads seldom find anything left to apply
+    (api/deps.settle). `opencdp serve` runs one in a child process of its own (`OPENCDP_STREAM_APPLIER`:
+    or on a thread of each server process, or none), and so does every `opencdp worker`: appliers take
+    turns per tenant."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stream-applier", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def __enter__(self) -> StreamApplier:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop after the batch being applied, if any."""
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                taken = apply_stream_journal(self.db)
+            except Exception:  # the store may be down; the entries wait in the journal
+                log.exception("applying the stream journal failed")
+                taken = 0
+            if not taken:
+                self._stop.wait(JOURNAL_IDLE_SECONDS)
+
+
 def sweep_sessions(db: Database) -> int:
     """Close the sessions idle past their tenant's timeout, once the events accepted so far are applied:
     first a batch per transaction, as the applier does, so that a long journal never becomes one long
@@ -75,8 +118,10 @@ class Done:
 
 
 class Jobs:
-    def __init__(self, settings: Settings, db: Database) -> None:
-        self.settings, self.db = settings, db
+    def __init__(self, settings: Settings, db: Database, *, apply_stream: bool = True) -> None:
+        """`apply_stream`: whether each pass applies the Stream journal too (an API process told not to
+        apply Stream events leaves them to the workers)."""
+        self.settings, self.db, self.apply_stream = settings, db, apply_stream
         self.files = settings.files()
         self.processor = processor_for(settings, db)
         self.builder = Builder(db)
@@ -91,7 +136,7 @@ class Jobs:
             done.scheduled = queue_scheduled(conn, now) + export_definitions.queue_scheduled(conn, now)
             purge(conn, self.files, now - timedelta(days=self.settings.export_retention_days))
             console.forget_expired(conn, now)
-        done.events = apply_stream_journal(self.db)
+        done.events = apply_stream_journal(self.db) if self.apply_stream else 0
         if self.settings.direct_uploads:
             discover_uploads(self.db, self.files, now)
         done.batches = self.processor.run_available()

@@ -29,13 +29,12 @@ from opencdp.api.ui import home as ui_home
 from opencdp.api.ui import signin, work
 from opencdp.api.ui.security import SignInNeeded, login_redirect
 from opencdp.config import Settings
-from opencdp.jobs import Jobs, apply_stream_journal, sweep_sessions
+from opencdp.jobs import Jobs, StreamApplier, sweep_sessions
 from opencdp.store.database import Database
 
 log = logging.getLogger("opencdp")
 UI_STATIC = Path(__file__).parent / "ui" / "static"
 SWAGGER_UI = resources.files("fastapi_swagger") / "resources"  # Swagger UI's own files, as that package ships them
-JOURNAL_IDLE_SECONDS = 0.02  # how often an idle server looks for Stream events to apply
 
 DESCRIPTION = """
 OpenCDP speaks Sitecore CDP's order-side wire formats (data model 2.1).
@@ -99,14 +98,18 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     tasks = []
     if settings.batch_in_process:
-        jobs = Jobs(settings, app.state.db)
+        jobs = Jobs(settings, app.state.db, apply_stream=settings.stream_applier == "thread")
         tasks.append(asyncio.create_task(_run_jobs(jobs, settings.batch_poll_seconds)))
     if settings.sweep_seconds:
         tasks.append(asyncio.create_task(_sweep_forever(app.state.db, settings.sweep_seconds)))
-    tasks.append(asyncio.create_task(_apply_stream_journal_forever(app.state.db)))
+    applier = StreamApplier(app.state.db)
+    if settings.stream_applier == "thread":  # "process": `opencdp serve` started one beside (cli/main.py)
+        applier.start()
     yield
     for task in tasks:
         task.cancel()
+    if settings.stream_applier == "thread":
+        await anyio.to_thread.run_sync(applier.stop)
 
 
 async def _run_jobs(jobs: Jobs, idle: float) -> None:
@@ -120,19 +123,6 @@ async def _run_jobs(jobs: Jobs, idle: float) -> None:
             busy = False
         if not busy:
             await asyncio.sleep(idle)
-
-
-async def _apply_stream_journal_forever(db: Database) -> None:
-    """Stream events are applied moments after their 201, on a worker thread, so that reads seldom find
-    anything left to apply (api/deps.settle); `opencdp worker` does the same on other machines."""
-    while True:
-        try:
-            taken = await anyio.to_thread.run_sync(apply_stream_journal, db)
-        except Exception:  # the store may be down; the entries wait in the journal
-            log.exception("applying the stream journal failed")
-            taken = 0
-        if not taken:
-            await asyncio.sleep(JOURNAL_IDLE_SECONDS)
 
 
 async def _sweep_forever(db: Database, every: float) -> None:

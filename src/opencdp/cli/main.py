@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -21,7 +25,7 @@ from opencdp.config import Settings
 from opencdp.core import bootstrap, tenants
 from opencdp.core.batch import links
 from opencdp.core.errors import ApiError
-from opencdp.jobs import Jobs
+from opencdp.jobs import Jobs, StreamApplier
 from opencdp.store import migrate
 from opencdp.store.database import Database
 
@@ -78,15 +82,43 @@ def serve(
         console.print(f"  API token   [bold]{token}[/bold]")
     else:
         console.print("  API token   (shown once at creation; `opencdp tenant token-create default` makes another)")
-    uvicorn.run(
-        "opencdp.asgi:app",
-        host=bind_host,
-        port=bind_port,
-        workers=workers or settings.workers,
-        log_level=settings.log_level,
-        access_log=False,
-        proxy_headers=False,  # the app trusts forwarded headers from OPENCDP_TRUSTED_PROXIES only
-    )
+    applier = _start_stream_applier() if settings.stream_applier == "process" else None
+    try:
+        uvicorn.run(
+            "opencdp.asgi:app",
+            host=bind_host,
+            port=bind_port,
+            workers=workers or settings.workers,
+            log_level=settings.log_level,
+            access_log=False,
+            proxy_headers=False,  # the app trusts forwarded headers from OPENCDP_TRUSTED_PROXIES only
+        )
+    finally:
+        if applier is not None:
+            applier.terminate()
+            applier.wait(timeout=30)
+
+
+def _start_stream_applier() -> subprocess.Popen[bytes]:
+    """The Stream journal's applier, in a process of its own: on a thread of the server it would share
+    the request handlers' interpreter lock (on the benchmark, a quarter more CPU per event, and fewer events
+    per second; docs/performance.md)."""
+    command = [sys.executable, "-m", "opencdp", "stream-applier", "--parent", str(os.getpid())]
+    return subprocess.Popen(command)
+
+
+@app.command("stream-applier", hidden=True)
+def stream_applier(parent: int = typer.Option(..., help="The process whose end ends this one.")) -> None:
+    """Apply the Stream journal until the `opencdp serve` that started this process ends, however it
+    ends (a kill -9 included: this process then belongs to another parent)."""
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s:%(name)s: %(message)s")
+    try:
+        with StreamApplier(_database(settings)):
+            while os.getppid() == parent:
+                time.sleep(0.2)
+    except KeyboardInterrupt:  # Ctrl-C in the terminal reaches the whole process group
+        pass
 
 
 def _check_port(host: str, port: int) -> None:
@@ -122,27 +154,29 @@ def worker(
     Stream events are applied by one applier at a time, in order."""
     settings = Settings()
     jobs = Jobs(settings, _database(settings))
-    while True:
-        try:
-            closed = jobs.sweep_sessions()
-            done = jobs.run_pass()
-        except Exception:  # the database may be down or refuse a chunk: claims lapse and the work resumes
+    # Stream events are applied as they come, not only once per pass
+    with contextlib.nullcontext() if once else StreamApplier(jobs.db):
+        while True:
+            try:
+                closed = jobs.sweep_sessions()
+                done = jobs.run_pass()
+            except Exception:  # the database may be down or refuse a chunk: claims lapse and the work resumes
+                if once:
+                    raise
+                log.exception("background work failed; trying again in %s s", every)
+                time.sleep(every)
+                continue
+            if heartbeat is not None:
+                heartbeat.touch()
+            if closed:
+                console.print(f"closed {closed} idle sessions")
+            for name in ("events", "batches", "builds", "exports", "webhooks"):
+                if getattr(done, name):
+                    console.print(f"finished {getattr(done, name)} {name}")
             if once:
-                raise
-            log.exception("background work failed; trying again in %s s", every)
-            time.sleep(every)
-            continue
-        if heartbeat is not None:
-            heartbeat.touch()
-        if closed:
-            console.print(f"closed {closed} idle sessions")
-        for name in ("events", "batches", "builds", "exports", "webhooks"):
-            if getattr(done, name):
-                console.print(f"finished {getattr(done, name)} {name}")
-        if once:
-            return
-        if not done.anything:
-            time.sleep(every)
+                return
+            if not done.anything:
+                time.sleep(every)
 
 
 @db_app.command("upgrade")
