@@ -149,6 +149,24 @@ def test_the_console_shows_the_journal_and_its_failed_events(console, client):
     assert checkout["ref"] in page and "Attribute price is invalid" in page and "CHECKOUT" in page
 
 
+def test_a_batch_stops_once_its_time_is_up_and_the_rest_wait_in_order(client, database):
+    """The writer is held for a batch's time at most (`BATCH_SECONDS`): with no time at all, each call
+    applies the first entry waiting and no other, in the order they were accepted, each once."""
+    browser = Browser(client)
+    pages = [f"/{number}" for number in range(6)]
+    for page in pages:
+        browser.send("VIEW", page=page)
+    taken = []
+    while True:
+        with database.write() as conn:
+            if not (count := journal.apply_tenant(conn, client.tenant.id, seconds=0)):
+                break
+        taken.append(count)
+    assert taken == [1] * 6
+    [session] = client.get(f"/opencdp/v1/guests/{browser.owner()['ref']}/sessions").json()["items"]
+    assert [event["page"] for event in session["events"]] == pages
+
+
 def test_the_sweep_applies_a_long_journal_a_batch_per_transaction_first(app, client, database, monkeypatch):
     from opencdp import jobs
     from opencdp.api.stream_brake import StreamBrake

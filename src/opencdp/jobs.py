@@ -6,6 +6,7 @@ runs them on other machines, any number of them against one PostgreSQL database.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
@@ -50,8 +51,10 @@ def apply_stream_journal(db: Database) -> int:
         tenant_ids = journal.tenants_pending(conn)
     taken = 0
     for tenant_id in tenant_ids:
-        with db.write() as conn:
-            taken += journal.apply_tenant(conn, tenant_id)
+        # after the writers queued meanwhile (the server's appends): an applier that took the lock back
+        # at once, batch after batch, would keep them waiting for several batches
+        with db.write(after_queued=True) as conn:
+            taken += journal.apply_tenant(conn, tenant_id, seconds=journal.BATCH_SECONDS if db.is_sqlite else math.inf)
     return taken
 
 

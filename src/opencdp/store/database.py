@@ -70,9 +70,6 @@ class _WriterLock:
         self._fd: int | None = None
         self._queue_fd: int | None = None
 
-    def busy(self) -> bool:
-        return self._thread_lock.locked()
-
     def others_waiting(self) -> bool:
         """Whether another thread or process is queued for the lock this thread holds."""
         if self._queued:
@@ -96,6 +93,27 @@ class _WriterLock:
             fcntl.flock(self._queue_fd, fcntl.LOCK_EX)
             fcntl.flock(self._queue_fd, fcntl.LOCK_UN)
 
+    def try_enter(self) -> bool:
+        """Take the lock only if no thread of this process and no other process holds it (the caller then
+        leaves it with `__exit__`): an event loop must never wait for it."""
+        if not self._thread_lock.acquire(blocking=False):
+            return False
+        if self._path is None:
+            return True
+        fd, _queue_fd = self._files(self._path)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._thread_lock.release()
+            return False
+        return True
+
+    def _files(self, path: Path) -> tuple[int, int]:
+        if self._fd is None or self._queue_fd is None:
+            self._fd = _open_lock_file(path)
+            self._queue_fd = _open_lock_file(path.with_name(f"{path.name}-queue"))
+        return self._fd, self._queue_fd
+
     def __enter__(self) -> None:
         if not self._thread_lock.acquire(blocking=False):
             with self._queued_changed:
@@ -108,10 +126,7 @@ class _WriterLock:
                     self._queued_changed.notify_all()
         if self._path is None:
             return
-        if self._fd is None or self._queue_fd is None:
-            self._fd = _open_lock_file(self._path)
-            self._queue_fd = _open_lock_file(self._path.with_name(f"{self._path.name}-queue"))
-        fd, queue_fd = self._fd, self._queue_fd
+        fd, queue_fd = self._files(self._path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -125,6 +140,15 @@ class _WriterLock:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._thread_lock.release()
+
+
+@contextmanager
+def _released_at_end(lock: _WriterLock) -> Iterator[None]:
+    """A writer lock this thread took already, released when the block ends, however it ends."""
+    try:
+        yield
+    finally:
+        lock.__exit__()
 
 
 IDLE_PING_SECONDS = 5.0
@@ -207,6 +231,7 @@ class Database:
             _refs_as_text(self.engine)
         self._writer_lock = _WriterLock(lock_path)
         self._pending: dict[asyncio.AbstractEventLoop, list[tuple[Work[Any], asyncio.Future[Any]]]] = {}
+        self._waiting_for_writer: set[asyncio.AbstractEventLoop] = set()
         self._appends: dict[tuple[asyncio.AbstractEventLoop, Any], list[tuple[Any, asyncio.Future[None]]]] = {}
         self._appending: set[tuple[asyncio.AbstractEventLoop, Any]] = set()
         if self.is_sqlite:
@@ -234,11 +259,12 @@ class Database:
     # --- synchronous use: the CLI, workers, tests ---------------------------------------------------
 
     @contextmanager
-    def write(self, *, after_queued: bool = False) -> Iterator[Connection]:
+    def write(self, *, after_queued: bool = False, lock_taken: bool = False) -> Iterator[Connection]:
         """A write transaction that commits on success and leaves nothing behind on any failure.
 
         `after_queued`: on SQLite, the writers already queued for the writer go first (a long writer
-        taking turns with them; see `others_waiting`).
+        taking turns with them; see `others_waiting`). `lock_taken`: on SQLite, this thread took the writer
+        lock already (`_WriterLock.try_enter`); it is released at the end.
         """
         if not self.is_sqlite:
             with self.engine.begin() as conn:
@@ -248,7 +274,7 @@ class Database:
             return
         if after_queued:
             self._writer_lock.let_queued_in()
-        with self._writer_lock, self.engine.connect() as conn:
+        with _released_at_end(self._writer_lock) if lock_taken else self._writer_lock, self.engine.connect() as conn:
             conn.execution_options(opencdp_write=True)
             with conn.begin():
                 yield conn
@@ -283,7 +309,7 @@ class Database:
         future: asyncio.Future[T] = loop.create_future()
         pending = self._pending.setdefault(loop, [])
         pending.append((work, future))
-        if len(pending) == 1:
+        if len(pending) == 1 and loop not in self._waiting_for_writer:
             loop.call_soon(self._commit_pending, loop)
         return await future
 
@@ -367,21 +393,36 @@ class Database:
         """Apply every unit queued on this event loop since the last group: one SAVEPOINT each, one COMMIT.
 
         It runs on the loop's own thread, so no second thread competes for the GIL; the requests that
-        arrive while a group commits form the next group. When another thread of this process holds the
-        writer lock (a batch import, a CLI command), the group waits on a worker thread instead, so the
-        loop goes on answering reads meanwhile.
+        arrive while a group commits form the next group. When the writer lock is taken, by another
+        thread of this process (a batch import, a CLI command) or by another process (the Stream applier,
+        another server process), a worker thread waits for it instead, so the loop goes on answering
+        requests meanwhile (waiting on the loop itself stopped every request of the process); once the
+        thread has it, the loop applies the group, with the units queued meanwhile.
         """
         group = self._pending.pop(loop, [])
-        if self._writer_lock.busy():
-            waiting = loop.run_in_executor(None, self._apply, group)
-            waiting.add_done_callback(lambda done: self._settle(group, done.result()))
+        if not group:
             return
-        self._settle(group, self._apply(group))
+        if self._writer_lock.try_enter():
+            self._settle(group, self._apply(group, lock_taken=True))
+            return
+        self._waiting_for_writer.add(loop)
 
-    def _apply(self, group: list[tuple[Work[Any], asyncio.Future[Any]]]) -> list[tuple[bool, Any]]:
+        def taken(done: asyncio.Future[None]) -> None:
+            self._waiting_for_writer.discard(loop)
+            everything = group + self._pending.pop(loop, [])  # with the units queued meanwhile
+            if (error := done.exception()) is not None:
+                self._settle(everything, [(False, error)] * len(everything))
+                return
+            self._settle(everything, self._apply(everything, lock_taken=True))
+
+        loop.run_in_executor(None, self._writer_lock.__enter__).add_done_callback(taken)
+
+    def _apply(
+        self, group: list[tuple[Work[Any], asyncio.Future[Any]]], lock_taken: bool = False
+    ) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
         try:
-            with self.write() as conn:
+            with self.write(lock_taken=lock_taken) as conn:
                 for work, _future in group:
                     # Plain SQL savepoints: SQLAlchemy's nested-transaction objects cost more than the work.
                     conn.exec_driver_sql("SAVEPOINT unit")

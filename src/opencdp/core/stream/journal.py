@@ -14,6 +14,8 @@ apply in the background as well, so that reads seldom find anything to do.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -32,10 +34,15 @@ from opencdp.store.rows import Record
 
 log = logging.getLogger("opencdp.stream")
 BATCH = 200  # entries applied in one transaction: a reader waits at most for one batch
+# On SQLite, the background applier's batch also stops after this long: every write, the API's appends
+# included, waits while a batch is applied, and a batch of checkouts (orders made through the database)
+# takes five times as long as one of views. (On PostgreSQL appends do not wait, and smaller batches cost.)
+BATCH_SECONDS = 0.03
 
 
-def apply_tenant(conn: Connection, tenant_id: int, limit: int = BATCH) -> int:
-    """Apply up to `limit` of a tenant's pending entries, in order; how many were taken (applied or failed).
+def apply_tenant(conn: Connection, tenant_id: int, limit: int = BATCH, seconds: float = math.inf) -> int:
+    """Apply up to `limit` of a tenant's pending entries, in order, stopping after the entry that ends
+    `seconds` after the first began; how many were taken (applied or failed).
 
     The tenant's journal lock makes appliers in other processes and threads take turns, so no entry is
     applied twice and a browser's events keep their order. The batch is applied in one go; should an
@@ -51,7 +58,13 @@ def apply_tenant(conn: Connection, tenant_id: int, limit: int = BATCH) -> int:
     conn.exec_driver_sql("SAVEPOINT batch")
     try:
         working = WorkingSet(conn, tenant, (entry["browserRef"] for entry in entries))
-        applied = [(entry, events.apply(working, entry)) for entry in entries]
+        applied: list[tuple[Record, str]] = []
+        ends = time.monotonic() + seconds
+        for entry in entries:
+            applied.append((entry, events.apply(working, entry)))
+            if time.monotonic() > ends:
+                break
+        entries = entries[: len(applied)]  # the rest wait for the next batch, still in order
         working.flush()
     except Exception:
         conn.exec_driver_sql("ROLLBACK TO SAVEPOINT batch")
