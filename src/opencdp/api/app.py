@@ -102,13 +102,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks.append(asyncio.create_task(_run_jobs(jobs, settings.batch_poll_seconds)))
     if settings.sweep_seconds:
         tasks.append(asyncio.create_task(_sweep_forever(app.state.db, settings.sweep_seconds)))
-    applier = StreamApplier(app.state.db)
-    if settings.stream_applier == "thread":  # "process": `opencdp serve` started one beside (cli/main.py)
+    # "process": `opencdp serve` started one beside (cli/main.py)
+    applier = StreamApplier(app.state.db) if settings.stream_applier == "thread" else None
+    if applier is not None:
         applier.start()
     yield
     for task in tasks:
         task.cancel()
-    if settings.stream_applier == "thread":
+    if applier is not None:
         await anyio.to_thread.run_sync(applier.stop)
 
 

@@ -39,8 +39,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from opencdp.store.rows import to_column
 from opencdp.store.segment_tree import NEGATIVE, Attribute, Definition, Entity, Group, Node, Not, Rule, Type, resolve
-from opencdp.store.tables import events, extensions, guests, order_items, order_people, orders, sessions
-from opencdp.store.types import Ref, UTCDateTime
+from opencdp.store.tables import REF, events, extensions, guests, order_items, order_people, orders, sessions
+from opencdp.store.types import UTCDateTime
 
 Predicate = Callable[[ColumnElement[Any]], ColumnElement[bool]]
 ROLES = {"contact": ("contact",), "consumer": ("consumer",), "any": ("contact", "consumer")}
@@ -285,7 +285,7 @@ class Compiler:
             return select(func.count()).where(item.c.order_ref == owner.c.ref).correlate_except(item).scalar_subquery()
         column = owner.c[to_column(attr.field)]
         # PostgreSQL keeps refs as `uuid`, which neither compares with text nor has text's functions
-        return cast(column, String()) if self.postgres and isinstance(column.type, Ref) else column
+        return cast(column, String()) if self.postgres and column.type is REF else column
 
     def _extension(self, attr: Attribute, owner: FromClause) -> Values:
         ext = extensions.alias()

@@ -19,7 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from opencdp.store.types import Json, Money, Ref, UTCDateTime
+from opencdp.store.types import Json, Money, UTCDateTime, ref_type
 
 metadata = MetaData(
     naming_convention={
@@ -30,7 +30,7 @@ metadata = MetaData(
     }
 )
 
-REF = Ref()
+REF = ref_type()
 
 
 def _tenant() -> Column[int]:

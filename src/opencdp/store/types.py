@@ -52,25 +52,26 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class Ref(TypeDecorator[str]):
-    """A ref: PostgreSQL's 16-byte `uuid`, 36 characters of text on SQLite; a lowercase UUID string either way.
+def ref_type() -> TypeEngine[str]:
+    """A ref: 36 characters of text on SQLite (bound as it is: no converter on its hot paths), PostgreSQL's
+    16-byte `uuid` there (`PostgresRef`); a lowercase UUID string either way."""
+    return String(36).with_variant(PostgresRef(), "postgresql")
+
+
+class PostgresRef(TypeDecorator[str]):
+    """A ref in PostgreSQL's `uuid`, bound and read as its text.
 
     A ref is compared with whatever a client sent (a path, a browser id, a batch ref). SQLite compares
     text, so a string that is not a stored ref's exact lowercase form matches nothing; PostgreSQL would
     instead reject a malformed string with an error, or match an upper-case one. Such a string is bound
-    on PostgreSQL as the nil UUID, which the server never mints: it matches nothing on both databases.
+    as the nil UUID, which the server never mints: it matches nothing on both databases.
     """
 
-    impl = String(36)
+    impl = Uuid(as_uuid=False)
     cache_ok = True
 
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(Uuid(as_uuid=False))
-        return dialect.type_descriptor(String(36))
-
     def process_bind_param(self, value: str | None, dialect: Dialect) -> Any:
-        if value is None or dialect.name != "postgresql" or _CANONICAL_UUID(value):
+        if value is None or _CANONICAL_UUID(value):
             return value
         return NIL_REF
 
